@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package this project needs to build, test and run.
+# Idempotent: packages already present are left alone, and apt is only asked
+# when something is missing. Must run as root.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential g++ cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
+  # libraries
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libmnl-dev libpcap-dev liburing-dev libcap-dev
+  # test and runtime tools
+  tshark iproute2 iputils-ping ethtool nftables iperf3 procps psmisc python3 python3-matplotlib
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}) and not root" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
