@@ -1,0 +1,176 @@
+#pragma once
+// Encapsulation: an inner Ethernet frame plus metadata in, STT segments (or
+// one GSO super-segment) behind outer Ethernet + IPv4/IPv6 + TCP-like
+// headers out. See docs/protocol.md for every choice the draft leaves open.
+//
+// The inner frame sits in a buffer with headroom. Encapsulation writes the
+// STT header (and, for the GSO form, the outer headers) into that headroom:
+// the payload is never moved. Software segmentation reads the payload once,
+// to checksum each slice, and writes only the per-segment headers.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "core/counters.hpp"
+#include "core/offload.hpp"
+#include "wire/addr.hpp"
+#include "wire/headers.hpp"
+
+namespace stt::core {
+
+enum class DscpMode : std::uint8_t { kUniform, kPipe };  // RFC 2983
+enum class EcnMode : std::uint8_t { kNormal, kCompat };  // RFC 6040 §4.1
+
+struct TunnelConfig {
+  wire::MacAddr src_mac;
+  wire::MacAddr dst_mac;  // next hop toward dst
+  wire::IpAddr src;       // both IPv4 or both IPv6
+  wire::IpAddr dst;
+  std::uint16_t dst_port = wire::kSttPort;
+  std::uint16_t src_port_min = 49152;  // source ports are hashed into [min, max]
+  std::uint16_t src_port_max = 65535;
+  std::uint8_t ttl = 64;          // IPv4 TTL / IPv6 hop limit
+  bool df = true;                 // IPv4 DF
+  DscpMode dscp_mode = DscpMode::kUniform;
+  std::uint8_t pipe_dscp = 0;     // outer DSCP in pipe mode
+  EcnMode ecn_mode = EcnMode::kNormal;
+  std::uint16_t mtu = 1500;       // underlay IP MTU: outer IP packets never exceed it
+};
+
+// One tunnel: (local endpoint, remote endpoint). Holds the packet-ID
+// counter, so IDs are unique per (outer source, outer destination) for
+// 2^32 frames; see docs/protocol.md.
+class Tunnel {
+ public:
+  // `initial_packet_id` is a random start chosen by the caller (libstt
+  // makes no system calls).
+  Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id);
+
+  const TunnelConfig& config() const { return cfg_; }
+  void set_next_hop(const wire::MacAddr& dst_mac) { cfg_.dst_mac = dst_mac; }
+  std::uint32_t next_packet_id() { return packet_id_++; }
+  std::uint16_t next_ip_id(std::uint16_t n) {  // reserves n consecutive IPv4 IDs
+    std::uint16_t first = ip_id_;
+    ip_id_ = static_cast<std::uint16_t>(ip_id_ + n);
+    return first;
+  }
+  // Outer L3 + L4 header bytes (20 + 20 for IPv4, 40 + 20 for IPv6).
+  std::uint32_t outer_l3l4_len() const { return cfg_.src.is_v6() ? 60 : 40; }
+  // Largest STT payload one outer segment carries: mtu - IP - TCP.
+  std::uint32_t segment_payload() const { return cfg_.mtu - outer_l3l4_len(); }
+
+ private:
+  TunnelConfig cfg_;
+  std::uint32_t packet_id_;
+  std::uint16_t ip_id_;
+};
+
+struct VlanTci {
+  std::uint8_t pcp = 0;
+  std::uint16_t vid = 0;
+};
+
+struct EncapRequest {
+  std::uint64_t context_id = 0;
+  // A VLAN to carry in the STT header. When unset and the inner frame
+  // carries exactly one 802.1Q tag, that tag is taken out of the frame and
+  // carried instead.
+  std::optional<VlanTci> vlan;
+  // The inner frame's offload state (from a TAP's virtio-net header).
+  OffloadInfo offload;
+};
+
+enum class TxForm : std::uint8_t {
+  kGso,        // one super-segment per STT frame, with outer GSO metadata
+  kSegmented,  // software segmentation to the tunnel MTU
+};
+
+// One outer packet: `header` (outer Ethernet + IP + TCP) followed by
+// `payload`, a slice of the STT frame. In the GSO form, header and payload
+// are contiguous in the caller's buffer and `gso` describes the outer
+// segmentation (TCPV4/TCPV6, gso_size = segment payload, NEEDS_CSUM over the
+// outer TCP header); for segments `gso` is all zero.
+struct TxPacket {
+  const std::uint8_t* header;
+  std::uint16_t header_len;
+  const std::uint8_t* payload;
+  std::uint32_t payload_len;
+  OffloadInfo gso;
+};
+
+enum class EncapCounter : std::uint8_t {
+  kFrames,              // inner frames accepted
+  kSttFrames,           // STT frames produced (> frames when inner GSO ran in software)
+  kSegments,            // outer packets produced
+  kOffloaded,           // frames sent with P set
+  kSoftwareChecksum,    // partial checksums finished in software before encap
+  kSoftwareGso,         // inner super-packets segmented in software before encap
+  kVlanFromFrame,       // 802.1Q tags moved from the frame to the STT header
+  kDropTooShort,        // inner frame shorter than an Ethernet header
+  kDropTooLarge,        // inner frame larger than 65517 bytes and not segmentable
+  kDropBadOffload,      // offload metadata that does not fit the frame
+  kDropHeadroom,        // buffer without room for the headers
+  kDropBatchFull,       // more output than a TxBatch holds
+  kCount
+};
+std::string_view counter_name(EncapCounter c);
+
+// Output of one encapsulate() call. Preallocated; reused across calls.
+class TxBatch {
+ public:
+  static constexpr std::size_t kMaxPackets = 512;
+  static constexpr std::size_t kMaxHeader = 96;
+
+  TxBatch();
+  void clear();
+  std::size_t size() const { return count_; }
+  const TxPacket& operator[](std::size_t i) const { return packets_[i]; }
+  const TxPacket* begin() const { return packets_.data(); }
+  const TxPacket* end() const { return packets_.data() + count_; }
+
+  // For the encapsulator: scratch for header bytes, and the arena where
+  // software fallbacks put inner frames.
+  std::uint8_t* header_slot(std::size_t i) { return headers_[i].data(); }
+  bool push(const TxPacket& p) {
+    if (count_ == kMaxPackets) return false;
+    packets_[count_++] = p;
+    return true;
+  }
+  FrameArena& arena() { return arena_; }
+
+ private:
+  std::array<TxPacket, kMaxPackets> packets_;
+  std::array<std::array<std::uint8_t, kMaxHeader>, kMaxPackets> headers_;
+  std::size_t count_ = 0;
+  FrameArena arena_;
+};
+
+enum class EncapStatus : std::uint8_t { kOk, kDropped };
+
+// Encapsulates the inner Ethernet frame at `frame` (`len` bytes, with at
+// least kDefaultHeadroom bytes writable in front of it). The frame may be
+// changed in place (a VLAN tag removed, a checksum finished). Output is
+// appended to `out`; every outcome is counted in `counters`.
+EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
+                        const EncapRequest& req, TxForm form, TxBatch& out,
+                        CounterSet<EncapCounter>& counters);
+
+// The outer source port for an inner frame: a hash of the inner 5-tuple
+// (TCP/UDP over IPv4/IPv6), else of the IP addresses and protocol, else of
+// the MACs and EtherType, mapped into [cfg.src_port_min, cfg.src_port_max].
+std::uint16_t flow_source_port(const std::uint8_t* frame, std::size_t len,
+                               const wire::PacketLayout& layout, const TunnelConfig& cfg);
+
+// Writes the 18-byte STT header for a frame at `at`.
+struct SttFields {
+  std::uint8_t flags = 0;
+  std::uint8_t l4_offset = 0;
+  std::uint16_t mss = 0;
+  std::optional<VlanTci> vlan;
+  std::uint64_t context_id = 0;
+};
+void write_stt_header(std::uint8_t* at, const SttFields& f);
+
+}  // namespace stt::core

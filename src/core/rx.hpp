@@ -1,0 +1,64 @@
+#pragma once
+// Receive-side classification and validation of one outer packet (an STT
+// segment, or a GRO-coalesced run of segments). Nothing is copied: the
+// result points into the packet.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/counters.hpp"
+#include "core/offload.hpp"
+#include "wire/addr.hpp"
+
+namespace stt::core {
+
+struct RxConfig {
+  std::uint16_t port = 7471;  // STT destination port
+  wire::IpAddr local;         // when set, segments to other addresses are not ours
+};
+
+struct SttSegment {
+  wire::IpAddr outer_src;
+  wire::IpAddr outer_dst;
+  std::uint16_t src_port = 0;
+  std::uint16_t dst_port = 0;
+  std::uint32_t packet_id = 0;   // TCP ACK
+  std::uint16_t frame_len = 0;   // L = SEQ >> 16
+  std::uint16_t offset = 0;      // O = SEQ & 0xffff
+  std::uint8_t tos = 0;          // outer DSCP/ECN (IPv6: traffic class)
+  std::uint8_t tcp_flags = 0;
+  std::uint8_t* payload = nullptr;  // STT frame bytes [offset, offset + payload_len)
+  std::uint32_t payload_len = 0;
+};
+
+// Why a packet was not accepted as an STT segment. The first group means
+// "not STT for us" (not an error); the rest are drops.
+enum class RxCounter : std::uint8_t {
+  kSegments,             // accepted
+  kNotIp,                // not IPv4/IPv6
+  kNotTcp,
+  kNotOurPort,
+  kNotOurAddress,
+  kDropTruncated,        // headers longer than the packet, or IP length beyond it
+  kDropBadIpHeader,      // version, header length, or total length inconsistent
+  kDropBadIpChecksum,
+  kDropIpFragment,       // outer IP fragments (STT sets DF; we do not reassemble IP)
+  kDropTcpOptions,       // TCP data offset != 5 (see docs/protocol.md)
+  kDropBadTcpChecksum,
+  kDropZeroLength,       // no payload
+  kDropBeyondLength,     // offset + payload > L
+  kDropLengthTooShort,   // L < 18 + 14
+  kDropControlFlags,     // SYN, RST or FIN set: never part of STT
+  kCount
+};
+std::string_view counter_name(RxCounter c);
+
+// Parses `len` bytes starting at the outer Ethernet header. `offload` is the
+// virtio-net header the kernel gave with the packet: DATA_VALID (checksum
+// verified by the kernel/NIC) and NEEDS_CSUM (generated locally, checksum
+// not yet computed) both skip the TCP checksum check. Returns the counter
+// that classifies the packet; kSegments means `out` is filled.
+RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
+                        const RxConfig& cfg, SttSegment* out);
+
+}  // namespace stt::core

@@ -1,0 +1,142 @@
+#include "wire/checksum.hpp"
+
+#include <cstring>
+
+#include "wire/bytes.hpp"
+
+namespace stt::wire::csum {
+namespace {
+
+// Reads are done in host order; the one's-complement sum is byte-order
+// independent (RFC 1071 §2(B)), so only the folded result is swapped back.
+inline std::uint64_t load64(const std::uint8_t* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// Adds 64-bit words with end-around carry; returns a 64-bit accumulator.
+inline std::uint64_t add64(std::uint64_t acc, std::uint64_t v) {
+  acc += v;
+  return acc + (acc < v);
+}
+
+inline std::uint32_t reduce64(std::uint64_t acc) {
+  std::uint64_t s = (acc & 0xffffffffu) + (acc >> 32);
+  s = (s & 0xffffffffu) + (s >> 32);
+  return static_cast<std::uint32_t>(s);
+}
+
+// Host-order 16-bit fold of a host-order accumulator, then to network order.
+inline std::uint32_t to_network_sum(std::uint32_t host_sum) {
+  std::uint16_t f = fold(host_sum);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  f = static_cast<std::uint16_t>((f << 8) | (f >> 8));
+#endif
+  return f;
+}
+
+std::uint64_t sum_words(const std::uint8_t* p, std::size_t n, std::uint64_t acc,
+                        std::size_t* consumed) {
+  // Four independent accumulators of 32-bit halves keep the adds free of
+  // carry chains; each can take 2^32 additions before it overflows.
+  std::uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    std::uint64_t w0 = load64(p + i), w1 = load64(p + i + 8), w2 = load64(p + i + 16),
+                  w3 = load64(p + i + 24);
+    a0 += (w0 & 0xffffffffu) + (w0 >> 32);
+    a1 += (w1 & 0xffffffffu) + (w1 >> 32);
+    a2 += (w2 & 0xffffffffu) + (w2 >> 32);
+    a3 += (w3 & 0xffffffffu) + (w3 >> 32);
+  }
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w = load64(p + i);
+    a0 += (w & 0xffffffffu) + (w >> 32);
+  }
+  acc = add64(acc, a0);
+  acc = add64(acc, a1);
+  acc = add64(acc, a2);
+  acc = add64(acc, a3);
+  *consumed = i;
+  return acc;
+}
+
+std::uint64_t sum_tail(const std::uint8_t* p, std::size_t n, std::uint64_t acc) {
+  // Fewer than 8 bytes: pad with zeros to a word, which keeps byte lanes.
+  std::uint8_t tmp[8] = {};
+  std::memcpy(tmp, p, n);
+  std::uint64_t w = load64(tmp);
+  return add64(acc, (w & 0xffffffffu) + (w >> 32));
+}
+
+}  // namespace
+
+std::uint32_t sum(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
+  std::size_t done = 0;
+  std::uint64_t acc = sum_words(p, n, 0, &done);
+  if (done < n) acc = sum_tail(p + done, n - done, acc);
+  return add(initial, to_network_sum(reduce64(acc)));
+}
+
+std::uint32_t copy_and_sum(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
+                           std::uint32_t initial) {
+  std::uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    std::uint64_t w0 = load64(src + i), w1 = load64(src + i + 8), w2 = load64(src + i + 16),
+                  w3 = load64(src + i + 24);
+    std::memcpy(dst + i, &w0, 8);
+    std::memcpy(dst + i + 8, &w1, 8);
+    std::memcpy(dst + i + 16, &w2, 8);
+    std::memcpy(dst + i + 24, &w3, 8);
+    a0 += (w0 & 0xffffffffu) + (w0 >> 32);
+    a1 += (w1 & 0xffffffffu) + (w1 >> 32);
+    a2 += (w2 & 0xffffffffu) + (w2 >> 32);
+    a3 += (w3 & 0xffffffffu) + (w3 >> 32);
+  }
+  std::uint64_t acc = 0;
+  acc = add64(acc, a0);
+  acc = add64(acc, a1);
+  acc = add64(acc, a2);
+  acc = add64(acc, a3);
+  if (i < n) {
+    std::memcpy(dst + i, src + i, n - i);
+    std::size_t done = 0;
+    acc = sum_words(src + i, n - i, acc, &done);
+    if (i + done < n) acc = sum_tail(src + i + done, n - i - done, acc);
+  }
+  return add(initial, to_network_sum(reduce64(acc)));
+}
+
+std::uint32_t pseudo_v4(const std::uint8_t src[4], const std::uint8_t dst[4], std::uint8_t proto,
+                        std::uint32_t l4_length) {
+  std::uint32_t s = 0;
+  s += load_be16(src) + load_be16(src + 2);
+  s += load_be16(dst) + load_be16(dst + 2);
+  s += proto;
+  s += l4_length >> 16;
+  s += l4_length & 0xffffu;
+  return s;
+}
+
+std::uint32_t pseudo_v6(const std::uint8_t src[16], const std::uint8_t dst[16],
+                        std::uint8_t proto, std::uint32_t l4_length) {
+  std::uint32_t s = 0;
+  for (int i = 0; i < 16; i += 2) s += load_be16(src + i) + load_be16(dst + i);
+  s += l4_length >> 16;
+  s += l4_length & 0xffffu;
+  s += proto;
+  return s;
+}
+
+std::uint16_t ipv4_header(const std::uint8_t* hdr, std::size_t ihl_bytes) {
+  std::uint32_t s = 0;
+  for (std::size_t i = 0; i + 1 < ihl_bytes; i += 2) {
+    if (i == 10) continue;  // the checksum field itself
+    s += load_be16(hdr + i);
+  }
+  return finish(s);
+}
+
+}  // namespace stt::wire::csum

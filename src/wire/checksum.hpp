@@ -1,0 +1,74 @@
+#pragma once
+// The Internet checksum (RFC 1071) and its incremental forms (RFC 1624).
+//
+// A "sum" is an unfolded one's-complement accumulator (32 bits, may carry
+// more than 16 bits of value); fold() reduces it to 16 bits, finish() folds
+// and inverts it into the value that goes in a header field. Sums of
+// separate ranges combine with add(); a range that starts at an odd offset
+// of the checksummed region is combined with add_at().
+
+#include <cstddef>
+#include <cstdint>
+
+namespace stt::wire::csum {
+
+// One's-complement sum of n bytes, added to `initial`.
+std::uint32_t sum(const std::uint8_t* p, std::size_t n, std::uint32_t initial = 0);
+
+// Copies n bytes from src to dst and returns their sum, in one pass.
+std::uint32_t copy_and_sum(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
+                           std::uint32_t initial = 0);
+
+inline std::uint32_t add(std::uint32_t a, std::uint32_t b) {
+  std::uint64_t s = std::uint64_t{a} + b;
+  return static_cast<std::uint32_t>((s & 0xffffffffu) + (s >> 32));
+}
+
+inline std::uint16_t fold(std::uint32_t s) {
+  s = (s & 0xffffu) + (s >> 16);
+  s = (s & 0xffffu) + (s >> 16);
+  return static_cast<std::uint16_t>(s);
+}
+
+inline std::uint16_t finish(std::uint32_t s) { return static_cast<std::uint16_t>(~fold(s)); }
+
+// Adds the sum of a block that starts `offset` bytes into the checksummed
+// region: a block at an odd offset has its bytes in the other lane.
+inline std::uint32_t add_at(std::uint32_t total, std::uint32_t block, std::size_t offset) {
+  if (offset & 1) {
+    std::uint16_t f = fold(block);
+    block = static_cast<std::uint16_t>((f << 8) | (f >> 8));
+  }
+  return add(total, block);
+}
+
+// RFC 1624 eqn. 3: the header checksum field `check` after a 16-bit word of
+// the covered data changed from old_word to new_word.
+inline std::uint16_t replace16(std::uint16_t check, std::uint16_t old_word,
+                               std::uint16_t new_word) {
+  std::uint32_t s = static_cast<std::uint16_t>(~check);
+  s += static_cast<std::uint16_t>(~old_word);
+  s += new_word;
+  return static_cast<std::uint16_t>(~fold(s));
+}
+
+inline std::uint16_t replace32(std::uint16_t check, std::uint32_t old_word,
+                               std::uint32_t new_word) {
+  check = replace16(check, static_cast<std::uint16_t>(old_word >> 16),
+                    static_cast<std::uint16_t>(new_word >> 16));
+  return replace16(check, static_cast<std::uint16_t>(old_word),
+                   static_cast<std::uint16_t>(new_word));
+}
+
+// Pseudo-header sums (not folded, not inverted). `l4_length` is the length of
+// the L4 header plus payload that the checksum covers.
+std::uint32_t pseudo_v4(const std::uint8_t src[4], const std::uint8_t dst[4], std::uint8_t proto,
+                        std::uint32_t l4_length);
+std::uint32_t pseudo_v6(const std::uint8_t src[16], const std::uint8_t dst[16],
+                        std::uint8_t proto, std::uint32_t l4_length);
+
+// The IPv4 header checksum over `ihl_bytes` bytes, with the checksum field
+// taken as zero; returns the value to store.
+std::uint16_t ipv4_header(const std::uint8_t* hdr, std::size_t ihl_bytes);
+
+}  // namespace stt::wire::csum
