@@ -1,0 +1,39 @@
+#pragma once
+// A small epoll event loop for the daemon's control plane and data path.
+// Handlers run on the loop's thread; a handler may add or remove fds
+// (including its own) while it runs.
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+
+namespace stt::daemon {
+
+class EventLoop {
+ public:
+  using Handler = std::function<void(std::uint32_t events)>;
+
+  EventLoop();  // throws std::system_error
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Watches fd for `events` (EPOLLIN by default); replaces an existing watch.
+  void add(int fd, Handler handler, std::uint32_t events = EPOLLIN);
+  void remove(int fd);
+  // Runs until stop(); `timeout_ms` bounds each wait so `on_tick` runs at
+  // least that often (for timers such as reassembly expiry and FDB ageing).
+  void run(int timeout_ms, const std::function<void()>& on_tick);
+  void stop() { running_ = false; }
+  bool running() const { return running_; }
+
+ private:
+  int epfd_ = -1;
+  bool running_ = false;
+  std::unordered_map<int, std::shared_ptr<Handler>> handlers_;
+};
+
+}  // namespace stt::daemon
