@@ -1,0 +1,249 @@
+#include "daemon/fdb.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace stt::daemon {
+
+std::string_view counter_name(FdbCounter c) {
+  switch (c) {
+    case FdbCounter::kLearned:
+      return "fdb_learned";
+    case FdbCounter::kMoved:
+      return "fdb_moved";
+    case FdbCounter::kAged:
+      return "fdb_aged";
+    case FdbCounter::kLearnTableFull:
+      return "fdb_learn_drop_table_full";
+    case FdbCounter::kLearnStaticConflict:
+      return "fdb_learn_drop_static_conflict";
+    case FdbCounter::kLearnInvalidSource:
+      return "fdb_learn_drop_invalid_source";
+    case FdbCounter::kLearnNotPeer:
+      return "fdb_learn_drop_not_peer";
+    case FdbCounter::kTxUnicast:
+      return "fdb_tx_unicast";
+    case FdbCounter::kTxFloodUnknown:
+      return "fdb_tx_flood_unknown";
+    case FdbCounter::kTxFloodMulticast:
+      return "fdb_tx_flood_multicast";
+    case FdbCounter::kCount:
+      break;
+  }
+  return "?";
+}
+
+std::string_view to_string(FdbResult r) {
+  switch (r) {
+    case FdbResult::kOk:
+      return "ok";
+    case FdbResult::kExists:
+      return "a static entry for this MAC already exists";
+    case FdbResult::kNotFound:
+      return "no such entry";
+    case FdbResult::kUnknownPeer:
+      return "not a peer of this network";
+    case FdbResult::kInvalidMac:
+      return "multicast or all-zero MAC";
+    case FdbResult::kFull:
+      return "static entry limit reached";
+  }
+  return "?";
+}
+
+namespace {
+
+std::size_t table_size_for(std::size_t entries) {
+  // Keep the load factor at or below one half so probe runs stay short.
+  std::size_t n = 16;
+  while (n < entries * 2)
+    n *= 2;
+  return n;
+}
+
+bool valid_entry_mac(const wire::MacAddr& m) {
+  return !m.is_multicast() && !m.is_zero();
+}
+
+}  // namespace
+
+Fdb::Fdb(FdbLimits limits)
+    : limits_(limits),
+      slots_(table_size_for(limits.max_learned + limits.max_static)),
+      mask_(slots_.size() - 1) {}
+
+bool Fdb::add_peer(const wire::IpAddr& peer) {
+  if (has_peer(peer)) return false;
+  peers_.push_back(peer);
+  return true;
+}
+
+bool Fdb::remove_peer(const wire::IpAddr& peer) {
+  auto it = std::find(peers_.begin(), peers_.end(), peer);
+  if (it == peers_.end()) return false;
+  peers_.erase(it);
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    // erase() may shift a later entry into slot i: look at it again.
+    while (slots_[i].used && slots_[i].peer == peer)
+      erase(&slots_[i]);
+  }
+  return true;
+}
+
+bool Fdb::has_peer(const wire::IpAddr& peer) const {
+  return std::find(peers_.begin(), peers_.end(), peer) != peers_.end();
+}
+
+std::size_t Fdb::home(const wire::MacAddr& mac) const {
+  return wire::MacAddrHash{}(mac)&mask_;
+}
+
+Fdb::Slot* Fdb::find(const wire::MacAddr& mac) {
+  for (std::size_t i = home(mac);; i = (i + 1) & mask_) {
+    Slot& s = slots_[i];
+    if (!s.used) return nullptr;
+    if (s.mac == mac) return &s;
+  }
+}
+
+const Fdb::Slot* Fdb::find(const wire::MacAddr& mac) const {
+  return const_cast<Fdb*>(this)->find(mac);
+}
+
+Fdb::Slot* Fdb::insert_slot(const wire::MacAddr& mac) {
+  for (std::size_t i = home(mac);; i = (i + 1) & mask_) {
+    if (!slots_[i].used) return &slots_[i];
+  }
+}
+
+void Fdb::erase(Slot* s) {
+  if (s->is_static) {
+    --static_;
+  } else {
+    --learned_;
+  }
+  // Backward-shift deletion: pull later members of the probe run into the
+  // hole so that find() never needs tombstones.
+  std::size_t hole = static_cast<std::size_t>(s - slots_.data());
+  std::size_t j = hole;
+  for (;;) {
+    j = (j + 1) & mask_;
+    if (!slots_[j].used) break;
+    const std::size_t h = home(slots_[j].mac);
+    // slots_[j] may move into the hole if its home is not in (hole, j].
+    const bool home_in_range = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
+    if (home_in_range) continue;
+    slots_[hole] = slots_[j];
+    hole = j;
+  }
+  slots_[hole] = Slot{};
+}
+
+bool Fdb::expired(const Slot& s, std::uint64_t now_ns) const {
+  return !s.is_static && now_ns >= s.last_seen_ns && now_ns - s.last_seen_ns >= limits_.ageing_ns;
+}
+
+FdbResult Fdb::add_static(const wire::MacAddr& mac, const wire::IpAddr& peer) {
+  if (!valid_entry_mac(mac)) return FdbResult::kInvalidMac;
+  if (!has_peer(peer)) return FdbResult::kUnknownPeer;
+  if (Slot* s = find(mac)) {
+    if (s->is_static) return FdbResult::kExists;
+    if (static_ >= limits_.max_static) return FdbResult::kFull;
+    // A static entry takes over the learned one.
+    --learned_;
+    ++static_;
+    s->is_static = true;
+    s->peer = peer;
+    s->last_seen_ns = 0;
+    return FdbResult::kOk;
+  }
+  if (static_ >= limits_.max_static) return FdbResult::kFull;
+  Slot* s = insert_slot(mac);
+  *s = Slot{peer, 0, mac, true, true};
+  ++static_;
+  return FdbResult::kOk;
+}
+
+FdbResult Fdb::del(const wire::MacAddr& mac, const wire::IpAddr& peer) {
+  Slot* s = find(mac);
+  if (s == nullptr || s->peer != peer) return FdbResult::kNotFound;
+  erase(s);
+  return FdbResult::kOk;
+}
+
+void Fdb::learn(const wire::MacAddr& src, const wire::IpAddr& peer, std::uint64_t now_ns) {
+  if (!valid_entry_mac(src)) {
+    counters_.inc(FdbCounter::kLearnInvalidSource);
+    return;
+  }
+  if (!has_peer(peer)) {
+    counters_.inc(FdbCounter::kLearnNotPeer);
+    return;
+  }
+  if (Slot* s = find(src)) {
+    if (s->is_static) {
+      if (s->peer != peer) counters_.inc(FdbCounter::kLearnStaticConflict);
+      return;
+    }
+    if (s->peer != peer) {
+      // An expired entry is a fresh learn, not a move.
+      counters_.inc(expired(*s, now_ns) ? FdbCounter::kLearned : FdbCounter::kMoved);
+      s->peer = peer;
+    }
+    s->last_seen_ns = now_ns;
+    return;
+  }
+  if (learned_ >= limits_.max_learned) {
+    counters_.inc(FdbCounter::kLearnTableFull);
+    return;
+  }
+  Slot* s = insert_slot(src);
+  *s = Slot{peer, now_ns, src, true, false};
+  ++learned_;
+  counters_.inc(FdbCounter::kLearned);
+}
+
+std::span<const wire::IpAddr> Fdb::lookup(const wire::MacAddr& dst, std::uint64_t now_ns) {
+  if (dst.is_multicast()) {
+    counters_.inc(FdbCounter::kTxFloodMulticast);
+    return peers_;
+  }
+  const Slot* s = find(dst);
+  if (s == nullptr || expired(*s, now_ns)) {
+    counters_.inc(FdbCounter::kTxFloodUnknown);
+    return peers_;
+  }
+  counters_.inc(FdbCounter::kTxUnicast);
+  return {&s->peer, 1};
+}
+
+void Fdb::age(std::uint64_t now_ns) {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    // erase() may shift a later entry into slot i: look at it again.
+    while (slots_[i].used && expired(slots_[i], now_ns)) {
+      erase(&slots_[i]);
+      counters_.inc(FdbCounter::kAged);
+    }
+  }
+}
+
+void Fdb::append_json(nlohmann::json& out, std::string_view network, std::uint64_t now_ns) const {
+  std::vector<const Slot*> live;
+  for (const Slot& s : slots_) {
+    if (s.used && !expired(s, now_ns)) live.push_back(&s);
+  }
+  std::sort(live.begin(), live.end(), [](const Slot* a, const Slot* b) { return a->mac < b->mac; });
+  for (const Slot* s : live) {
+    nlohmann::json e = {{"network", network},
+                        {"mac", s->mac.to_string()},
+                        {"peer", s->peer.to_string()},
+                        {"type", s->is_static ? "static" : "learned"}};
+    if (!s->is_static) {
+      const std::uint64_t age = now_ns > s->last_seen_ns ? now_ns - s->last_seen_ns : 0;
+      e["age_s"] = age / 1'000'000'000ull;
+    }
+    out.push_back(std::move(e));
+  }
+}
+
+}  // namespace stt::daemon

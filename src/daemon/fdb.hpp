@@ -1,0 +1,127 @@
+#pragma once
+// The per-network forwarding table of sttd: inner MAC -> remote endpoint
+// (peer), like the FDB of a Linux VXLAN device.
+//
+// - Learned entries come from received frames (learn()); they age out
+//   `ageing_ns` after they were last seen, and move when a MAC shows up
+//   behind another peer.
+// - Static entries come from the config and the CLI; they never age and
+//   learning never overwrites them.
+// - lookup() picks the transmit targets: a known unicast MAC gives its one
+//   peer; broadcast, multicast and unknown unicast give every peer of the
+//   network (the flood list).
+//
+// Memory is fixed at construction: an open-addressing table sized for
+// max_learned + max_static entries. learn() and lookup() never allocate
+// and never throw; learning past max_learned is refused and counted, so
+// spoofed source MACs cannot grow the table. Only peer and static-entry
+// changes (control plane) may allocate.
+//
+// Not thread-safe: the owner (one network of the daemon) serialises calls.
+
+#include <cstddef>
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "core/counters.hpp"
+#include "wire/addr.hpp"
+
+namespace stt::daemon {
+
+enum class FdbCounter : std::uint8_t {
+  kLearned,              // a new MAC was learned
+  kMoved,                // a learned MAC moved to another peer
+  kAged,                 // learned entries removed by ageing
+  kLearnTableFull,       // learning refused: max_learned entries already held
+  kLearnStaticConflict,  // learning refused: a static entry names another peer
+  kLearnInvalidSource,   // learning refused: multicast or all-zero source MAC
+  kLearnNotPeer,         // learning refused: the sender is not a peer of the network
+  kTxUnicast,            // lookups that found one peer
+  kTxFloodUnknown,       // lookups of an unknown (or expired) unicast MAC: flooded
+  kTxFloodMulticast,     // lookups of a broadcast or multicast MAC: flooded
+  kCount
+};
+std::string_view counter_name(FdbCounter c);
+
+struct FdbLimits {
+  std::size_t max_learned = 4096;                // cap on learned entries per network
+  std::size_t max_static = 1024;                 // cap on static entries per network
+  std::uint64_t ageing_ns = 300'000'000'000ull;  // 300 s, like the bridge and VXLAN
+};
+
+enum class FdbResult : std::uint8_t {
+  kOk,
+  kExists,       // add: a static entry for this MAC already exists
+  kNotFound,     // del: no entry for this MAC with this peer
+  kUnknownPeer,  // the peer is not a peer of this network
+  kInvalidMac,   // multicast or all-zero MAC cannot be an FDB entry
+  kFull,         // max_static static entries already held
+};
+std::string_view to_string(FdbResult r);
+
+class Fdb {
+ public:
+  explicit Fdb(FdbLimits limits = {});
+
+  // --- Peers (control plane). The peers are the flood list.
+  bool add_peer(const wire::IpAddr& peer);     // false if already a peer
+  bool remove_peer(const wire::IpAddr& peer);  // false if not a peer; drops its entries
+  bool has_peer(const wire::IpAddr& peer) const;
+  std::span<const wire::IpAddr> peers() const { return peers_; }
+
+  // --- Static entries (control plane). A static add replaces a learned
+  // entry for the same MAC. del removes the entry (static or learned) for
+  // `mac` only if it points at `peer`, like `bridge fdb del ... dst IP`.
+  FdbResult add_static(const wire::MacAddr& mac, const wire::IpAddr& peer);
+  FdbResult del(const wire::MacAddr& mac, const wire::IpAddr& peer);
+
+  // --- Data path: never allocates, never throws.
+  // Called for each frame received from `peer` with inner source `src`.
+  void learn(const wire::MacAddr& src, const wire::IpAddr& peer, std::uint64_t now_ns);
+  // Transmit targets for inner destination `dst`: one peer, or the flood
+  // list (possibly empty). The span is valid until the next non-const call.
+  std::span<const wire::IpAddr> lookup(const wire::MacAddr& dst, std::uint64_t now_ns);
+  // Removes learned entries not seen for ageing_ns; call it from a timer
+  // (every second is plenty: lookup() already ignores expired entries).
+  // Cost: one pass over the table.
+  void age(std::uint64_t now_ns);
+
+  std::size_t learned_count() const { return learned_; }
+  std::size_t static_count() const { return static_; }
+  const FdbLimits& limits() const { return limits_; }
+  const core::CounterSet<FdbCounter>& counters() const { return counters_; }
+
+  // Appends one object per entry to `out` (a JSON array):
+  // {"network": N, "mac": "02:..", "peer": "10.0.0.2", "type": "static"|"learned",
+  //  "age_s": seconds since last seen (learned only)}. Sorted by MAC.
+  void append_json(nlohmann::json& out, std::string_view network, std::uint64_t now_ns) const;
+
+ private:
+  struct Slot {
+    wire::IpAddr peer;
+    std::uint64_t last_seen_ns = 0;
+    wire::MacAddr mac;
+    bool used = false;
+    bool is_static = false;
+  };
+
+  std::size_t home(const wire::MacAddr& mac) const;
+  Slot* find(const wire::MacAddr& mac);
+  const Slot* find(const wire::MacAddr& mac) const;
+  Slot* insert_slot(const wire::MacAddr& mac);  // an unused slot on mac's probe path
+  void erase(Slot* s);                          // backward-shift deletion
+  bool expired(const Slot& s, std::uint64_t now_ns) const;
+
+  FdbLimits limits_;
+  std::vector<Slot> slots_;  // power-of-two size, at most half full
+  std::size_t mask_ = 0;
+  std::size_t learned_ = 0;
+  std::size_t static_ = 0;
+  std::vector<wire::IpAddr> peers_;
+  core::CounterSet<FdbCounter> counters_;
+};
+
+}  // namespace stt::daemon
