@@ -1,0 +1,21 @@
+// sttctl: the operator's CLI. Offline pcap tools (encap, decap) and, from
+// src/ctl/runtime.cpp, runtime control of a running sttd.
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "core/version.hpp"
+#include "ctl/offline.hpp"
+// ---- runtime (daemon control) commands: include goes here ----
+
+int main(int argc, char** argv) {
+  CLI::App app{"sttctl: control sttd and work with STT captures"};
+  app.set_version_flag("--version", std::string("sttctl ") + stt::core::version());
+  app.require_subcommand(1);
+
+  stt::ctl::register_offline_commands(app);
+  // ---- runtime (daemon control) commands: registration goes here ----
+
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
