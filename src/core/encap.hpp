@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/buffer.hpp"
 #include "core/counters.hpp"
 #include "core/offload.hpp"
 #include "wire/addr.hpp"
@@ -31,12 +32,12 @@ struct TunnelConfig {
   std::uint16_t dst_port = wire::kSttPort;
   std::uint16_t src_port_min = 49152;  // source ports are hashed into [min, max]
   std::uint16_t src_port_max = 65535;
-  std::uint8_t ttl = 64;          // IPv4 TTL / IPv6 hop limit
-  bool df = true;                 // IPv4 DF
+  std::uint8_t ttl = 64;  // IPv4 TTL / IPv6 hop limit
+  bool df = true;         // IPv4 DF
   DscpMode dscp_mode = DscpMode::kUniform;
-  std::uint8_t pipe_dscp = 0;     // outer DSCP in pipe mode
+  std::uint8_t pipe_dscp = 0;  // outer DSCP in pipe mode
   EcnMode ecn_mode = EcnMode::kNormal;
-  std::uint16_t mtu = 1500;       // underlay IP MTU: outer IP packets never exceed it
+  std::uint16_t mtu = 1500;  // underlay IP MTU: outer IP packets never exceed it
 };
 
 // One tunnel: (local endpoint, remote endpoint). Holds the packet-ID
@@ -47,6 +48,8 @@ class Tunnel {
   // `initial_packet_id` is a random start chosen by the caller (libstt
   // makes no system calls).
   Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id);
+  // The same, with the first outer IPv4 ID chosen too (tests, replay).
+  Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id, std::uint16_t initial_ip_id);
 
   const TunnelConfig& config() const { return cfg_; }
   void set_next_hop(const wire::MacAddr& dst_mac) { cfg_.dst_mac = dst_mac; }
@@ -80,6 +83,13 @@ struct EncapRequest {
   std::optional<VlanTci> vlan;
   // The inner frame's offload state (from a TAP's virtio-net header).
   OffloadInfo offload;
+  // Writable bytes in front of the frame: 18 for the STT header, plus the
+  // outer Ethernet + IP + TCP headers in the GSO form.
+  std::size_t headroom = kDefaultHeadroom;
+  // Overrides for the flow hash (reproducing captures and test vectors):
+  // the outer source port, and the outer IPv6 flow label (20 bits).
+  std::optional<std::uint16_t> src_port;
+  std::optional<std::uint32_t> flow_label;
 };
 
 enum class TxForm : std::uint8_t {
@@ -101,18 +111,18 @@ struct TxPacket {
 };
 
 enum class EncapCounter : std::uint8_t {
-  kFrames,              // inner frames accepted
-  kSttFrames,           // STT frames produced (> frames when inner GSO ran in software)
-  kSegments,            // outer packets produced
-  kOffloaded,           // frames sent with P set
-  kSoftwareChecksum,    // partial checksums finished in software before encap
-  kSoftwareGso,         // inner super-packets segmented in software before encap
-  kVlanFromFrame,       // 802.1Q tags moved from the frame to the STT header
-  kDropTooShort,        // inner frame shorter than an Ethernet header
-  kDropTooLarge,        // inner frame larger than 65517 bytes and not segmentable
-  kDropBadOffload,      // offload metadata that does not fit the frame
-  kDropHeadroom,        // buffer without room for the headers
-  kDropBatchFull,       // more output than a TxBatch holds
+  kFrames,            // inner frames accepted
+  kSttFrames,         // STT frames produced (> frames when inner GSO ran in software)
+  kSegments,          // outer packets produced
+  kOffloaded,         // frames sent with P set
+  kSoftwareChecksum,  // partial checksums finished in software before encap
+  kSoftwareGso,       // inner super-packets segmented in software before encap
+  kVlanFromFrame,     // 802.1Q tags moved from the frame to the STT header
+  kDropTooShort,      // inner frame shorter than an Ethernet header
+  kDropTooLarge,      // inner frame larger than 65517 bytes and not segmentable
+  kDropBadOffload,    // offload metadata that does not fit the frame
+  kDropHeadroom,      // buffer without room for the headers
+  kDropBatchFull,     // more output than a TxBatch holds
   kCount
 };
 std::string_view counter_name(EncapCounter c);
