@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
 #include <vector>
 
+#include "core/buffer.hpp"
+#include "core/encap.hpp"
 #include "digest_vectors.hpp"
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
@@ -147,6 +150,162 @@ TEST(Vectors, C_ListedChecksumsMatchBytes) {
         std::equal(f.begin() + 54, f.end(), inner.begin() + 54 + (s.seq - vec_c::kInnerSeq)));
   }
   EXPECT_EQ(next_seq - vec_c::kInnerSeq, vec_c::kPayloadLen);
+}
+
+// ------------------------------------------------------------ through encapsulate()
+
+core::TunnelConfig vector_config(bool v6) {
+  core::TunnelConfig cfg;
+  cfg.src_mac.b = kOuterSrcMac;
+  cfg.dst_mac.b = kOuterDstMac;
+  cfg.src = v6 ? wire::IpAddr::v6(kOuterSrcV6.data()) : wire::IpAddr::v4(kOuterSrcV4.data());
+  cfg.dst = v6 ? wire::IpAddr::v6(kOuterDstV6.data()) : wire::IpAddr::v4(kOuterDstV4.data());
+  cfg.ttl = kOuterTtl;
+  cfg.df = true;
+  cfg.mtu = kUnderlayMtu;
+  cfg.dscp_mode = core::DscpMode::kUniform;
+  cfg.ecn_mode = core::EcnMode::kNormal;
+  return cfg;
+}
+
+// Encapsulates `inner` (copied into a buffer with default headroom) and
+// returns every outer packet as contiguous bytes.
+struct EncapRun {
+  core::EncapStatus status;
+  std::vector<std::vector<std::uint8_t>> packets;
+  std::vector<core::OffloadInfo> gso;
+  core::CounterSet<core::EncapCounter> counters;
+};
+
+EncapRun encap(core::Tunnel& tunnel, std::span<const std::uint8_t> inner,
+               const core::EncapRequest& req, core::TxForm form) {
+  core::PacketBuffer buf;
+  std::memcpy(buf.data(), inner.data(), inner.size());
+  buf.set_size(inner.size());
+  auto batch = std::make_unique<core::TxBatch>();
+  EncapRun r;
+  r.status = core::encapsulate(tunnel, buf.data(), buf.size(), req, form, *batch, r.counters);
+  for (const auto& p : *batch) {
+    std::vector<std::uint8_t> bytes(p.header, p.header + p.header_len);
+    bytes.insert(bytes.end(), p.payload, p.payload + p.payload_len);
+    r.packets.push_back(std::move(bytes));
+    r.gso.push_back(p.gso);
+  }
+  return r;
+}
+
+template <typename A>
+std::vector<std::uint8_t> bytes_of(const A& a) {
+  return std::vector<std::uint8_t>(a.begin(), a.end());
+}
+
+TEST(VectorsTx, A_IcmpOverIpv4ByteExact) {
+  for (auto form : {core::TxForm::kSegmented, core::TxForm::kGso}) {
+    core::Tunnel tunnel(vector_config(false), vec_a::kPacketId, vec_a::kIpId);
+    core::EncapRequest req;
+    req.context_id = vec_a::kContextId;
+    req.src_port = vec_a::kSrcPort;
+    EncapRun r = encap(tunnel, vec_a::inner_frame(), req, form);
+    ASSERT_EQ(r.status, core::EncapStatus::kOk);
+    ASSERT_EQ(r.packets.size(), 1u);
+    EXPECT_EQ(r.packets[0], bytes_of(vec_a::kPacket));
+    EXPECT_EQ(r.gso[0], core::OffloadInfo{});
+  }
+}
+
+TEST(VectorsTx, A6_IcmpOverIpv6ByteExact) {
+  for (auto form : {core::TxForm::kSegmented, core::TxForm::kGso}) {
+    core::Tunnel tunnel(vector_config(true), vec_a6::kPacketId);
+    core::EncapRequest req;
+    req.context_id = vec_a6::kContextId;
+    req.src_port = vec_a6::kSrcPort;
+    req.flow_label = vec_a6::kFlowLabel;
+    EncapRun r = encap(tunnel, vec_a::inner_frame(), req, form);
+    ASSERT_EQ(r.status, core::EncapStatus::kOk);
+    ASSERT_EQ(r.packets.size(), 1u);
+    EXPECT_EQ(r.packets[0], bytes_of(vec_a6::kPacket));
+  }
+}
+
+TEST(VectorsTx, B_PartialTcpWithTagByteExact) {
+  for (auto form : {core::TxForm::kSegmented, core::TxForm::kGso}) {
+    core::Tunnel tunnel(vector_config(false), vec_b::kPacketId, vec_b::kIpId);
+    core::EncapRequest req;
+    req.context_id = vec_b::kContextId;
+    req.src_port = vec_b::kSrcPort;
+    req.offload.flags = core::OffloadInfo::kNeedsCsum;
+    req.offload.csum_start = vec_b::kCsumStartTagged;
+    req.offload.csum_offset = vec_b::kCsumOffset;
+    EncapRun r = encap(tunnel, vec_b::kTaggedFrame, req, form);
+    ASSERT_EQ(r.status, core::EncapStatus::kOk);
+    ASSERT_EQ(r.packets.size(), 1u);
+    EXPECT_EQ(r.packets[0], bytes_of(vec_b::kPacket));
+    EXPECT_EQ(r.counters.get(core::EncapCounter::kVlanFromFrame), 1u);
+    EXPECT_EQ(r.counters.get(core::EncapCounter::kOffloaded), 1u);
+  }
+}
+
+core::EncapRequest vector_c_request() {
+  core::EncapRequest req;
+  req.context_id = vec_c::kContextId;
+  req.src_port = vec_c::kSrcPort;
+  req.offload.flags = core::OffloadInfo::kNeedsCsum;
+  req.offload.gso_type = core::OffloadInfo::kGsoTcpv4;
+  req.offload.gso_size = vec_c::kMss;
+  req.offload.hdr_len = 54;
+  req.offload.csum_start = vec_c::kCsumStart;
+  req.offload.csum_offset = vec_c::kCsumOffset;
+  return req;
+}
+
+TEST(VectorsTx, C_SuperPacketThreeSegmentsByteExact) {
+  core::Tunnel tunnel(vector_config(false), vec_c::kPacketId, vec_c::kIpId);
+  const auto inner = vec_c::inner_frame();
+  EncapRun r = encap(tunnel, inner, vector_c_request(), core::TxForm::kSegmented);
+  ASSERT_EQ(r.status, core::EncapStatus::kOk);
+  ASSERT_EQ(r.packets.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    SCOPED_TRACE(k);
+    EXPECT_EQ(r.packets[k], vec_c::segment(k));
+    EXPECT_EQ(r.gso[k], core::OffloadInfo{});
+  }
+  EXPECT_EQ(r.counters.get(core::EncapCounter::kSttFrames), 1u);
+  EXPECT_EQ(r.counters.get(core::EncapCounter::kSegments), 3u);
+  EXPECT_EQ(r.counters.get(core::EncapCounter::kOffloaded), 1u);
+}
+
+// The GSO form of vector C: one super-segment whose first 1460-byte cut is
+// what a TSO engine would send as segment 1 (IP/TCP lengths and checksum
+// per segment are the engine's job, so the headers are compared field by
+// field).
+TEST(VectorsTx, C_GsoFormSuperSegment) {
+  core::Tunnel tunnel(vector_config(false), vec_c::kPacketId, vec_c::kIpId);
+  EncapRun r = encap(tunnel, vec_c::inner_frame(), vector_c_request(), core::TxForm::kGso);
+  ASSERT_EQ(r.status, core::EncapStatus::kOk);
+  ASSERT_EQ(r.packets.size(), 1u);
+  const auto& p = r.packets[0];
+  ASSERT_EQ(p.size(), 54u + vec_c::kSttFrameLen);
+  const auto frame = vec_c::stt_frame();
+  EXPECT_TRUE(std::equal(p.begin() + 54, p.end(), frame.begin()));
+  const auto seg1 = vec_c::segment(0);
+  EXPECT_TRUE(std::equal(p.begin(), p.begin() + 16, seg1.begin()));  // Ethernet, IP ver/tos
+  EXPECT_EQ(load_be16(p.data() + 16), 40u + vec_c::kSttFrameLen);    // total for the whole
+  EXPECT_EQ(load_be16(p.data() + 18), vec_c::kIpId);
+  EXPECT_EQ(csum::ipv4_header(p.data() + 14, 20), load_be16(p.data() + 24));
+  EXPECT_TRUE(std::equal(p.begin() + 34, p.begin() + 34 + 13, seg1.begin() + 34));  // ports..doff
+  EXPECT_EQ(p[47], 0x18);  // ACK|PSH template: TSO clears PSH on all but the last
+  EXPECT_EQ(load_be16(p.data() + 50),
+            csum::fold(csum::pseudo_v4(kOuterSrcV4.data(), kOuterDstV4.data(), 6,
+                                       20 + vec_c::kSttFrameLen)));
+  const core::OffloadInfo& g = r.gso[0];
+  EXPECT_EQ(g.flags, core::OffloadInfo::kNeedsCsum);
+  EXPECT_EQ(g.gso_type, core::OffloadInfo::kGsoTcpv4);
+  EXPECT_EQ(g.gso_size, 1460);
+  EXPECT_EQ(g.hdr_len, 54);
+  EXPECT_EQ(g.csum_start, 34);
+  EXPECT_EQ(g.csum_offset, 16);
+  // The next frame's IPv4 IDs start after the three the engine will use.
+  EXPECT_EQ(tunnel.next_ip_id(1), vec_c::kIpId + 3);
 }
 
 }  // namespace
