@@ -29,6 +29,7 @@ struct SttSegment {
   std::uint8_t tcp_flags = 0;
   std::uint8_t* payload = nullptr;  // STT frame bytes [offset, offset + payload_len)
   std::uint32_t payload_len = 0;
+  std::uint32_t headroom = 0;  // writable packet bytes in front of payload (the outer headers)
 };
 
 // Why a packet was not accepted as an STT segment. The first group means

@@ -1,0 +1,496 @@
+#include "core/reassembly.hpp"
+
+#include <bit>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "wire/headers.hpp"
+
+namespace stt::core {
+
+std::string_view counter_name(ReasmCounter c) {
+  switch (c) {
+    case ReasmCounter::kWhole:
+      return "whole";
+    case ReasmCounter::kCompleted:
+      return "completed";
+    case ReasmCounter::kSegmentsHeld:
+      return "segments_held";
+    case ReasmCounter::kDropLengthMismatch:
+      return "drop_length_mismatch";
+    case ReasmCounter::kDropOverlap:
+      return "drop_overlap";
+    case ReasmCounter::kDropDuplicate:
+      return "drop_duplicate";
+    case ReasmCounter::kDropNoMemory:
+      return "drop_no_memory";
+    case ReasmCounter::kDropSourceLimit:
+      return "drop_source_limit";
+    case ReasmCounter::kEvicted:
+      return "evicted";
+    case ReasmCounter::kExpired:
+      return "expired";
+    case ReasmCounter::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Frame buffers are carved from one block of `mem_high` bytes in pages; a
+// frame takes a run of contiguous pages, so it is delivered in one piece.
+// Each buffer is laid out as
+//   [kHeadroom][frame: L bytes, rounded up to 8][coverage bitmap: 1 bit per byte]
+// The headroom lets decap and the daemon prepend (a VLAN tag, a virtio-net
+// header) without a copy; the bitmap records exactly which bytes are held.
+constexpr std::uint32_t kPage = 2048;
+constexpr std::uint32_t kHeadroom = 64;
+constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+
+std::uint32_t round8(std::uint32_t n) {
+  return (n + 7u) & ~7u;
+}
+std::uint32_t bitmap_bytes(std::uint32_t frame_len) {
+  return ((frame_len + 63u) / 64u) * 8u;
+}
+std::uint32_t pages_for(std::uint32_t frame_len) {
+  const std::uint32_t total = kHeadroom + round8(frame_len) + bitmap_bytes(frame_len);
+  return (total + kPage - 1) / kPage;
+}
+
+std::uint64_t mix64(std::uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+std::uint64_t hash_addr(const wire::IpAddr& a, std::uint64_t seed) {
+  std::uint64_t lo, hi;
+  std::memcpy(&lo, a.b.data(), 8);
+  std::memcpy(&hi, a.b.data() + 8, 8);
+  return mix64(seed ^ lo ^ mix64(hi + a.version));
+}
+
+// Bits [lo, hi) of a bitmap of 64-bit words.
+std::uint64_t word_mask(std::uint32_t lo, std::uint32_t hi) {  // lo < hi <= lo|63 + 1
+  const std::uint32_t a = lo & 63u, b = hi - (lo & ~63u);
+  const std::uint64_t upper = b >= 64 ? ~0ull : ((1ull << b) - 1);
+  return upper & ~((1ull << a) - 1);
+}
+
+template <typename F>
+void for_each_word(std::uint32_t lo, std::uint32_t hi, F&& f) {
+  while (lo < hi) {
+    const std::uint32_t word_end = (lo & ~63u) + 64u;
+    const std::uint32_t end = hi < word_end ? hi : word_end;
+    f(lo >> 6, word_mask(lo, end));
+    lo = end;
+  }
+}
+
+std::uint32_t count_bits(const std::uint64_t* bm, std::uint32_t lo, std::uint32_t hi) {
+  std::uint32_t n = 0;
+  for_each_word(lo, hi, [&](std::uint32_t w, std::uint64_t m) {
+    n += static_cast<std::uint32_t>(std::popcount(bm[w] & m));
+  });
+  return n;
+}
+
+void set_bits(std::uint64_t* bm, std::uint32_t lo, std::uint32_t hi) {
+  for_each_word(lo, hi, [&](std::uint32_t w, std::uint64_t m) { bm[w] |= m; });
+}
+
+void clear_bits(std::uint64_t* bm, std::uint32_t lo, std::uint32_t hi) {
+  for_each_word(lo, hi, [&](std::uint32_t w, std::uint64_t m) { bm[w] &= ~m; });
+}
+
+std::size_t table_capacity(std::size_t entries) {
+  return std::bit_ceil(entries * 2 < 16 ? std::size_t{16} : entries * 2);
+}
+
+}  // namespace
+
+struct Reassembler::Impl {
+  struct Entry {
+    wire::IpAddr src;
+    wire::IpAddr dst;
+    std::uint32_t packet_id = 0;
+    std::uint64_t hash = 0;
+    std::uint64_t created_ns = 0;
+    std::uint32_t first_page = 0;
+    std::uint32_t pages = 0;
+    std::uint32_t held = 0;  // payload bytes held; no byte is held twice
+    std::uint16_t frame_len = 0;
+    std::uint16_t segments = 0;
+    std::uint16_t src_port = 0;
+    std::uint8_t first_tos = 0;
+    bool ce = false;
+    // Two intrusive lists: by creation time (expiry walks it from the
+    // oldest and stops at the first young frame) and by last use (eviction).
+    std::uint32_t age_prev = kNone, age_next = kNone;
+    std::uint32_t lru_prev = kNone, lru_next = kNone;
+  };
+  struct List {
+    std::uint32_t head = kNone, tail = kNone;
+  };
+  struct Source {
+    wire::IpAddr addr;
+    std::uint64_t hash = 0;
+    std::uint32_t frames = 0;  // 0: slot empty
+  };
+
+  explicit Impl(const ReassemblyConfig& cfg)
+      : num_pages(static_cast<std::uint32_t>(cfg.mem_high / kPage)),
+        max_frames(cfg.max_frames == 0 ? 1 : cfg.max_frames),
+        arena(new std::uint8_t[std::size_t{num_pages} * kPage + kPage]),
+        page_words((num_pages + 63u) / 64u),
+        page_map(page_words + 1, 0),
+        entries(max_frames),
+        free_entries(max_frames),
+        index(table_capacity(max_frames), kNone),
+        sources(table_capacity(max_frames)),
+        seed(mix64(reinterpret_cast<std::uintptr_t>(this))) {
+    for (std::size_t i = 0; i < max_frames; ++i) {
+      free_entries[i] = static_cast<std::uint32_t>(max_frames - 1 - i);
+    }
+    // Pages past the end are marked used so whole-word scans stay simple.
+    for (std::uint32_t p = num_pages; p < page_words * 64u; ++p) {
+      page_map[p >> 6] |= 1ull << (p & 63u);
+    }
+  }
+
+  // ------------------------------------------------------------ pages
+  std::uint32_t find_run(std::uint32_t k) const {
+    std::uint32_t run = 0, start = 0;
+    for (std::uint32_t w = 0; w < page_words; ++w) {
+      const std::uint64_t v = page_map[w];
+      if (v == ~0ull) {
+        run = 0;
+        continue;
+      }
+      if (v == 0) {
+        if (run == 0) start = w * 64u;
+        run += 64;
+        if (run >= k) return start;
+        continue;
+      }
+      for (std::uint32_t b = 0; b < 64; ++b) {
+        if (v & (1ull << b)) {
+          run = 0;
+        } else {
+          if (run == 0) start = w * 64u + b;
+          if (++run >= k) return start;
+        }
+      }
+    }
+    return kNone;
+  }
+
+  std::uint8_t* buffer(const Entry& e) { return arena.get() + std::size_t{e.first_page} * kPage; }
+  std::uint8_t* frame_data(const Entry& e) { return buffer(e) + kHeadroom; }
+  std::uint64_t* coverage(const Entry& e) {
+    return reinterpret_cast<std::uint64_t*>(frame_data(e) + round8(e.frame_len));
+  }
+
+  // ------------------------------------------------------------ lists
+  template <std::uint32_t Entry::*Prev, std::uint32_t Entry::*Next>
+  void link_tail(List& l, std::uint32_t i) {
+    Entry& e = entries[i];
+    e.*Prev = l.tail;
+    e.*Next = kNone;
+    if (l.tail != kNone) {
+      entries[l.tail].*Next = i;
+    } else {
+      l.head = i;
+    }
+    l.tail = i;
+  }
+  template <std::uint32_t Entry::*Prev, std::uint32_t Entry::*Next>
+  void unlink(List& l, std::uint32_t i) {
+    Entry& e = entries[i];
+    if (e.*Prev != kNone) {
+      entries[e.*Prev].*Next = e.*Next;
+    } else {
+      l.head = e.*Next;
+    }
+    if (e.*Next != kNone) {
+      entries[e.*Next].*Prev = e.*Prev;
+    } else {
+      l.tail = e.*Prev;
+    }
+    e.*Prev = e.*Next = kNone;
+  }
+  void touch(std::uint32_t i) {
+    if (lru.tail == i) return;
+    unlink<&Entry::lru_prev, &Entry::lru_next>(lru, i);
+    link_tail<&Entry::lru_prev, &Entry::lru_next>(lru, i);
+  }
+
+  // ------------------------------------------------------------ frame index
+  // Open addressing, linear probing, deletion by backward shift: no
+  // tombstones, so probe lengths do not grow with churn.
+  std::uint64_t key_hash(const SttSegment& s) const {
+    return mix64(hash_addr(s.outer_src, seed) ^ (hash_addr(s.outer_dst, ~seed) >> 1) ^
+                 (std::uint64_t{s.packet_id} << 17));
+  }
+  std::size_t mask() const { return index.size() - 1; }
+
+  std::uint32_t find(const SttSegment& s, std::uint64_t h) const {
+    for (std::size_t i = h & mask();; i = (i + 1) & mask()) {
+      const std::uint32_t e = index[i];
+      if (e == kNone) return kNone;
+      const Entry& x = entries[e];
+      if (x.hash == h && x.packet_id == s.packet_id && x.src == s.outer_src &&
+          x.dst == s.outer_dst) {
+        return e;
+      }
+    }
+  }
+  void index_insert(std::uint32_t e) {
+    std::size_t i = entries[e].hash & mask();
+    while (index[i] != kNone)
+      i = (i + 1) & mask();
+    index[i] = e;
+  }
+  template <typename Slots, typename HomeOf, typename IsEmpty, typename Move>
+  static void backward_shift(Slots& slots, std::size_t i, std::size_t m, HomeOf home, IsEmpty empty,
+                             Move move) {
+    for (std::size_t j = (i + 1) & m;; j = (j + 1) & m) {
+      if (empty(slots[j])) break;
+      const std::size_t k = home(slots[j]) & m;
+      // Slot j's element may fill the hole at i unless its home lies
+      // cyclically in (i, j].
+      const bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+      if (!stays) {
+        move(i, j);
+        i = j;
+      }
+    }
+    move(i, kNone);
+  }
+  void index_erase(std::uint32_t e) {
+    std::size_t i = entries[e].hash & mask();
+    while (index[i] != e)
+      i = (i + 1) & mask();
+    backward_shift(
+        index, i, mask(), [this](std::uint32_t x) { return entries[x].hash; },
+        [](std::uint32_t x) { return x == kNone; },
+        [this](std::size_t to, std::size_t from) {
+          index[to] = from == kNone ? kNone : index[from];
+        });
+  }
+
+  // ------------------------------------------------------------ per-source counts
+  // Same scheme as the index; a slot with frames == 0 is empty.
+  std::size_t source_slot(const wire::IpAddr& a) const {
+    const std::uint64_t h = hash_addr(a, seed);
+    const std::size_t m = sources.size() - 1;
+    std::size_t i = h & m;
+    while (sources[i].frames != 0 && !(sources[i].hash == h && sources[i].addr == a)) {
+      i = (i + 1) & m;
+    }
+    return i;
+  }
+  std::uint32_t source_count(const wire::IpAddr& a) const { return sources[source_slot(a)].frames; }
+  void source_add(const wire::IpAddr& a) {
+    Source& s = sources[source_slot(a)];
+    if (s.frames == 0) {
+      s.addr = a;
+      s.hash = hash_addr(a, seed);
+    }
+    ++s.frames;
+  }
+  void source_remove(const wire::IpAddr& a) {
+    const std::size_t slot = source_slot(a);
+    if (--sources[slot].frames != 0) return;
+    backward_shift(
+        sources, slot, sources.size() - 1, [](const Source& s) { return s.hash; },
+        [](const Source& s) { return s.frames == 0; },
+        [this](std::size_t to, std::size_t from) {
+          sources[to] = from == kNone ? Source{} : sources[from];
+        });
+  }
+
+  // ------------------------------------------------------------ lifecycle
+  void release(std::uint32_t e) {
+    Entry& x = entries[e];
+    index_erase(e);
+    unlink<&Entry::age_prev, &Entry::age_next>(age, e);
+    unlink<&Entry::lru_prev, &Entry::lru_next>(lru, e);
+    clear_bits(page_map.data(), x.first_page, x.first_page + x.pages);
+    pages_used -= x.pages;
+    bytes_held -= x.held;
+    source_remove(x.src);
+    free_entries.push_back(e);  // capacity reserved: never reallocates
+    --in_flight;
+  }
+
+  std::uint32_t num_pages;
+  std::size_t max_frames;
+  std::unique_ptr<std::uint8_t[]> arena;
+  std::uint32_t page_words;
+  std::vector<std::uint64_t> page_map;  // 1 = page in use
+  std::vector<Entry> entries;
+  std::vector<std::uint32_t> free_entries;
+  std::vector<std::uint32_t> index;
+  std::vector<Source> sources;
+  std::uint64_t seed;
+  List age, lru;
+  std::uint32_t pages_used = 0;
+  std::size_t bytes_held = 0;
+  std::size_t in_flight = 0;
+};
+
+Reassembler::Reassembler(const ReassemblyConfig& cfg)
+    : cfg_(cfg), impl_(std::make_unique<Impl>(cfg)) {}
+
+Reassembler::~Reassembler() = default;
+
+ReassemblyStats Reassembler::stats() const {
+  return {impl_->in_flight, std::size_t{impl_->pages_used} * kPage, impl_->bytes_held};
+}
+
+void Reassembler::expire(std::uint64_t now_ns) {
+  Impl& m = *impl_;
+  while (m.age.head != kNone) {
+    const Impl::Entry& e = m.entries[m.age.head];
+    if (now_ns < e.created_ns || now_ns - e.created_ns < cfg_.timeout_ns) break;
+    m.release(m.age.head);
+    counters_.inc(ReasmCounter::kExpired);
+  }
+}
+
+bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out) {
+  const bool ce = wire::ecn_of(seg.tos) == wire::kEcnCe;
+  if (seg.offset == 0 && seg.payload_len == seg.frame_len) {
+    // The whole frame in one segment (or one GRO run): nothing to hold.
+    counters_.inc(ReasmCounter::kWhole);
+    out->data = seg.payload;
+    out->len = seg.payload_len;
+    out->headroom = seg.headroom;
+    out->segments = 1;
+    out->first_tos = seg.tos;
+    out->ce = ce;
+    out->packet_id = seg.packet_id;
+    out->src_port = seg.src_port;
+    out->outer_src = seg.outer_src;
+    out->outer_dst = seg.outer_dst;
+    return true;
+  }
+
+  Impl& m = *impl_;
+  expire(now_ns);  // cheap: stops at the first frame still young
+  const std::uint64_t h = m.key_hash(seg);
+  std::uint32_t ei = m.find(seg, h);
+
+  if (ei != kNone && m.entries[ei].frame_len != seg.frame_len) {
+    // The sender disagrees with itself (or reused the ID): nothing held
+    // can be trusted.
+    m.release(ei);
+    counters_.inc(ReasmCounter::kDropLengthMismatch);
+    return false;
+  }
+
+  if (ei == kNone) {
+    if (m.source_count(seg.outer_src) >= cfg_.max_frames_per_source) {
+      counters_.inc(ReasmCounter::kDropSourceLimit);
+      return false;
+    }
+    const std::uint32_t need = pages_for(seg.frame_len);
+    if (need > m.num_pages) {
+      counters_.inc(ReasmCounter::kDropNoMemory);
+      return false;
+    }
+    if (m.in_flight >= m.max_frames) {
+      m.release(m.lru.head);
+      counters_.inc(ReasmCounter::kEvicted);
+    }
+    const std::size_t need_bytes = std::size_t{need} * kPage;
+    if (std::size_t{m.pages_used} * kPage + need_bytes > cfg_.mem_high) {
+      const std::size_t target = cfg_.mem_low > need_bytes ? cfg_.mem_low - need_bytes : 0;
+      while (m.lru.head != kNone && std::size_t{m.pages_used} * kPage > target) {
+        m.release(m.lru.head);
+        counters_.inc(ReasmCounter::kEvicted);
+      }
+    }
+    std::uint32_t first = m.find_run(need);
+    while (first == kNone && m.lru.head != kNone) {  // fragmented: free more
+      m.release(m.lru.head);
+      counters_.inc(ReasmCounter::kEvicted);
+      first = m.find_run(need);
+    }
+    if (first == kNone) {
+      counters_.inc(ReasmCounter::kDropNoMemory);
+      return false;
+    }
+
+    ei = m.free_entries.back();
+    m.free_entries.pop_back();
+    Impl::Entry& e = m.entries[ei];
+    e = Impl::Entry{};
+    e.src = seg.outer_src;
+    e.dst = seg.outer_dst;
+    e.packet_id = seg.packet_id;
+    e.hash = h;
+    e.created_ns = now_ns;
+    e.first_page = first;
+    e.pages = need;
+    e.frame_len = seg.frame_len;
+    e.src_port = seg.src_port;
+    m.source_add(seg.outer_src);
+    set_bits(m.page_map.data(), first, first + need);
+    m.pages_used += need;
+    std::memset(m.coverage(e), 0, bitmap_bytes(e.frame_len));
+    m.index_insert(ei);
+    m.link_tail<&Impl::Entry::age_prev, &Impl::Entry::age_next>(m.age, ei);
+    m.link_tail<&Impl::Entry::lru_prev, &Impl::Entry::lru_next>(m.lru, ei);
+    ++m.in_flight;
+  } else {
+    m.touch(ei);
+  }
+
+  Impl::Entry& e = m.entries[ei];
+  std::uint64_t* cov = m.coverage(e);
+  const std::uint32_t lo = seg.offset, hi = lo + seg.payload_len;
+  const std::uint32_t already = count_bits(cov, lo, hi);
+  if (already == seg.payload_len) {
+    counters_.inc(ReasmCounter::kDropDuplicate);
+    return false;
+  }
+  if (already != 0) {
+    counters_.inc(ReasmCounter::kDropOverlap);
+    return false;
+  }
+  std::memcpy(m.frame_data(e) + lo, seg.payload, seg.payload_len);
+  set_bits(cov, lo, hi);
+  e.held += seg.payload_len;
+  m.bytes_held += seg.payload_len;
+  ++e.segments;
+  e.ce = e.ce || ce;
+  if (seg.offset == 0) e.first_tos = seg.tos;
+  counters_.inc(ReasmCounter::kSegmentsHeld);
+  if (e.held != e.frame_len) return false;
+
+  counters_.inc(ReasmCounter::kCompleted);
+  out->data = m.frame_data(e);
+  out->len = e.frame_len;
+  out->headroom = kHeadroom;
+  out->segments = e.segments;
+  out->first_tos = e.first_tos;
+  out->ce = e.ce;
+  out->packet_id = e.packet_id;
+  out->src_port = e.src_port;
+  out->outer_src = e.src;
+  out->outer_dst = e.dst;
+  // The pages go back to the pool now; nothing writes them before the
+  // next add(), which is as long as `out` is promised to stay valid.
+  m.release(ei);
+  return true;
+}
+
+}  // namespace stt::core
