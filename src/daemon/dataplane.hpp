@@ -1,0 +1,209 @@
+#pragma once
+// sttd's data path: one thread, driven by the event loop.
+//
+//   transmit: TAP read (vnet header + frame) -> network -> FDB lookup ->
+//             per-peer Tunnel -> core::encapsulate -> sendmmsg on the
+//             underlay packet socket
+//   receive:  recvmmsg -> core::parse_segment -> core::Reassembler ->
+//             admission (known context ID, sender is a peer of that
+//             network) -> core::decapsulate -> learn -> TAP write
+//
+// Nothing here allocates or throws per packet: buffers, batches and the
+// pending queues are sized at construction. Every frame that is not
+// delivered is counted under a named reason, per network and globally.
+// Peers' next hops come from rtnetlink on the tick, not per packet.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/buffer.hpp"
+#include "core/counters.hpp"
+#include "core/decap.hpp"
+#include "core/encap.hpp"
+#include "core/reassembly.hpp"
+#include "core/rx.hpp"
+#include "daemon/config.hpp"
+#include "daemon/event_loop.hpp"
+#include "daemon/fdb.hpp"
+#include "linux/netlink.hpp"
+#include "linux/packet_socket.hpp"
+#include "linux/tap.hpp"
+
+namespace stt::daemon {
+
+enum class DpCounter : std::uint8_t {
+  // transmit (TAP -> underlay)
+  kTxFrames,           // frames read from the TAP
+  kTxBytes,            // their bytes
+  kTxUnicast,          // sent to the one peer the FDB named
+  kTxFlooded,          // replicated to every peer (broadcast, multicast, unknown unicast)
+  kTxQueued,           // held while the peer's next hop resolves
+  kTxPackets,          // outer packets handed to the kernel (a GSO frame counts once)
+  kTxDropTooShort,     // shorter than an Ethernet header
+  kTxDropNoPeer,       // the network has no peer to send to
+  kTxDropNoNeighbour,  // next hop unresolved and the peer's queue is full or timed out
+  kTxDropNoRoute,      // no route to the peer through the underlay interface
+  kTxDropEncap,        // core::encapsulate refused it (reason in the encap counters)
+  kTxDropSendError,    // the kernel refused the outer packet (sendmmsg)
+  kTxDropTapRead,      // read error on the TAP
+  // receive (underlay -> TAP)
+  kRxPackets,             // outer packets received
+  kRxBytes,               // their bytes
+  kRxSttFrames,           // complete STT frames (after reassembly)
+  kRxDelivered,           // inner frames written to a TAP
+  kRxDropTruncated,       // larger than the receive buffer
+  kRxDropInvalid,         // not a valid STT segment (reason in the rx counters)
+  kRxDropBadHeader,       // STT frame too short for its header
+  kRxDropUnknownContext,  // no network has the frame's context ID
+  kRxDropNotPeer,         // the outer source is not a peer of the frame's network
+  kRxDropDecap,           // core::decapsulate refused it (reason in the decap counters)
+  kRxDropTapWrite,        // the TAP refused the inner frame
+  kRxRecvErrors,          // recvmmsg failed
+  kCount
+};
+std::string_view counter_name(DpCounter c);
+
+// One virtual network: a context ID, its TAP, its FDB and its counters.
+struct Network {
+  Network(const NetworkConfig& c, const sys::TapOptions& tap_opt, const FdbLimits& limits)
+      : cfg(c), tap(tap_opt), fdb(limits) {}
+  NetworkConfig cfg;
+  sys::Tap tap;
+  Fdb fdb;
+  core::CounterSet<DpCounter> counters;
+  core::CounterSet<core::EncapCounter> encap;
+  core::CounterSet<core::DecapCounter> decap;
+};
+
+struct DataplaneOptions {
+  std::string underlay;  // interface name
+  wire::IpAddr local;
+  std::uint16_t port = wire::kSttPort;
+  core::TxForm tx_form = core::TxForm::kGso;
+  core::ReassemblyConfig reassembly;
+  core::DecapConfig decap;
+  std::size_t pending_per_peer = 16;  // frames held per unresolved peer
+  std::size_t pending_total = 64;     // buffers for all of them
+  std::uint64_t pending_timeout_ns = 3'000'000'000;
+};
+
+class Dataplane {
+ public:
+  // Opens the underlay packet socket and reads the underlay's MAC and MTU.
+  // Throws std::system_error / std::runtime_error naming what failed.
+  Dataplane(const DataplaneOptions& opt, sys::Netlink& nl);
+  ~Dataplane();
+  Dataplane(const Dataplane&) = delete;
+  Dataplane& operator=(const Dataplane&) = delete;
+
+  // Creates the network's TAP (throws) and registers its peers and static
+  // FDB entries. Call before attach().
+  Network& add_network(const NetworkConfig& cfg, const FdbLimits& limits);
+  // Watches the TAPs and the underlay socket.
+  void attach(EventLoop& loop);
+  void detach(EventLoop& loop);
+
+  // Timers: reassembly expiry, FDB ageing, next-hop resolution. Cheap when
+  // nothing is due; call it after every loop iteration.
+  void tick(std::uint64_t now_ns);
+
+  // Control plane.
+  Network* network(std::string_view name);
+  const std::vector<std::unique_ptr<Network>>& networks() const { return networks_; }
+  bool add_peer(Network& n, const wire::IpAddr& peer);     // false: already a peer
+  bool remove_peer(Network& n, const wire::IpAddr& peer);  // false: not a peer
+  nlohmann::json underlay_json() const;
+  nlohmann::json peers_json() const;
+  nlohmann::json stats_json() const;
+  nlohmann::json reassembly_json() const;
+
+  // The data-path handlers (public for tests and benchmarks).
+  void on_tap_readable(Network& n);
+  void on_underlay_readable();
+
+  static std::uint64_t now_ns();
+
+ private:
+  struct Pending {
+    core::PacketBuffer* buf;
+    core::OffloadInfo vnet;
+    Network* net;
+    std::uint64_t since_ns;
+  };
+  struct Peer {
+    Peer(const core::TunnelConfig& cfg, std::uint32_t id) : tunnel(cfg, id) {}
+    wire::IpAddr addr;
+    core::Tunnel tunnel;
+    std::uint32_t refs = 0;  // networks that list this peer
+    bool resolved = false;
+    std::string status = "resolving";
+    wire::IpAddr next_hop;
+    std::string neigh_state;
+    std::uint64_t next_check_ns = 0;
+    std::uint64_t next_solicit_ns = 0;
+    std::vector<Pending> pending;  // capacity reserved once
+  };
+
+  Peer* peer(const wire::IpAddr& a);
+  Peer& ref_peer(const wire::IpAddr& a);
+  void unref_peer(const wire::IpAddr& a);
+  void check_peer(Peer& p, std::uint64_t now);
+  void send_pending(Peer& p);
+  void drop_pending(Peer& p, std::uint64_t older_than_ns);
+
+  void transmit(Network& n, core::PacketBuffer* b, const core::OffloadInfo& vnet,
+                std::uint64_t now);
+  void encap_to(Network& n, Peer& p, core::PacketBuffer* b, const core::OffloadInfo& vnet);
+  void enqueue(Network& n, Peer& p, const core::PacketBuffer& b, const core::OffloadInfo& vnet,
+               std::uint64_t now);
+  // Sends the batch. The tx buffers become free again, except current_,
+  // which stays taken (its frame is still being worked on).
+  void flush();
+  core::PacketBuffer* take_tx_buffer();
+
+  void receive(sys::RxFrame& f, std::uint64_t now);
+  void count(Network* n, DpCounter c, std::uint64_t v = 1) {
+    counters_.inc(c, v);
+    if (n) n->counters.inc(c, v);
+  }
+
+  DataplaneOptions opt_;
+  sys::Netlink& nl_;
+  sys::LinkInfo underlay_;
+  std::uint32_t underlay_mtu_ = 1500;
+  sys::PacketSocket sock_;
+  core::RxConfig rx_cfg_;
+  core::Reassembler reasm_;
+
+  std::vector<std::unique_ptr<Network>> networks_;
+  std::unordered_map<std::uint64_t, Network*> by_context_;
+  std::unordered_map<wire::IpAddr, std::unique_ptr<Peer>, wire::IpAddrHash> peers_;
+
+  // Transmit: frames read from TAPs live in tx_buffers_ until the batch
+  // holding their outer packets is sent.
+  std::vector<core::PacketBuffer> tx_storage_;
+  std::vector<core::PacketBuffer*> tx_buffers_;
+  std::size_t tx_used_ = 0;
+  core::PacketBuffer* current_ = nullptr;  // the frame being transmitted: flush() keeps it
+  core::PacketBuffer flood_copy_;
+  std::unique_ptr<core::TxBatch> batch_;
+  core::BufferPool pending_pool_;
+
+  // Receive.
+  std::unique_ptr<core::DecapOutput> decap_out_;
+
+  core::CounterSet<DpCounter> counters_;
+  core::CounterSet<core::RxCounter> rx_counters_;
+  std::uint64_t next_housekeeping_ns_ = 0;
+  std::vector<EventLoop*> attached_;
+};
+
+}  // namespace stt::daemon
