@@ -22,6 +22,11 @@ class UnderlayOracleBase:
         super().setUpClass()
         try:
             cls.hosts, cls.under = H.two_hosts(cls.family)
+            # The capture must show the wire form. With TX checksum offload on, a veth
+            # tap sees segments whose checksum a NIC would still fill in (and TSO
+            # super-frames); with it off, the kernel finishes both before the tap.
+            for h in cls.hosts:
+                h.exec(["ethtool", "-K", "veth0", "tx", "off"])
             cls.daemons = []
             for i, h in enumerate(cls.hosts):
                 nets = [{k: v for k, v in n.items() if k != "subnet"} for n in NETS]
