@@ -43,6 +43,7 @@ enum class DecapCounter : std::uint8_t {
   kDropEcnNotEct,         // outer CE over a Not-ECT inner packet (RFC 6040)
   kDropVlanReserved,      // VID 4095 (reserved by 802.1Q)
   kDropGsoFailed,         // software segmentation could not complete
+  kDropOutputFull,        // the DecapOutput had no room left (the caller did not clear() it)
   kCount
 };
 std::string_view counter_name(DecapCounter c);
