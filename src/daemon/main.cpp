@@ -1,0 +1,65 @@
+// sttd: the STT tunnel endpoint. `sttd -c FILE [--log-level L]`.
+//
+// Exit status: 0 after SIGTERM/SIGINT, 2 for an invalid config or command
+// line (nothing was created), 1 when setting up or running failed.
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <string>
+
+#include "core/version.hpp"
+#include "daemon/config.hpp"
+#include "daemon/daemon.hpp"
+
+int main(int argc, char** argv) {
+  using namespace stt;
+  CLI::App app{"sttd: STT (Stateless Transport Tunneling) endpoint over TAP devices", "sttd"};
+  std::string config_path;
+  std::string log_level = "info";
+  std::string tx_form = "gso";
+  app.add_option("-c,--config", config_path, "TOML configuration file")->required();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--tx-form", tx_form,
+                 "gso: one GSO super-segment per STT frame, cut by the kernel or NIC; "
+                 "segmented: cut in userspace (for tests and benchmarks)")
+      ->check(CLI::IsMember({"gso", "segmented"}));
+  app.set_version_flag("--version", core::version());
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  auto logger = spdlog::stderr_color_mt("sttd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e sttd %^%l%$: %v");
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  daemon::Config cfg;
+  try {
+    cfg = daemon::load_config(config_path);
+  } catch (const daemon::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
+
+  try {
+    daemon::Daemon::block_stop_signals();
+    daemon::DaemonOptions opt;
+    opt.tx_form = tx_form == "segmented" ? core::TxForm::kSegmented : core::TxForm::kGso;
+    daemon::Daemon d(cfg, opt);
+    d.run();
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  spdlog::info("stopped; TAPs, firewall table and control socket removed");
+  return 0;
+}
