@@ -1,0 +1,104 @@
+// bench_micro's main: runs the registered benchmarks (each 3 repetitions,
+// aggregates only), keeps the median throughput of each, then prints every
+// benchmark beside memcpy of the same bytes measured in this same run:
+//
+//   benchmark  bytes  GB/s  memcpy GB/s  ratio  target
+//
+// The targets are those of the libstt performance issue; "miss" marks one
+// that was not met. The exit status does not depend on them: speed is
+// reported, not asserted (DEVELOPERS.md).
+
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+// Collects the median bytes/s of every benchmark while printing as usual.
+class MedianCollector : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& r : runs) {
+      if (r.error_occurred) {
+        errors_.push_back(r.run_name.str() + ": " + r.error_message);
+        continue;
+      }
+      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+      const bool single = r.run_type == Run::RT_Iteration && r.repetitions <= 1;
+      if (!median && !single) continue;
+      auto it = r.counters.find("bytes_per_second");
+      if (it == r.counters.end()) continue;
+      // "BM_name/arg", without the min_time/repeats decorations.
+      medians_[r.run_name.function_name + "/" + r.run_name.args] = it->second.value;
+    }
+  }
+  const std::map<std::string, double>& medians() const { return medians_; }
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  std::map<std::string, double> medians_;
+  std::vector<std::string> errors_;
+};
+
+struct Row {
+  const char* name;  // benchmark function, without "BM_"
+  const char* what;  // for the table
+  double target;     // ratio to memcpy; 0 = none
+};
+
+constexpr Row kRows[] = {
+    {"csum_sum", "csum::sum", 0},
+    {"csum_copy_and_sum", "csum::copy_and_sum", 0},
+    {"encap_segmented", "encap, software segmentation (checksums, no copy)", 0.4},
+    {"encap_segmented_copy", "encap, software segmentation + copy out", 0.4},
+    {"encap_gso", "encap, GSO form", 10},
+    {"reasm_decap", "reassembly + decap, in-order segments, csum checked", 0.5},
+    {"reasm_decap_rxcsum", "reassembly + decap, in-order segments, csum by kernel", 0.5},
+    {"decap_whole", "decap of a whole (GRO) frame", 10},
+};
+constexpr long kSizes[] = {1500, 65000};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  MedianCollector reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+
+  const auto& m = reporter.medians();
+  std::printf("\nmedian of 3 repetitions; ratio = GB/s / memcpy GB/s of the same bytes\n");
+  std::printf("%-56s %6s %9s %12s %9s %8s\n", "benchmark", "bytes", "GB/s", "memcpy GB/s", "ratio",
+              "target");
+  int misses = 0;
+  for (long size : kSizes) {
+    const std::string suffix = "/" + std::to_string(size);
+    auto ref = m.find("BM_memcpy" + suffix);
+    if (ref == m.end()) continue;
+    const double memcpy_gbs = ref->second / 1e9;
+    for (const Row& row : kRows) {
+      auto it = m.find(std::string("BM_") + row.name + suffix);
+      if (it == m.end()) continue;
+      const double gbs = it->second / 1e9;
+      const double ratio = gbs / memcpy_gbs;
+      char target[32] = "";
+      if (row.target > 0) {
+        const bool met = ratio >= row.target;
+        misses += met ? 0 : 1;
+        std::snprintf(target, sizeof target, ">=%g %s", row.target, met ? "ok" : "miss");
+      }
+      std::printf("%-56s %6ld %9.2f %12.2f %8.2fx %8s\n", row.what, size, gbs, memcpy_gbs, ratio,
+                  target);
+    }
+  }
+  for (const auto& e : reporter.errors())
+    std::printf("error: %s\n", e.c_str());
+  std::printf("%d target(s) missed\n", misses);
+  return reporter.errors().empty() ? 0 : 1;
+}
