@@ -237,7 +237,9 @@ def render_config(underlay_if, local, socket, networks, port=None, extra_underla
     lines += ["", "[control]", "socket = %s" % toml_str(socket)]
     for n in networks:
         lines += ["", "[[network]]", "name = %s" % toml_str(n["name"]),
-                  "context_id = 0x%x" % n["context_id"]]
+                  # TOML integers are signed 64-bit: larger IDs are written as strings.
+                  ("context_id = 0x%x" if n["context_id"] < 2**63 else 'context_id = "0x%x"')
+                  % n["context_id"]]
         if "tap" in n:
             lines.append("tap = %s" % toml_str(n["tap"]))
         if "mtu" in n:
@@ -646,7 +648,11 @@ def main():
         suite = unittest.TestSuite(
             t for t in _flatten(suite) if any(o in t.id() for o in only))
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    # Count tests, not subtests: a test with failing subtests is one failed test.
+    failed_ids = {getattr(t, "test_case", t).id()
+                  for t, _ in result.failures + result.errors}
+    failed_ids |= {t.id() for t in result.unexpectedSuccesses}
+    failed = len(failed_ids)
     passed = result.testsRun - failed - len(result.skipped)
     if failed:
         for label, path in _daemon_logs:
