@@ -1,0 +1,423 @@
+#include "ctl/runtime.hpp"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "wire/addr.hpp"
+
+namespace stt::ctl {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr const char* kDefaultSocket = "/run/sttd.sock";
+constexpr std::size_t kMaxReply = 64 * 1024 * 1024;
+
+// ---- Requests --------------------------------------------------------------
+
+std::string verb_of(const std::string& cmd) {
+  std::string v = cmd;
+  std::replace(v.begin(), v.end(), '_', ' ');
+  return v;
+}
+
+// Words after the verb: optional leading positionals, then "keyword value"
+// pairs, in any order.
+struct Words {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> kv;
+};
+
+Words split_words(const std::string& cmd, const std::vector<std::string>& words,
+                  std::size_t n_positional, std::initializer_list<const char*> keywords) {
+  Words w;
+  std::size_t i = 0;
+  for (; i < words.size() && w.positional.size() < n_positional; ++i) {
+    w.positional.push_back(words[i]);
+  }
+  for (; i < words.size(); i += 2) {
+    const std::string& k = words[i];
+    const bool known =
+        std::any_of(keywords.begin(), keywords.end(), [&](const char* x) { return k == x; });
+    if (!known) {
+      throw RuntimeCommandError(verb_of(cmd) + ": unexpected \"" + k + "\"");
+    }
+    if (i + 1 >= words.size()) {
+      throw RuntimeCommandError(verb_of(cmd) + ": \"" + k + "\" needs a value");
+    }
+    if (w.kv.count(k) != 0) throw RuntimeCommandError(verb_of(cmd) + ": \"" + k + "\" given twice");
+    w.kv[k] = words[i + 1];
+  }
+  return w;
+}
+
+std::string need(const std::string& cmd, const Words& w, const char* key, const char* what) {
+  auto it = w.kv.find(key);
+  if (it == w.kv.end()) {
+    throw RuntimeCommandError(verb_of(cmd) + ": missing \"" + key + " " + what + "\"");
+  }
+  return it->second;
+}
+
+std::string checked_mac(const std::string& cmd, const std::string& s) {
+  if (!wire::MacAddr::parse(s)) {
+    throw RuntimeCommandError(verb_of(cmd) + ": \"" + s + "\" is not a MAC address");
+  }
+  return s;
+}
+
+std::string checked_ip(const std::string& cmd, const std::string& s) {
+  if (!wire::IpAddr::parse(s)) {
+    throw RuntimeCommandError(verb_of(cmd) + ": \"" + s + "\" is not an IP address");
+  }
+  return s;
+}
+
+// ---- Text rendering --------------------------------------------------------
+
+bool is_scalar(const Json& j) {
+  return !j.is_object() && !j.is_array();
+}
+
+bool is_scalar_list(const Json& j) {
+  return j.is_array() &&
+         std::all_of(j.begin(), j.end(), [](const Json& x) { return is_scalar(x); });
+}
+
+std::string scalar_text(const Json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_null()) return "-";
+  if (is_scalar_list(j)) {
+    if (j.empty()) return "-";
+    std::string s;
+    for (const auto& x : j) {
+      if (!s.empty()) s += ' ';
+      s += scalar_text(x);
+    }
+    return s;
+  }
+  return j.dump();
+}
+
+// A flat object: every value is a scalar or a list of scalars.
+bool is_flat(const Json& j) {
+  return j.is_object() && std::all_of(j.begin(), j.end(), [](const Json& v) {
+           return is_scalar(v) || is_scalar_list(v);
+         });
+}
+
+void pad_to(std::string& out, std::size_t have, std::size_t width) {
+  if (have < width) out.append(width - have, ' ');
+}
+
+void render(const Json& j, std::size_t indent, std::string& out);
+
+void render_table(const Json& rows, std::size_t indent, std::string& out) {
+  std::vector<std::string> cols;
+  for (const auto& r : rows) {
+    for (const auto& [k, v] : r.items()) {
+      if (std::find(cols.begin(), cols.end(), k) == cols.end()) cols.push_back(k);
+    }
+  }
+  std::vector<std::vector<std::string>> cells;
+  std::vector<std::size_t> width(cols.size());
+  std::vector<std::string> header;
+  for (std::size_t c = 0; c < cols.size(); ++c) {
+    std::string h = cols[c];
+    std::transform(h.begin(), h.end(), h.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+    width[c] = h.size();
+    header.push_back(std::move(h));
+  }
+  for (const auto& r : rows) {
+    std::vector<std::string> line;
+    for (std::size_t c = 0; c < cols.size(); ++c) {
+      auto it = r.find(cols[c]);
+      line.push_back(it == r.end() ? "-" : scalar_text(*it));
+      width[c] = std::max(width[c], line.back().size());
+    }
+    cells.push_back(std::move(line));
+  }
+  auto emit = [&](const std::vector<std::string>& line) {
+    std::string s(indent, ' ');
+    for (std::size_t c = 0; c < line.size(); ++c) {
+      s += line[c];
+      if (c + 1 < line.size()) pad_to(s, line[c].size(), width[c] + 2);
+    }
+    out += s;
+    out += '\n';
+  };
+  emit(header);
+  for (const auto& line : cells)
+    emit(line);
+}
+
+std::string section_title(const Json& element, std::size_t index) {
+  for (const char* k : {"name", "network", "id"}) {
+    auto it = element.find(k);
+    if (it != element.end() && is_scalar(*it)) return scalar_text(*it);
+  }
+  return "[" + std::to_string(index) + "]";
+}
+
+void render_object(const Json& j, std::size_t indent, std::string& out) {
+  // Scalars first as aligned rows, then nested sections, each in key order.
+  std::size_t w = 0;
+  for (const auto& [k, v] : j.items()) {
+    if (is_scalar(v) || is_scalar_list(v)) w = std::max(w, k.size());
+  }
+  for (const auto& [k, v] : j.items()) {
+    if (!(is_scalar(v) || is_scalar_list(v))) continue;
+    std::string s(indent, ' ');
+    s += k;
+    pad_to(s, k.size(), w + 2);
+    s += scalar_text(v);
+    out += s;
+    out += '\n';
+  }
+  for (const auto& [k, v] : j.items()) {
+    if (is_scalar(v) || is_scalar_list(v)) continue;
+    out += std::string(indent, ' ') + k + ":\n";
+    render(v, indent + 2, out);
+  }
+}
+
+void render(const Json& j, std::size_t indent, std::string& out) {
+  if (j.is_object()) return render_object(j, indent, out);
+  if (j.is_array()) {
+    if (j.empty()) {
+      out += std::string(indent, ' ') + "(none)\n";
+      return;
+    }
+    if (std::all_of(j.begin(), j.end(), [](const Json& e) { return is_flat(e); })) {
+      return render_table(j, indent, out);
+    }
+    if (is_scalar_list(j)) {
+      out += std::string(indent, ' ') + scalar_text(j) + "\n";
+      return;
+    }
+    for (std::size_t i = 0; i < j.size(); ++i) {
+      if (j[i].is_object()) {
+        out += std::string(indent, ' ') + section_title(j[i], i) + ":\n";
+        render(j[i], indent + 2, out);
+      } else {
+        render(j[i], indent, out);
+      }
+    }
+    return;
+  }
+  out += std::string(indent, ' ') + scalar_text(j) + "\n";
+}
+
+// ---- Socket ---------------------------------------------------------------
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string reach_error(const std::string& path, int err) {
+  std::string m = "cannot reach sttd at " + path + ": " + std::strerror(err);
+  if (err == ENOENT || err == ECONNREFUSED)
+    m += " (is sttd running? use -s PATH for another socket)";
+  return m;
+}
+
+// ---- Commands -------------------------------------------------------------
+
+struct Common {
+  std::string socket = kDefaultSocket;
+  bool json = false;
+};
+
+void add_common(CLI::App* sub, Common& c) {
+  sub->add_option("-s,--socket", c.socket, "sttd's control socket")
+      ->default_str(kDefaultSocket)
+      ->type_name("PATH");
+  sub->add_flag("-j,--json", c.json, "print the daemon's JSON result");
+}
+
+void run(const Common& c, const std::string& cmd, const std::vector<std::string>& words,
+         bool quiet_when_empty) {
+  try {
+    const Json result = call_daemon(c.socket, build_request(cmd, words));
+    std::string out;
+    if (c.json) {
+      out = result.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    } else if (!(quiet_when_empty &&
+                 (result.is_null() || (result.is_object() && result.empty())))) {
+      out = render_text(result);
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+  } catch (const RuntimeCommandError& e) {
+    std::fprintf(stderr, "sttctl: %s\n", e.what());
+    throw CLI::RuntimeError(1);
+  }
+}
+
+// A verb whose words are kept for build_request.
+CLI::App* verb(CLI::App* parent, const char* name, const char* help, const std::string& cmd,
+               Common& common, bool quiet_when_empty, const char* words_help = nullptr) {
+  CLI::App* sub = parent->add_subcommand(name, help);
+  add_common(sub, common);
+  auto words = std::make_shared<std::vector<std::string>>();
+  if (words_help != nullptr) sub->add_option("words", *words, words_help)->type_name("");
+  sub->callback(
+      [&common, cmd, words, quiet_when_empty] { run(common, cmd, *words, quiet_when_empty); });
+  return sub;
+}
+
+}  // namespace
+
+Json build_request(const std::string& cmd, const std::vector<std::string>& words) {
+  Json req = {{"cmd", cmd}};
+  if (cmd == "fdb_show") {
+    const Words w = split_words(cmd, words, 0, {"network"});
+    if (auto it = w.kv.find("network"); it != w.kv.end()) req["network"] = it->second;
+  } else if (cmd == "fdb_add" || cmd == "fdb_del") {
+    const Words w = split_words(cmd, words, 1, {"network", "peer"});
+    if (w.positional.empty()) throw RuntimeCommandError(verb_of(cmd) + ": missing MAC");
+    req["mac"] = checked_mac(cmd, w.positional[0]);
+    req["network"] = need(cmd, w, "network", "N");
+    req["peer"] = checked_ip(cmd, need(cmd, w, "peer", "IP"));
+  } else if (cmd == "peer_add" || cmd == "peer_del") {
+    const Words w = split_words(cmd, words, 1, {"network"});
+    if (w.positional.empty()) throw RuntimeCommandError(verb_of(cmd) + ": missing IP");
+    req["peer"] = checked_ip(cmd, w.positional[0]);
+    req["network"] = need(cmd, w, "network", "N");
+  } else if (!words.empty()) {
+    throw RuntimeCommandError(verb_of(cmd) + ": unexpected \"" + words[0] + "\"");
+  }
+  return req;
+}
+
+Json call_daemon(const std::string& path, const Json& request, int timeout_s) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    throw RuntimeCommandError("control socket path \"" + path + "\" is empty or too long");
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) throw RuntimeCommandError(std::string("socket: ") + std::strerror(errno));
+  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    throw RuntimeCommandError(reach_error(path, errno));
+  }
+  timeval tv{};
+  tv.tv_sec = timeout_s;
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+
+  const std::string line = request.dump() + "\n";
+  for (std::size_t off = 0; off < line.size();) {
+    const ssize_t n = send(fd.get(), line.data() + off, line.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      throw RuntimeCommandError("sending to sttd at " + path + ": " + std::strerror(errno));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+
+  std::string reply;
+  char buf[65536];
+  for (;;) {
+    if (reply.find('\n') != std::string::npos) break;
+    const ssize_t n = read(fd.get(), buf, sizeof buf);
+    if (n > 0) {
+      reply.append(buf, static_cast<std::size_t>(n));
+      if (reply.size() > kMaxReply) throw RuntimeCommandError("reply from sttd is too large");
+      continue;
+    }
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      throw RuntimeCommandError("no reply from sttd at " + path + " within " +
+                                std::to_string(timeout_s) + " s");
+    }
+    throw RuntimeCommandError("reading from sttd at " + path + ": " + std::strerror(errno));
+  }
+  const std::size_t nl = reply.find('\n');
+  if (nl == std::string::npos) {
+    throw RuntimeCommandError("sttd at " + path + " closed the connection without a reply");
+  }
+  reply.resize(nl);
+
+  Json r = Json::parse(reply, nullptr, false);
+  if (r.is_discarded() || !r.is_object() || !r.contains("ok")) {
+    throw RuntimeCommandError("malformed reply from sttd at " + path);
+  }
+  if (r["ok"] != true) {
+    auto e = r.find("error");
+    throw RuntimeCommandError(e != r.end() && e->is_string() ? e->get<std::string>()
+                                                             : "sttd reported an error");
+  }
+  auto res = r.find("result");
+  return res == r.end() ? Json() : *res;
+}
+
+std::string render_text(const Json& result) {
+  std::string out;
+  render(result, 0, out);
+  return out;
+}
+
+void register_runtime_commands(CLI::App& app) {
+  // One set of values per process: only one verb runs.
+  static Common common;
+  // sttctl runs one verb. Saying so also stops CLI11 from taking a keyword
+  // such as "peer" in `fdb add MAC network N peer IP` for the `peer` verb:
+  // a parent whose subcommand quota is used up no longer matches names.
+  if (app.get_require_subcommand_max() == 0) {
+    app.require_subcommand(static_cast<int>(app.get_require_subcommand_min()), 1);
+  }
+
+  verb(&app, "show", "show the underlay, networks and peers of the running sttd", "show", common,
+       false);
+  verb(&app, "stats", "show every counter, global and per network, drops included", "stats", common,
+       false);
+  verb(&app, "reassembly", "show frames in flight, memory in use and limits", "reassembly", common,
+       false);
+  verb(&app, "reload", "re-read the configuration file", "reload", common, true);
+
+  CLI::App* fdb = app.add_subcommand("fdb", "the forwarding table: MAC -> peer");
+  add_common(fdb, common);
+  fdb->require_subcommand(1);
+  verb(fdb, "show", "list entries: sttctl fdb show [network N]", "fdb_show", common, false,
+       "[network N]");
+  verb(fdb, "add", "add a static entry: sttctl fdb add MAC network N peer IP", "fdb_add", common,
+       true, "MAC network N peer IP");
+  verb(fdb, "del", "delete an entry: sttctl fdb del MAC network N peer IP", "fdb_del", common, true,
+       "MAC network N peer IP");
+
+  CLI::App* peer = app.add_subcommand("peer", "the remote endpoints of a network");
+  add_common(peer, common);
+  peer->require_subcommand(1);
+  verb(peer, "add", "add a peer: sttctl peer add IP network N", "peer_add", common, true,
+       "IP network N");
+  verb(peer, "del", "delete a peer and its FDB entries: sttctl peer del IP network N", "peer_del",
+       common, true, "IP network N");
+}
+
+}  // namespace stt::ctl
