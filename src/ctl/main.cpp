@@ -6,7 +6,7 @@
 
 #include "core/version.hpp"
 #include "ctl/offline.hpp"
-// ---- runtime (daemon control) commands: include goes here ----
+#include "ctl/runtime.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"sttctl: control sttd and work with STT captures"};
@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   stt::ctl::register_offline_commands(app);
-  // ---- runtime (daemon control) commands: registration goes here ----
+  stt::ctl::register_runtime_commands(app);
 
   CLI11_PARSE(app, argc, argv);
   return 0;
