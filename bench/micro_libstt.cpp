@@ -15,14 +15,12 @@
 #include <vector>
 
 #include "core/buffer.hpp"
+#include "core/decap.hpp"
 #include "core/encap.hpp"
 #include "core/reassembly.hpp"
 #include "core/rx.hpp"
 #include "micro_frames.hpp"
 #include "wire/checksum.hpp"
-#if STT_BENCH_HAVE_DECAP
-#include "core/decap.hpp"
-#endif
 
 namespace stt::bench {
 namespace {
@@ -141,7 +139,6 @@ void BM_encap_gso(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * fx.frame.size()));
 }
 
-#if STT_BENCH_HAVE_DECAP
 // ------------------------------------------------------------ receive
 
 // The outer packets of one encapsulated frame, each in its own buffer with
@@ -236,7 +233,6 @@ void BM_decap_whole(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * fx.inner_len_));
 }
-#endif
 
 void sizes(benchmark::internal::Benchmark* b) {
   b->Arg(1500)->Arg(65000)->Repetitions(3)->ReportAggregatesOnly(true)->MinTime(0.2);
@@ -248,11 +244,9 @@ BENCHMARK(BM_csum_copy_and_sum)->Apply(sizes);
 BENCHMARK(BM_encap_segmented)->Apply(sizes);
 BENCHMARK(BM_encap_segmented_copy)->Apply(sizes);
 BENCHMARK(BM_encap_gso)->Apply(sizes);
-#if STT_BENCH_HAVE_DECAP
 BENCHMARK(BM_reasm_decap)->Apply(sizes);
 BENCHMARK(BM_reasm_decap_rxcsum)->Apply(sizes);
 BENCHMARK(BM_decap_whole)->Apply(sizes);
-#endif
 
 }  // namespace
 }  // namespace stt::bench

@@ -147,12 +147,13 @@ FormResult run_form(core::TxForm form, const core::TunnelConfig& tcfg,
     if (form == core::TxForm::kSegmented) {
       STT_FUZZ_CHECK(p.gso == core::OffloadInfo{});
       STT_FUZZ_CHECK(p.header_len - wire::kEthHeaderLen + p.payload_len <= tcfg.mtu);
-    } else {
+    } else if (p.gso.is_gso()) {
+      // A super-segment: contiguous, for the TSO engine to cut.
       STT_FUZZ_CHECK(p.header + p.header_len == p.payload);
-      if (p.gso.is_gso()) STT_FUZZ_CHECK(p.gso.gso_size <= seg_payload);
-      if (!p.gso.is_gso()) {
-        STT_FUZZ_CHECK(p.header_len - wire::kEthHeaderLen + p.payload_len <= tcfg.mtu);
-      }
+      STT_FUZZ_CHECK(p.gso.gso_size <= seg_payload);
+    } else {
+      // Frames too large for one super-segment are segmented in this form too.
+      STT_FUZZ_CHECK(p.header_len - wire::kEthHeaderLen + p.payload_len <= tcfg.mtu);
     }
     pkt.assign(p.header, p.header + p.header_len);
     pkt.insert(pkt.end(), p.payload, p.payload + p.payload_len);
