@@ -308,10 +308,11 @@ class Daemon:
         return rc
 
     def ctl(self, args, json_out=False, check=True, timeout=10):
-        cmd = [STTCTL, "-s", self.socket]
+        # Options after the verb: `sttctl VERB... -s SOCK [-j]` (src/ctl/runtime.hpp).
+        cmd = [STTCTL] + list(args) + ["-s", self.socket]
         if json_out:
             cmd.append("-j")
-        return self.host.exec(cmd + list(args), check=check, timeout=timeout)
+        return self.host.exec(cmd, check=check, timeout=timeout)
 
     def ctl_json(self, args):
         out = self.ctl(args, json_out=True).stdout

@@ -116,6 +116,16 @@ class Sttctl(H.SystemTestCase):
         self.assertIsInstance(j, (dict, list))
         self.assertGreater(len(H.json_numbers(j)), 0, "reassembly -j has no figures: %s" % j)
 
+    def test_global_options_before_the_verb(self):
+        # iproute2 style, as in `ip -j -s link`: options may come before the verb.
+        for args in (["-s", self.d.socket, "show"], ["-s", self.d.socket, "-j", "show"],
+                     ["-j", "-s", self.d.socket, "fdb", "show", "network", "blue"]):
+            p = self.hosts[0].exec([H.STTCTL] + args, check=False)
+            self.assertEqual(p.returncode, 0, "sttctl %s: rc %d: %s" %
+                             (" ".join(args), p.returncode, p.stderr.strip()))
+            if "-j" in args:
+                json.loads(p.stdout)
+
     def test_errors_are_reported(self):
         bad = [
             ["fdb", "add", RUNTIME_MAC, "network", "nosuch", "peer", self.under[1]],
@@ -130,7 +140,7 @@ class Sttctl(H.SystemTestCase):
             self.assertNotEqual(p.returncode, 0, "sttctl %s succeeded" % " ".join(args))
             self.assertTrue(p.stderr.strip(), "sttctl %s failed silently" % " ".join(args))
         self.assertNotIn(RUNTIME_MAC, self.d.ctl(["fdb", "show"]).stdout.lower())
-        p = H.run([H.STTCTL, "-s", "/nonexistent/sttd.sock", "show"], check=False)
+        p = H.run([H.STTCTL, "show", "-s", "/nonexistent/sttd.sock"], check=False)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("/nonexistent/sttd.sock", p.stderr)
 
