@@ -124,7 +124,7 @@ EOF
   echo $! >"$STATE/$h.sttd.pid"
   # Ready once the control socket answers (bounded: 10 s).
   for _ in $(seq 100); do
-    "$STTCTL" -s "$STATE/$h.sock" show >/dev/null 2>&1 && return 0
+    "$STTCTL" show -s "$STATE/$h.sock" >/dev/null 2>&1 && return 0
     kill -0 "$(cat "$STATE/$h.sttd.pid")" 2>/dev/null || die "sttd on host $h exited: $(cat "$STATE/$h.log")"
     sleep 0.1
   done
@@ -138,7 +138,7 @@ ip -n "$NS_A" link set stt-blue up
 ip -n "$NS_B" link set stt-blue up
 
 say "sttd on $NS_A: sttctl show"
-"$STTCTL" -s "$STATE/a.sock" show
+"$STTCTL" show -s "$STATE/a.sock"
 
 # --------------------------------------------------------------------- traffic
 say "ping 192.168.50.2 over the overlay (56 bytes, then 1472 bytes with DF: full 1500-byte inner packets)"
@@ -154,28 +154,48 @@ for _ in $(seq 100); do
 done
 in_a iperf3 -c 192.168.50.2 -t 3 -f g | grep -E 'sender|receiver' | sed 's/^\[ *[0-9]*\] *//'
 
-say "a few underlay segments (capture on $NS_B veth0), decoded by sttctl decap -j"
+say "a few underlay segments (capture on $NS_B veth0, TX offloads off), decoded by sttctl decap -j"
 PCAP=$STATE/underlay.pcap
-in_b dumpcap -q -i veth0 -P -f "tcp dst port 7471" -c 6 -w "$PCAP" 2>"$STATE/dumpcap.log" &
+# Taken on a veth, a capture shows frames before the "NIC": with TX offloads on, STT
+# frames still as one TSO super-segment with its checksum unfinished. Turn them off for
+# this step so the kernel segments and checksums first: the capture is the wire form.
+for ns in "$NS_A" "$NS_B"; do ip netns exec "$ns" ethtool -K veth0 tx off >/dev/null; done
+in_b dumpcap -q -i veth0 -P -f "tcp dst port 7471" -c 8 -w "$PCAP" 2>"$STATE/dumpcap.log" &
 echo $! >"$STATE/b.dumpcap.pid"
-# Send pings until dumpcap has its 6 segments and exits (bounded: 20 rounds).
+# Send pings until dumpcap has its 8 segments and exits (bounded: 20 rounds). 1472-byte
+# pings make 1514-byte inner frames: each STT frame needs two 1500-byte segments.
 for _ in $(seq 20); do
   kill -0 "$(cat "$STATE/b.dumpcap.pid")" 2>/dev/null || break
-  in_a ping -n -q -c 2 -i 0.2 -s 1400 192.168.50.2 >/dev/null || true
+  in_a ping -n -q -c 2 -i 0.2 -s 1472 192.168.50.2 >/dev/null || true
 done
 wait "$(cat "$STATE/b.dumpcap.pid")" 2>/dev/null || true
 rm -f "$STATE/b.dumpcap.pid"
-"$STTCTL" decap -i "$PCAP" -j | cut -c1-220
+for ns in "$NS_A" "$NS_B"; do ip netns exec "$ns" ethtool -K veth0 tx on tso on >/dev/null; done
+"$STTCTL" decap -i "$PCAP" -j >"$STATE/decap.jsonl"
+echo "(full JSON: $STATE/decap.jsonl; one line per STT frame, then a summary)"
+python3 - "$STATE/decap.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    j = json.loads(line)
+    if "summary" in j:
+        s = j["summary"]
+        print("summary: %d segments read, %d frames delivered" % (s["packets"], s["frames_delivered"]))
+        continue
+    print("frame %d: %s -> %s  context %s  STT length %d in %d segment(s)  inner %s -> %s (%s, %d bytes)" % (
+        j["frame"], j["outer_src"], j["outer_dst"], j["context_id"], j["stt_length"],
+        j["segments"], j["inner_src"], j["inner_dst"], j["inner_ethertype"], j["inner_length"]))
+PY
 
-say "sttctl stats on $NS_A"
-"$STTCTL" -s "$STATE/a.sock" stats
+say "sttctl stats on $NS_A (global counters that are not zero)"
+"$STTCTL" stats -s "$STATE/a.sock" | sed '/^networks:/,$d' | grep -vE '[[:space:]]0$'
+echo "(per network and every counter, zeros included: sttctl stats -s $STATE/a.sock)"
 
 if [ "$KEEP" -eq 1 ]; then
   say "left up (--keep). Explore with:"
   cat <<EOF
   ip netns exec $NS_A ping 192.168.50.2
   ip netns exec $NS_A bash                        # a shell on host a
-  $STTCTL -s $STATE/a.sock show | fdb show | stats | reassembly
+  $STTCTL show -s $STATE/a.sock     # also: fdb show, stats, reassembly; -j: JSON
   ip netns exec $NS_B dumpcap -i veth0 -P -w /tmp/u.pcap; $STTCTL decap -i /tmp/u.pcap -j
   logs: $STATE/a.log $STATE/b.log
 Tear down with: $0 --down
