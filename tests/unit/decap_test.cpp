@@ -479,6 +479,26 @@ TEST(Decap, TooSmallMssFailsSoftwareGsoAndIsCounted) {
   EXPECT_EQ(d.get(DecapCounter::kDropGsoFailed) + d.get(DecapCounter::kDropOutputFull), 1u);
 }
 
+TEST(Decap, LargestSuperPacketAtMss256FitsTheOutput) {
+  // The DecapOutput arena is sized for this case: 65517 bytes of inner frame
+  // cut at MSS 256 is exactly kMaxFrames pieces.
+  for (bool v6 : {false, true}) {
+    InnerSpec s{.v6 = v6, .payload = wire::kSttMaxInner - (v6 ? 74u : 54u)};
+    Decap d;
+    d.cfg.offload_consumer = false;
+    Frame f(partial_hdr(s, 256), make_inner(s));
+    ASSERT_EQ(d.run(f), DecapStatus::kOk);
+    ASSERT_EQ(d.out.size(), DecapOutput::kMaxFrames);
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < d.out.size(); ++i) {
+      auto piece = d.frame(i);
+      ASSERT_TRUE(checksums_ok(piece)) << i;
+      total += piece.size() - (v6 ? 74 : 54);
+    }
+    EXPECT_EQ(total, s.payload);
+  }
+}
+
 TEST(Decap, MssWithoutPartialIsIgnored) {
   const auto inner = make_inner({.payload = 5000, .partial = false});
   Hdr h;
