@@ -2,13 +2,15 @@
 // aggregates only), keeps the median throughput of each, then prints every
 // benchmark beside memcpy of the same bytes measured in this same run:
 //
-//   benchmark  bytes  GB/s  memcpy GB/s  ratio  target
+//   benchmark  bytes  ns/frame  GB/s  memcpy GB/s  ratio  target
 //
 // The targets are those of the libstt performance issue; "miss" marks one
 // that was not met. The exit status does not depend on them: speed is
 // reported, not asserted (DEVELOPERS.md).
 
 #include <benchmark/benchmark.h>
+
+#include <unistd.h>
 
 #include <cstdio>
 #include <map>
@@ -21,6 +23,7 @@ namespace {
 // Collects the median bytes/s of every benchmark while printing as usual.
 class MedianCollector : public benchmark::ConsoleReporter {
  public:
+  explicit MedianCollector(bool color) : ConsoleReporter(color ? OO_ColorTabular : OO_Tabular) {}
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& r : runs) {
@@ -68,14 +71,14 @@ constexpr long kSizes[] = {1500, 65000};
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  MedianCollector reporter;
+  MedianCollector reporter(isatty(fileno(stdout)) != 0);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
   const auto& m = reporter.medians();
   std::printf("\nmedian of 3 repetitions; ratio = GB/s / memcpy GB/s of the same bytes\n");
-  std::printf("%-56s %6s %9s %12s %9s %8s\n", "benchmark", "bytes", "GB/s", "memcpy GB/s", "ratio",
-              "target");
+  std::printf("%-56s %6s %9s %9s %12s %9s %8s\n", "benchmark", "bytes", "ns/frame", "GB/s",
+              "memcpy GB/s", "ratio", "target");
   int misses = 0;
   for (long size : kSizes) {
     const std::string suffix = "/" + std::to_string(size);
@@ -93,8 +96,8 @@ int main(int argc, char** argv) {
         misses += met ? 0 : 1;
         std::snprintf(target, sizeof target, ">=%g %s", row.target, met ? "ok" : "miss");
       }
-      std::printf("%-56s %6ld %9.2f %12.2f %8.2fx %8s\n", row.what, size, gbs, memcpy_gbs, ratio,
-                  target);
+      std::printf("%-56s %6ld %9.1f %9.2f %12.2f %8.2fx %8s\n", row.what, size,
+                  static_cast<double>(size) / gbs, gbs, memcpy_gbs, ratio, target);
     }
   }
   for (const auto& e : reporter.errors())

@@ -118,7 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // Packets get headroom in front, as after a socket read into a
   // PacketBuffer; so does the copy for the software path.
-  std::vector<std::uint8_t> copy_store(kHeadroom + 65536);
+  static std::vector<std::uint8_t> copy_store(kHeadroom + 65536);
 
   std::uint64_t now = 1'000'000'000;
   std::uint64_t completed = 0;

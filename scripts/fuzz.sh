@@ -67,17 +67,19 @@ for t in "${targets[@]}"; do
   # Dictionary, when the target has one.
   dict=()
   [ -f "$root/fuzz/$t.dict" ] && dict=(-dict="$root/fuzz/$t.dict")
+  par=()
+  [ "$jobs" -gt 1 ] && par=(-jobs="$jobs" -workers="$jobs")
   set +e
-  "$build/fuzz/$t" "$scratch" "$seeds" -max_total_time="$seconds" -max_len="$max_len" \
-    -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 -jobs="$jobs" -workers="$jobs" \
-    -artifact_prefix="$artifacts/" "${dict[@]}" >"$log" 2>&1
+  # From build-fuzz/, where libFuzzer puts its per-job logs (fuzz-N.log).
+  (cd "$build" && rm -f fuzz-*.log &&
+    "$build/fuzz/$t" "$scratch" "$seeds" -max_total_time="$seconds" -max_len="$max_len" \
+      -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 "${par[@]}" \
+      -artifact_prefix="$artifacts/" "${dict[@]}") >"$log" 2>&1
   rc=$?
   set -e
-  # With -jobs, libFuzzer writes per-job logs next to the working directory.
-  execs=$(grep -ho 'stat::number_of_executed_units: *[0-9]*' "$log" fuzz-*.log 2>/dev/null |
-    awk '{s += $2} END {print s + 0}')
-  rm -f fuzz-*.log
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | awk '{print $2}')
+  execs=$({ cat "$log" "$build"/fuzz-*.log 2>/dev/null || true; } |
+    { grep -o 'stat::number_of_executed_units: *[0-9]*' || true; } | awk '{s += $2} END {print s + 0}')
+  cov=$({ grep -o 'cov: [0-9]*' "$log" || true; } | tail -n 1 | awk '{print $2}')
   if [ $rc -ne 0 ]; then
     status=1
     echo "$t: FAILED (exit $rc) after $execs runs; see $log and $artifacts/" >&2
