@@ -146,7 +146,8 @@ in_a ping -n -c 5 -i 0.2 -w 10 192.168.50.2 | tail -2
 in_a ping -n -c 3 -i 0.2 -w 10 -M do -s 1472 192.168.50.2 | tail -2
 
 say "iperf3 TCP over the overlay, 3 s"
-in_b iperf3 -s -B 192.168.50.2 >/dev/null 2>&1 &
+# Started directly (not through in_b, a function: $! would be a subshell's pid).
+ip netns exec "$NS_B" iperf3 -s -B 192.168.50.2 >/dev/null 2>&1 &
 echo $! >"$STATE/b.iperf3.pid"
 for _ in $(seq 100); do
   in_b ss -Hltn 'sport = :5201' | grep -q 5201 && break
@@ -160,7 +161,7 @@ PCAP=$STATE/underlay.pcap
 # frames still as one TSO super-segment with its checksum unfinished. Turn them off for
 # this step so the kernel segments and checksums first: the capture is the wire form.
 for ns in "$NS_A" "$NS_B"; do ip netns exec "$ns" ethtool -K veth0 tx off >/dev/null; done
-in_b dumpcap -q -i veth0 -P -f "tcp dst port 7471" -c 8 -w "$PCAP" 2>"$STATE/dumpcap.log" &
+ip netns exec "$NS_B" dumpcap -q -i veth0 -P -f "tcp dst port 7471" -c 8 -w "$PCAP" 2>"$STATE/dumpcap.log" &
 echo $! >"$STATE/b.dumpcap.pid"
 # Send pings until dumpcap has its 8 segments and exits (bounded: 20 rounds). 1472-byte
 # pings make 1514-byte inner frames: each STT frame needs two 1500-byte segments.
