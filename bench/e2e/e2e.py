@@ -615,6 +615,7 @@ def chart(summ, profiles, paths, info, path_png):
                                        ("4 TCP streams", "gbps_p4"),
                                        ("CPU seconds per GB, 1 stream (lower is better)",
                                         "cpu_s_per_gb_p1"))):
+        missing = []
         for k, path in enumerate(paths):
             xs, ys, lo, hi = [], [], [], []
             for x, prof in enumerate(profiles):
@@ -628,11 +629,14 @@ def chart(summ, profiles, paths, info, path_png):
                 else:
                     lo.append(0)
                     hi.append(0)
-            ax.bar(xs, ys, width, label=path, color=colors[path],
-                   yerr=[lo, hi] if key.startswith("gbps") else None, capsize=3)
-            for x, prof in zip(xs, profiles):
-                if summ[prof][path].get(key) is None:
-                    ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=8, rotation=90)
+            bars = ax.bar(xs, ys, width, label=path, color=colors[path],
+                          yerr=[lo, hi] if key.startswith("gbps") else None, capsize=3)
+            ax.bar_label(bars, labels=["%.2f" % y if y else "" for y in ys], fontsize=7,
+                         padding=2)
+            missing += [x for x, prof in zip(xs, profiles) if summ[prof][path].get(key) is None]
+        top = ax.get_ylim()[1]
+        for x in missing:
+            ax.text(x, top * 0.02, "n/a", ha="center", va="bottom", fontsize=8, rotation=90)
         ax.set_xticks(range(len(profiles)))
         ax.set_xticklabels(profiles)
         ax.set_title(title)
@@ -690,8 +694,11 @@ def main(argv):
     for tool in ("ip", "ethtool", "iperf3", "ping", "ss"):
         if not shutil.which(tool):
             sys.exit("e2e: %s is not installed" % tool)
-    for s in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
+    # SIGINT explicitly too: a shell starts background jobs with SIGINT ignored, and
+    # `kill -INT` must still clean up. SIGHUP only when not ignored (nohup).
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if s != signal.SIGHUP or signal.getsignal(s) != signal.SIG_IGN:
+            signal.signal(s, on_signal)
     os.makedirs(args.out, exist_ok=True)
     info = machine_info(args)
     info.update(runs=args.runs, duration_s=args.duration, pings=args.pings,
@@ -757,8 +764,7 @@ def main(argv):
         log("interrupted: cleaning up")
     finally:
         topo.cleanup()
-    if interrupted:
-        return 130
+    info["interrupted"] = interrupted  # the results so far are still written
     info["loadavg_at_end"] = open("/proc/loadavg").read().split()[:3]
     summ = summarize(raw, args.profiles, args.paths)
     text = table(summ, args.profiles, args.paths)
@@ -788,7 +794,7 @@ def main(argv):
     print(text)
     print("results: %s" % os.path.join(args.out, "results.json"))
     print("chart:   %s" % (png if not note else note))
-    return 0
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":
