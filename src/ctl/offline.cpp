@@ -548,7 +548,9 @@ void add_decap(CLI::App& app) {
                 "pipe (inner DSCP untouched) or uniform (inner DSCP from the offset-0 segment)")
       ->capture_default_str()
       ->check(CLI::IsMember({"uniform", "pipe"}));
-  c->add_option("--timeout", o->timeout_ms, "reassembly timeout in milliseconds of capture time")
+  c->add_option("--timeout", o->timeout_ms,
+                "reassembly timeout, milliseconds of capture time from a frame's first segment "
+                "(default: 30 s as in OVS, lenient for captures; sttd's is its own setting)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 3'600'000u));
   c->callback([o] {

@@ -47,7 +47,7 @@ struct DecapOptions {
   bool keep_offload = false;
   bool trust_checksums = false;
   std::string dscp_mode = "pipe";
-  std::uint32_t timeout_ms = 2000;
+  std::uint32_t timeout_ms = 30000;  // capture time; OVS uses 30 s (digest §4 item 8)
 };
 
 // Each returns the process exit status: 0 when the input was read to the
