@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <memory>
 
@@ -97,7 +98,7 @@ bool is_scalar_list(const Json& j) {
 }
 
 std::string scalar_text(const Json& j) {
-  if (j.is_string()) return j.get<std::string>();
+  if (j.is_string()) return j.get<std::string>().empty() ? "-" : j.get<std::string>();
   if (j.is_null()) return "-";
   if (is_scalar_list(j)) {
     if (j.empty()) return "-";
@@ -131,6 +132,16 @@ void render_table(const Json& rows, std::size_t indent, std::string& out) {
       if (std::find(cols.begin(), cols.end(), k) == cols.end()) cols.push_back(k);
     }
   }
+  // Identifying columns lead (the daemon's objects may come sorted by key).
+  auto rank = [](const std::string& k) {
+    static constexpr const char* kFirst[] = {"name", "network", "mac", "peer"};
+    for (std::size_t i = 0; i < std::size(kFirst); ++i) {
+      if (k == kFirst[i]) return i;
+    }
+    return std::size(kFirst);
+  };
+  std::stable_sort(cols.begin(), cols.end(),
+                   [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
   std::vector<std::vector<std::string>> cells;
   std::vector<std::size_t> width(cols.size());
   std::vector<std::string> header;
