@@ -297,13 +297,19 @@ class Topology:
                                           start_new_session=True)
                 logf.close()
             for i in (0, 1):
-                def ready(i=i):
+                last = [""]
+
+                def ready(i=i, last=last):
                     if self.sttd[i].poll() is not None:
                         raise BenchError("sttd in host %s exited with %s before it was ready: %s"
                                          % ("ab"[i], self.sttd[i].returncode, self.log_tail(i)))
-                    return self.nsexec(i, [sttctl, "-s", socks[i], "show"],
-                                       check=False, timeout=5).returncode == 0
-                wait_for(ready, 15, "sttd in host %s to answer 'sttctl show'" % "ab"[i])
+                    p = self.nsexec(i, [sttctl, "show", "-s", socks[i]], check=False, timeout=5)
+                    last[0] = (p.stderr or p.stdout).strip()[-300:]
+                    return p.returncode == 0
+                try:
+                    wait_for(ready, 15, "sttd in host %s to answer 'sttctl show'" % "ab"[i])
+                except BenchError as e:
+                    raise BenchError("%s (last sttctl output: %s)" % (e, last[0]))
                 links = self.nsexec(i, ["ip", "-o", "link", "show"]).stdout
                 if (": %s:" % STT_TAP) not in links and (": %s@" % STT_TAP) not in links:
                     raise BenchError("sttd is ready but TAP %s does not exist" % STT_TAP)
@@ -756,8 +762,8 @@ def main(argv):
                     raw.append(rec)
         info["offloads_seen"] = offloads
         if "stt" in args.paths and topo.sttd[0] is not None:
-            st = topo.nsexec(0, [args.sttctl, "-s", os.path.join(topo.tmp, "sttd-a.sock"),
-                                 "stats"], check=False, timeout=5)
+            st = topo.nsexec(0, [args.sttctl, "stats", "-j", "-s",
+                                 os.path.join(topo.tmp, "sttd-a.sock")], check=False, timeout=5)
             info["sttd_a_stats_at_end"] = st.stdout.strip()[-4000:]
     except KeyboardInterrupt:
         interrupted = True
