@@ -764,7 +764,10 @@ def main(argv):
         if "stt" in args.paths and topo.sttd[0] is not None:
             st = topo.nsexec(0, [args.sttctl, "stats", "-j", "-s",
                                  os.path.join(topo.tmp, "sttd-a.sock")], check=False, timeout=5)
-            info["sttd_a_stats_at_end"] = st.stdout.strip()[-4000:]
+            try:
+                info["sttd_a_stats_at_end"] = json.loads(st.stdout)
+            except ValueError:
+                info["sttd_a_stats_at_end"] = (st.stderr or st.stdout).strip()[-2000:]
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: cleaning up")
