@@ -457,6 +457,48 @@ def measure_ping(topo, path, count, interval):
     }
 
 
+def perf_stt(topo, args):
+    """After the rounds (so no counted run is slowed): one more STT 1-stream run per
+    profile with `perf record -g` on both sttd, and the top of `perf report` per profile."""
+    if not shutil.which("perf"):
+        return "perf not installed"
+    out = {}
+    for prof in args.profiles:
+        if not topo.sttd_alive():
+            out[prof] = topo.stt_error
+            break
+        topo.set_profile(prof)
+        data = os.path.join(args.out, "perf-%s.data" % prof)
+        pids = ",".join(str(p.pid) for p in topo.sttd)
+        rec = subprocess.Popen(["perf", "record", "-q", "-g", "-F", "499", "-o", data, "-p", pids],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            r = measure_iperf(topo, "stt", 1, args.duration)
+            out[prof] = {"gbps_under_perf": r["bits_per_second"] / 1e9}
+        except BenchError as e:
+            out[prof] = {"error": str(e)}
+        finally:
+            rec.send_signal(signal.SIGINT)
+            try:
+                rec.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                rec.kill()
+                rec.wait()
+        rep = run(["perf", "report", "-i", data, "--no-children", "--stdio", "-g", "none",
+                   "--percent-limit", "0.7", "--sort", "comm,dso,symbol"], check=False,
+                  timeout=120).stdout
+        txt = os.path.join(args.out, "perf-%s.txt" % prof)
+        with open(txt, "w") as f:
+            f.write(rep)
+        out[prof]["report"] = txt
+        try:
+            os.remove(data)
+        except OSError:
+            pass
+        log("  perf %s: %s" % (prof, txt))
+    return out
+
+
 # ------------------------------------------------------------------ machine info
 
 def version_of(cmd):
@@ -674,6 +716,9 @@ def parse_args(argv):
     ap.add_argument("--sttctl", default=None)
     ap.add_argument("--stt-unavailable", default=None,
                     help="(run.sh) why sttd cannot be used, e.g. the build failed")
+    ap.add_argument("--perf", action="store_true",
+                    help="after the rounds, profile sttd with perf during one extra STT run "
+                    "per profile (not counted in the results)")
     ap.add_argument("--keep-logs", action="store_true", help="keep sttd logs and configs")
     a = ap.parse_args(argv)
     a.profiles = [p for p in a.profiles.split(",") if p]
@@ -761,6 +806,8 @@ def main(argv):
                         rec["error"] = str(e)
                     raw.append(rec)
         info["offloads_seen"] = offloads
+        if args.perf and "stt" in args.paths:
+            info["perf"] = perf_stt(topo, args)
         if "stt" in args.paths and topo.sttd[0] is not None:
             st = topo.nsexec(0, [args.sttctl, "stats", "-j", "-s",
                                  os.path.join(topo.tmp, "sttd-a.sock")], check=False, timeout=5)
