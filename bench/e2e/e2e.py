@@ -552,6 +552,9 @@ def machine_info(args):
             os.path.exists(args.sttd) else None,
         },
         "sttd_path": args.sttd,
+        "sttd_built": datetime.datetime.fromtimestamp(
+            os.path.getmtime(args.sttd), datetime.timezone.utc).isoformat(timespec="seconds")
+        if args.sttd and os.path.exists(args.sttd) else None,
         "sttctl_path": args.sttctl,
     }
 
