@@ -572,7 +572,9 @@ def summarize(raw, profiles, paths):
         summ[prof] = {}
         for path in PATHS:  # every path, so the ratios below always have their keys
             rows = [r for r in raw if r["profile"] == prof and r["path"] == path]
-            s = {"errors": sorted({r["error"] for r in rows if r.get("error")})}
+            s = {"errors": sorted({r["error"] for r in rows if r.get("error")}),
+                 "iperf3_runs": sum(1 for r in rows if r["kind"] == "iperf3"),
+                 "iperf3_failed": sum(1 for r in rows if r["kind"] == "iperf3" and r.get("error"))}
             for n in STREAMS:
                 ok = [r for r in rows if r["kind"] == "iperf3" and r["streams"] == n
                       and not r.get("error")]
@@ -616,7 +618,8 @@ def table(summ, profiles, paths):
                 fmt(s["cpu_s_per_gb_p1"]), fmt(s["cpu_s_per_gb_p4"]),
                 fmt(s["rtt_median_ms"], 3), fmt(s["rtt_p99_ms"], 3)))
             for e in s["errors"][:3]:
-                lines.append("%-9s %-6s   error: %s" % ("", "", e[:200]))
+                lines.append("%-9s %-6s   error (%d of %d iperf3 runs failed): %s" % (
+                    "", "", s["iperf3_failed"], s["iperf3_runs"], e[:200]))
         r = summ[prof]["ratios"]
         for ref in [p for p in ("vxlan", "bare") if "stt" in paths and p in paths]:
             lines.append("%-9s %-6s %8s %8s %10s %10s %9s" % (
