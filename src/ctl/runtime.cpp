@@ -404,6 +404,9 @@ void register_runtime_commands(CLI::App& app) {
     app.require_subcommand(static_cast<int>(app.get_require_subcommand_min()), 1);
   }
 
+  // iproute2 style (`ip -j link`): -s and -j may also come before the verb.
+  add_common(&app, common);
+
   verb(&app, "show", "show the underlay, networks and peers of the running sttd", "show", common,
        false);
   verb(&app, "stats", "show every counter, global and per network, drops included", "stats", common,
