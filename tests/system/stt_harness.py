@@ -211,6 +211,11 @@ def bridged_hosts(n, family=4):
     sw = Host("sw")
     sw.ip(["link", "add", "br0", "type", "bridge", "stp_state", "0"])
     sw.ip(["link", "set", "br0", "up"])
+    # br_netfilter is built into this kernel and on in every namespace: it would
+    # validate IP headers of bridged frames and silently drop malformed ones
+    # before they reach a host. The underlay switch must be a plain L2 bridge.
+    for key in ("iptables", "ip6tables", "arptables"):
+        sw.sysctl("net.bridge.bridge-nf-call-" + key, 0)
     hosts, addrs = [], []
     for i in range(1, n + 1):
         h = Host("h%d" % i)
