@@ -191,8 +191,9 @@ struct RxFixture {
 // Segments in order through parse_segment (checksum verified in software,
 // or already verified by the kernel), the reassembler (one copy) and
 // decapsulate (offload consumer: metadata handed on).
-void reasm_decap(benchmark::State& state, std::uint8_t rx_flags) {
+void reasm_decap(benchmark::State& state, std::uint8_t rx_flags, bool defer_checksum = false) {
   RxFixture fx(static_cast<std::size_t>(state.range(0)), core::TxForm::kSegmented);
+  fx.rx.defer_checksum = defer_checksum;
   core::OffloadInfo off;
   off.flags = rx_flags;
   core::DecapConfig dc;
@@ -211,6 +212,11 @@ void BM_reasm_decap(benchmark::State& state) {
 }
 void BM_reasm_decap_rxcsum(benchmark::State& state) {
   reasm_decap(state, core::OffloadInfo::kDataValid);
+}
+// The same as BM_reasm_decap with RxConfig::defer_checksum: the outer TCP
+// checksum is verified by the reassembler while it copies each payload.
+void BM_reasm_decap_fused(benchmark::State& state) {
+  reasm_decap(state, 0, /*defer_checksum=*/true);
 }
 
 // The whole-frame path: one GRO-coalesced packet (the GSO-form output,
@@ -246,6 +252,7 @@ BENCHMARK(BM_encap_segmented_copy)->Apply(sizes);
 BENCHMARK(BM_encap_gso)->Apply(sizes);
 BENCHMARK(BM_reasm_decap)->Apply(sizes);
 BENCHMARK(BM_reasm_decap_rxcsum)->Apply(sizes);
+BENCHMARK(BM_reasm_decap_fused)->Apply(sizes);
 BENCHMARK(BM_decap_whole)->Apply(sizes);
 
 }  // namespace

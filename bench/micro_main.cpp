@@ -61,6 +61,7 @@ constexpr Row kRows[] = {
     {"encap_segmented_copy", "encap, software segmentation + copy out", 0.4},
     {"encap_gso", "encap, GSO form", 10},
     {"reasm_decap", "reassembly + decap, in-order segments, csum checked", 0.5},
+    {"reasm_decap_fused", "reassembly + decap, in-order segments, csum while copying", 0.5},
     {"reasm_decap_rxcsum", "reassembly + decap, in-order segments, csum by kernel", 0.5},
     {"decap_whole", "decap of a whole (GRO) frame", 10},
 };

@@ -245,16 +245,49 @@ void emit_frame(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt, std::ui
     return;
   }
 
+  // Software segmentation. The outer header is written once, in the first
+  // packet's slot; every packet copies it and patches what differs (IP
+  // length, ID and checksum; SEQ; flags; TCP checksum). Both checksums are
+  // built from sums of the fields that never change, so a segment costs a
+  // header copy, a few stores and the sum of its payload slice.
+  std::uint8_t* const tmpl = out.header_slot(out.size());
+  const std::uint32_t ack_psh = wire::kTcpAck | wire::kTcpPsh;
+  write_outer(tmpl, o, 20 + std::min(seg, stt_len), ip_id, seq0, pid,
+              n == 1 ? ack_psh : wire::kTcpAck);
+  const std::uint32_t l3 = wire::kEthHeaderLen, l4 = l3 + o.ip_len;
+  // IPv4: every header word but total length, ID and checksum.
+  std::uint32_t ip_fixed = 0;
+  if (!o.v6) {
+    for (std::uint32_t w = 0; w < 20; w += 2) {
+      if (w != 2 && w != 4 && w != 10) ip_fixed += wire::load_be16(tmpl + l3 + w);
+    }
+  }
+  // TCP: the pseudo-header without its length, and every header word but
+  // SEQ, flags and checksum (window and urgent pointer are zero).
+  const std::uint32_t tcp_fixed =
+      (o.v6 ? csum::pseudo_v6(o.cfg->src.data(), o.cfg->dst.data(), wire::kIpProtoTcp, 0)
+            : csum::pseudo_v4(o.cfg->src.data(), o.cfg->dst.data(), wire::kIpProtoTcp, 0)) +
+      o.src_port + o.cfg->dst_port + (pid >> 16) + (pid & 0xffffu) + stt_len;  // SEQ's high half
   for (std::uint32_t i = 0; i < n; ++i) {
     const std::uint32_t off = i * seg;
     const std::uint32_t len = std::min(seg, stt_len - off);
-    const bool last = i + 1 == n;
+    const std::uint32_t flags = i + 1 == n ? ack_psh : wire::kTcpAck;
     std::uint8_t* h = out.header_slot(out.size());
-    std::uint8_t* tcp = h + o.hdr_len - 20;
-    std::uint32_t s = write_outer(h, o, 20 + len, static_cast<std::uint16_t>(ip_id + i), seq0 | off,
-                                  pid, last ? wire::kTcpAck | wire::kTcpPsh : wire::kTcpAck);
-    s = csum::sum(tcp, 20, s);
-    s = csum::sum(stt + off, len, s);  // each slice is read once, here
+    if (i != 0) std::memcpy(h, tmpl, TxBatch::kMaxHeader);
+    std::uint8_t* tcp = h + l4;
+    if (!o.v6) {
+      const std::uint16_t total = static_cast<std::uint16_t>(40 + len);
+      const std::uint16_t id = static_cast<std::uint16_t>(ip_id + i);
+      wire::store_be16(h + l3 + 2, total);
+      wire::store_be16(h + l3 + 4, id);
+      wire::store_be16(h + l3 + 10, csum::finish(ip_fixed + total + id));
+    } else {
+      wire::store_be16(h + l3 + 4, static_cast<std::uint16_t>(20 + len));
+    }
+    wire::store_be16(tcp + 6, static_cast<std::uint16_t>(off));  // SEQ's low half: O
+    tcp[13] = static_cast<std::uint8_t>(flags);
+    const std::uint32_t hs = tcp_fixed + (20 + len) + off + ((5u << 12) | flags);
+    const std::uint32_t s = csum::sum(stt + off, len, hs);  // each slice is read once, here
     wire::store_be16(tcp + wire::kTcpChecksumOffset, csum::finish(s));
     out.push(TxPacket{h, static_cast<std::uint16_t>(o.hdr_len), stt + off, len, OffloadInfo{}});
   }

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "wire/checksum.hpp"
 #include "wire/headers.hpp"
 
 namespace stt::core {
@@ -27,6 +28,8 @@ std::string_view counter_name(ReasmCounter c) {
       return "drop_no_memory";
     case ReasmCounter::kDropSourceLimit:
       return "drop_source_limit";
+    case ReasmCounter::kDropBadChecksum:
+      return "drop_bad_tcp_checksum";
     case ReasmCounter::kEvicted:
       return "evicted";
     case ReasmCounter::kExpired:
@@ -44,7 +47,11 @@ namespace {
 // Each buffer is laid out as
 //   [kHeadroom][frame: L bytes, rounded up to 8][coverage bitmap: 1 bit per byte]
 // The headroom lets decap and the daemon prepend (a VLAN tag, a virtio-net
-// header) without a copy; the bitmap records exactly which bytes are held.
+// header) without a copy. Which bytes are held is known exactly: while they
+// form one contiguous run (segments in order, or in reverse order) the run's
+// two ends say it, in O(1) per segment and with the bitmap untouched; the
+// first piece that would leave a gap writes the run into the bitmap, which
+// from then on records every held byte.
 constexpr std::uint32_t kPage = 2048;
 constexpr std::uint32_t kHeadroom = 64;
 constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
@@ -67,6 +74,16 @@ std::uint64_t mix64(std::uint64_t x) {
   x *= 0xc4ceb9fe1a85ec53ull;
   x ^= x >> 33;
   return x;
+}
+
+// IpAddr's defaulted comparison is a memcmp call; this is two loads.
+inline bool same_ip(const wire::IpAddr& a, const wire::IpAddr& b) {
+  std::uint64_t a0, a1, b0, b1;
+  std::memcpy(&a0, a.b.data(), 8);
+  std::memcpy(&a1, a.b.data() + 8, 8);
+  std::memcpy(&b0, b.b.data(), 8);
+  std::memcpy(&b1, b.b.data() + 8, 8);
+  return ((a0 ^ b0) | (a1 ^ b1)) == 0 && a.version == b.version;
 }
 
 std::uint64_t hash_addr(const wire::IpAddr& a, std::uint64_t seed) {
@@ -93,12 +110,19 @@ void for_each_word(std::uint32_t lo, std::uint32_t hi, F&& f) {
   }
 }
 
-std::uint32_t count_bits(const std::uint64_t* bm, std::uint32_t lo, std::uint32_t hi) {
-  std::uint32_t n = 0;
+// What a bitmap says about bits [lo, hi): none set, all set, or some.
+// Only that distinction matters (new bytes, a duplicate, an overlap), so
+// whole words are tested; nothing is counted.
+enum class Held : std::uint8_t { kNone, kAll, kSome };
+Held held_in(const std::uint64_t* bm, std::uint32_t lo, std::uint32_t hi) {
+  std::uint64_t any = 0;
+  bool all = true;
   for_each_word(lo, hi, [&](std::uint32_t w, std::uint64_t m) {
-    n += static_cast<std::uint32_t>(std::popcount(bm[w] & m));
+    const std::uint64_t v = bm[w] & m;
+    any |= v;
+    all = all && v == m;
   });
-  return n;
+  return all ? Held::kAll : any != 0 ? Held::kSome : Held::kNone;
 }
 
 void set_bits(std::uint64_t* bm, std::uint32_t lo, std::uint32_t hi) {
@@ -125,6 +149,11 @@ struct Reassembler::Impl {
     std::uint32_t first_page = 0;
     std::uint32_t pages = 0;
     std::uint32_t held = 0;  // payload bytes held; no byte is held twice
+    // Coverage: while !scattered, the held bytes are exactly [run_lo,
+    // run_hi) (empty when held == 0); once scattered, the bitmap says.
+    std::uint32_t run_lo = 0, run_hi = 0;
+    bool scattered = false;
+    bool live = false;  // in the index (not on the free list)
     std::uint16_t frame_len = 0;
     std::uint16_t segments = 0;
     std::uint16_t src_port = 0;
@@ -197,6 +226,38 @@ struct Reassembler::Impl {
     return reinterpret_cast<std::uint64_t*>(frame_data(e) + round8(e.frame_len));
   }
 
+  // How much of [lo, hi) entry e already holds.
+  Held held_of(const Entry& e, std::uint32_t lo, std::uint32_t hi) {
+    if (lo == hi) return Held::kAll;  // nothing new: as a duplicate
+    if (e.scattered) return held_in(coverage(e), lo, hi);
+    const std::uint32_t a = lo > e.run_lo ? lo : e.run_lo;
+    const std::uint32_t b = hi < e.run_hi ? hi : e.run_hi;
+    if (a >= b) return Held::kNone;
+    return b - a == hi - lo ? Held::kAll : Held::kSome;
+  }
+  // Records [lo, hi), which held_of() found kNone, as held.
+  void hold(Entry& e, std::uint32_t lo, std::uint32_t hi) {
+    if (!e.scattered) {
+      if (e.held == 0) {
+        e.run_lo = lo;
+        e.run_hi = hi;
+        return;
+      }
+      if (lo == e.run_hi) {
+        e.run_hi = hi;
+        return;
+      }
+      if (hi == e.run_lo) {
+        e.run_lo = lo;
+        return;
+      }
+      e.scattered = true;
+      std::memset(coverage(e), 0, bitmap_bytes(e.frame_len));
+      set_bits(coverage(e), e.run_lo, e.run_hi);
+    }
+    set_bits(coverage(e), lo, hi);
+  }
+
   // ------------------------------------------------------------ lists
   template <std::uint32_t Entry::*Prev, std::uint32_t Entry::*Next>
   void link_tail(List& l, std::uint32_t i) {
@@ -245,11 +306,22 @@ struct Reassembler::Impl {
       const std::uint32_t e = index[i];
       if (e == kNone) return kNone;
       const Entry& x = entries[e];
-      if (x.hash == h && x.packet_id == s.packet_id && x.src == s.outer_src &&
-          x.dst == s.outer_dst) {
-        return e;
-      }
+      if (x.hash == h && matches(x, s)) return e;
     }
+  }
+  static bool matches(const Entry& x, const SttSegment& s) {
+    return x.packet_id == s.packet_id && same_ip(x.src, s.outer_src) && same_ip(x.dst, s.outer_dst);
+  }
+  // The frame a segment belongs to. Segments of one frame mostly arrive
+  // back to back, so the last frame used is tried before the index (and
+  // its hash, computed into *h only when needed).
+  std::uint32_t lookup(const SttSegment& s, std::uint64_t* h) {
+    if (last != kNone && entries[last].live && matches(entries[last], s)) {
+      *h = entries[last].hash;
+      return last;
+    }
+    *h = key_hash(s);
+    return find(s, *h);
   }
   void index_insert(std::uint32_t e) {
     std::size_t i = entries[e].hash & mask();
@@ -291,7 +363,7 @@ struct Reassembler::Impl {
     const std::uint64_t h = hash_addr(a, seed);
     const std::size_t m = sources.size() - 1;
     std::size_t i = h & m;
-    while (sources[i].frames != 0 && !(sources[i].hash == h && sources[i].addr == a)) {
+    while (sources[i].frames != 0 && !(sources[i].hash == h && same_ip(sources[i].addr, a))) {
       i = (i + 1) & m;
     }
     return i;
@@ -319,6 +391,7 @@ struct Reassembler::Impl {
   // ------------------------------------------------------------ lifecycle
   void release(std::uint32_t e) {
     Entry& x = entries[e];
+    x.live = false;
     index_erase(e);
     unlink<&Entry::age_prev, &Entry::age_next>(age, e);
     unlink<&Entry::lru_prev, &Entry::lru_next>(lru, e);
@@ -344,6 +417,7 @@ struct Reassembler::Impl {
   std::uint32_t pages_used = 0;
   std::size_t bytes_held = 0;
   std::size_t in_flight = 0;
+  std::uint32_t last = kNone;  // the entry the last segment went to (may be free now)
 };
 
 Reassembler::Reassembler(const ReassemblyConfig& cfg)
@@ -367,8 +441,19 @@ void Reassembler::expire(std::uint64_t now_ns) {
 
 bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out) {
   const bool ce = wire::ecn_of(seg.tos) == wire::kEcnCe;
+  // A segment whose TCP checksum is still pending (parse_segment with
+  // RxConfig::defer_checksum) is verified before it can change anything. On
+  // the common path, new bytes for a frame with room for them, that happens
+  // while the payload is copied, in the same pass; every other path reads
+  // the payload once more first. A mismatch leaves no trace but its counter.
+  bool pending = seg.checksum_pending;
+  auto bad_checksum = [this] {
+    counters_.inc(ReasmCounter::kDropBadChecksum);
+    return false;
+  };
   if (seg.offset == 0 && seg.payload_len == seg.frame_len) {
     // The whole frame in one segment (or one GRO run): nothing to hold.
+    if (pending && !pending_checksum_ok(seg)) return bad_checksum();
     counters_.inc(ReasmCounter::kWhole);
     out->data = seg.payload;
     out->len = seg.payload_len;
@@ -385,10 +470,11 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
 
   Impl& m = *impl_;
   expire(now_ns);  // cheap: stops at the first frame still young
-  const std::uint64_t h = m.key_hash(seg);
-  std::uint32_t ei = m.find(seg, h);
+  std::uint64_t h = 0;
+  std::uint32_t ei = m.lookup(seg, &h);
 
   if (ei != kNone && m.entries[ei].frame_len != seg.frame_len) {
+    if (pending && !pending_checksum_ok(seg)) return bad_checksum();
     // The sender disagrees with itself (or reused the ID): nothing held
     // can be trusted.
     m.release(ei);
@@ -396,37 +482,49 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
     return false;
   }
 
-  if (ei == kNone) {
-    if (m.source_count(seg.outer_src) >= cfg_.max_frames_per_source) {
+  const bool fresh = ei == kNone;
+  if (fresh) {
+    const std::uint32_t need = pages_for(seg.frame_len);
+    const std::size_t need_bytes = std::size_t{need} * kPage;
+    const bool at_source_limit = m.source_count(seg.outer_src) >= cfg_.max_frames_per_source;
+    const bool refused = at_source_limit || need > m.num_pages;
+    const bool must_evict = m.in_flight >= m.max_frames ||
+                            std::size_t{m.pages_used} * kPage + need_bytes > cfg_.mem_high;
+    std::uint32_t first = refused || must_evict ? kNone : m.find_run(need);
+    if (first == kNone && pending) {  // refusal or eviction ahead: verify first
+      if (!pending_checksum_ok(seg)) return bad_checksum();
+      pending = false;
+    }
+    if (at_source_limit) {
       counters_.inc(ReasmCounter::kDropSourceLimit);
       return false;
     }
-    const std::uint32_t need = pages_for(seg.frame_len);
     if (need > m.num_pages) {
       counters_.inc(ReasmCounter::kDropNoMemory);
       return false;
     }
-    if (m.in_flight >= m.max_frames) {
-      m.release(m.lru.head);
-      counters_.inc(ReasmCounter::kEvicted);
-    }
-    const std::size_t need_bytes = std::size_t{need} * kPage;
-    if (std::size_t{m.pages_used} * kPage + need_bytes > cfg_.mem_high) {
-      const std::size_t target = cfg_.mem_low > need_bytes ? cfg_.mem_low - need_bytes : 0;
-      while (m.lru.head != kNone && std::size_t{m.pages_used} * kPage > target) {
+    if (first == kNone) {
+      if (m.in_flight >= m.max_frames) {
         m.release(m.lru.head);
         counters_.inc(ReasmCounter::kEvicted);
       }
-    }
-    std::uint32_t first = m.find_run(need);
-    while (first == kNone && m.lru.head != kNone) {  // fragmented: free more
-      m.release(m.lru.head);
-      counters_.inc(ReasmCounter::kEvicted);
+      if (std::size_t{m.pages_used} * kPage + need_bytes > cfg_.mem_high) {
+        const std::size_t target = cfg_.mem_low > need_bytes ? cfg_.mem_low - need_bytes : 0;
+        while (m.lru.head != kNone && std::size_t{m.pages_used} * kPage > target) {
+          m.release(m.lru.head);
+          counters_.inc(ReasmCounter::kEvicted);
+        }
+      }
       first = m.find_run(need);
-    }
-    if (first == kNone) {
-      counters_.inc(ReasmCounter::kDropNoMemory);
-      return false;
+      while (first == kNone && m.lru.head != kNone) {  // fragmented: free more
+        m.release(m.lru.head);
+        counters_.inc(ReasmCounter::kEvicted);
+        first = m.find_run(need);
+      }
+      if (first == kNone) {
+        counters_.inc(ReasmCounter::kDropNoMemory);
+        return false;
+      }
     }
 
     ei = m.free_entries.back();
@@ -442,32 +540,45 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
     e.pages = need;
     e.frame_len = seg.frame_len;
     e.src_port = seg.src_port;
+    e.live = true;
     m.source_add(seg.outer_src);
     set_bits(m.page_map.data(), first, first + need);
     m.pages_used += need;
-    std::memset(m.coverage(e), 0, bitmap_bytes(e.frame_len));
     m.index_insert(ei);
     m.link_tail<&Impl::Entry::age_prev, &Impl::Entry::age_next>(m.age, ei);
     m.link_tail<&Impl::Entry::lru_prev, &Impl::Entry::lru_next>(m.lru, ei);
     ++m.in_flight;
-  } else {
-    m.touch(ei);
   }
 
   Impl::Entry& e = m.entries[ei];
-  std::uint64_t* cov = m.coverage(e);
+  m.last = ei;
   const std::uint32_t lo = seg.offset, hi = lo + seg.payload_len;
-  const std::uint32_t already = count_bits(cov, lo, hi);
-  if (already == seg.payload_len) {
-    counters_.inc(ReasmCounter::kDropDuplicate);
+  const Held already = m.held_of(e, lo, hi);
+  if (already != Held::kNone) {
+    if (pending && !pending_checksum_ok(seg)) {
+      if (fresh) m.release(ei);  // an empty segment's new entry: undone
+      return bad_checksum();
+    }
+    if (!fresh) m.touch(ei);
+    counters_.inc(already == Held::kAll ? ReasmCounter::kDropDuplicate
+                                        : ReasmCounter::kDropOverlap);
     return false;
   }
-  if (already != 0) {
-    counters_.inc(ReasmCounter::kDropOverlap);
-    return false;
+  std::uint8_t* dst = m.frame_data(e) + lo;
+  if (pending) {
+    // The bytes land where nothing is held yet, so a mismatch only has to
+    // leave them unrecorded (and a frame created for them released).
+    const std::uint32_t s =
+        wire::csum::copy_and_sum(dst, seg.payload, seg.payload_len, seg.pending_sum);
+    if (wire::csum::fold(s) != 0xffff) {
+      if (fresh) m.release(ei);
+      return bad_checksum();
+    }
+  } else {
+    std::memcpy(dst, seg.payload, seg.payload_len);
   }
-  std::memcpy(m.frame_data(e) + lo, seg.payload, seg.payload_len);
-  set_bits(cov, lo, hi);
+  if (!fresh) m.touch(ei);
+  m.hold(e, lo, hi);
   e.held += seg.payload_len;
   m.bytes_held += seg.payload_len;
   ++e.segments;

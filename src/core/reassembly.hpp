@@ -19,24 +19,25 @@
 namespace stt::core {
 
 struct ReassemblyConfig {
-  std::size_t mem_high = 32u << 20;       // bytes of frame buffers, at most
-  std::size_t mem_low = 24u << 20;        // eviction stops here
-  std::size_t max_frames = 1024;          // frames in flight, at most
-  std::size_t max_frames_per_source = 256;  // one flooding source cannot take the table
+  std::size_t mem_high = 32u << 20;          // bytes of frame buffers, at most
+  std::size_t mem_low = 24u << 20;           // eviction stops here
+  std::size_t max_frames = 1024;             // frames in flight, at most
+  std::size_t max_frames_per_source = 256;   // one flooding source cannot take the table
   std::uint64_t timeout_ns = 2'000'000'000;  // from the first segment
 };
 
 enum class ReasmCounter : std::uint8_t {
-  kWhole,            // complete on arrival, passed through
-  kCompleted,        // completed from pieces
-  kSegmentsHeld,     // pieces stored
+  kWhole,               // complete on arrival, passed through
+  kCompleted,           // completed from pieces
+  kSegmentsHeld,        // pieces stored
   kDropLengthMismatch,  // a piece disagreed on L: the whole frame is dropped
-  kDropOverlap,      // a piece overlapped bytes already held (duplicates included)
-  kDropDuplicate,    // an exact duplicate of a piece already held
-  kDropNoMemory,     // no buffer even after eviction
-  kDropSourceLimit,  // the source already has max_frames_per_source in flight
-  kEvicted,          // frames evicted to stay under the watermark or frame cap
-  kExpired,          // frames dropped at the timeout
+  kDropOverlap,         // a piece overlapped bytes already held (duplicates included)
+  kDropDuplicate,       // an exact duplicate of a piece already held
+  kDropNoMemory,        // no buffer even after eviction
+  kDropSourceLimit,     // the source already has max_frames_per_source in flight
+  kDropBadChecksum,     // outer TCP checksum wrong (only when it was left pending, see rx.hpp)
+  kEvicted,             // frames evicted to stay under the watermark or frame cap
+  kExpired,             // frames dropped at the timeout
   kCount
 };
 std::string_view counter_name(ReasmCounter c);
@@ -45,10 +46,10 @@ std::string_view counter_name(ReasmCounter c);
 struct ReassembledFrame {
   std::uint8_t* data = nullptr;  // STT header first; writable
   std::uint32_t len = 0;
-  std::uint32_t headroom = 0;    // writable bytes before data
-  std::uint16_t segments = 0;    // pieces it was made of (1 when whole)
-  std::uint8_t first_tos = 0;    // outer TOS of the offset-0 piece (DSCP, R25)
-  bool ce = false;               // any piece carried ECN CE (R27)
+  std::uint32_t headroom = 0;  // writable bytes before data
+  std::uint16_t segments = 0;  // pieces it was made of (1 when whole)
+  std::uint8_t first_tos = 0;  // outer TOS of the offset-0 piece (DSCP, R25)
+  bool ce = false;             // any piece carried ECN CE (R27)
   std::uint32_t packet_id = 0;
   std::uint16_t src_port = 0;
   wire::IpAddr outer_src;
@@ -57,8 +58,8 @@ struct ReassembledFrame {
 
 struct ReassemblyStats {
   std::size_t frames_in_flight = 0;
-  std::size_t bytes_in_use = 0;   // buffer bytes charged against mem_high
-  std::size_t bytes_held = 0;     // payload bytes received so far
+  std::size_t bytes_in_use = 0;  // buffer bytes charged against mem_high
+  std::size_t bytes_held = 0;    // payload bytes received so far
 };
 
 class Reassembler {
@@ -71,7 +72,10 @@ class Reassembler {
   // Offers one segment. Returns true and fills `out` when the segment
   // completes a frame (or is a whole frame). A whole frame is not copied:
   // `out.data` points into the caller's packet, and `out.headroom` counts
-  // the packet's own outer header bytes in front of it.
+  // the packet's own outer header bytes in front of it. A segment with
+  // `checksum_pending` has its outer TCP checksum verified here (while its
+  // payload is copied, when it is copied) and, when wrong, is dropped as
+  // kDropBadChecksum before it changes any state.
   bool add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out);
 
   // Drops frames older than the timeout.

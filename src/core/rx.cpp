@@ -1,5 +1,7 @@
 #include "core/rx.hpp"
 
+#include <cstring>
+
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
 #include "wire/headers.hpp"
@@ -49,6 +51,24 @@ namespace {
 
 using wire::header_at;
 
+// IpAddr's out-of-line constructor and defaulted comparison (a memcmp
+// call) cost more than the rest of a segment's header checks; these are
+// the same thing in a few loads and stores.
+inline wire::IpAddr ip4(const std::uint8_t* p) {
+  wire::IpAddr a;
+  std::memcpy(a.b.data(), p, 4);
+  a.version = 4;
+  return a;
+}
+inline bool same_ip(const wire::IpAddr& a, const wire::IpAddr& b) {
+  std::uint64_t a0, a1, b0, b1;
+  std::memcpy(&a0, a.b.data(), 8);
+  std::memcpy(&a1, a.b.data() + 8, 8);
+  std::memcpy(&b0, b.b.data(), 8);
+  std::memcpy(&b1, b.b.data() + 8, 8);
+  return ((a0 ^ b0) | (a1 ^ b1)) == 0 && a.version == b.version;
+}
+
 // The outer IP header, reduced to what the TCP checks need.
 struct OuterIp {
   std::uint32_t l4_offset = 0;  // start of the TCP header
@@ -71,12 +91,13 @@ RxCounter parse_outer_v4(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   if (total < hl) return RxCounter::kDropBadIpHeader;
   // Bytes beyond the IP total length are link padding and are ignored.
   if (total > len - l3) return RxCounter::kDropTruncated;
-  if (wire::csum::fold(wire::csum::sum(pkt + l3, hl)) != 0xffff) {
+  if (wire::csum::fold(wire::csum::sum_header(pkt + l3, hl)) != 0xffff) {
     return RxCounter::kDropBadIpChecksum;
   }
-  out->outer_src = wire::IpAddr::v4(h->src);
-  out->outer_dst = wire::IpAddr::v4(h->dst);
-  if (cfg.local.version != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
+  out->outer_src = ip4(h->src);
+  out->outer_dst = ip4(h->dst);
+  if (cfg.local.version != 0 && !same_ip(out->outer_dst, cfg.local) &&
+      !out->outer_dst.is_multicast()) {
     return RxCounter::kNotOurAddress;
   }
   if (h->protocol != wire::kIpProtoTcp) return RxCounter::kNotTcp;
@@ -116,7 +137,8 @@ RxCounter parse_outer_v6(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   }
   out->outer_src = wire::IpAddr::v6(h->src);
   out->outer_dst = wire::IpAddr::v6(h->dst);
-  if (cfg.local.version != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
+  if (cfg.local.version != 0 && !same_ip(out->outer_dst, cfg.local) &&
+      !out->outer_dst.is_multicast()) {
     return RxCounter::kNotOurAddress;
   }
   if (layout.l4_proto != wire::kIpProtoTcp) return RxCounter::kNotTcp;
@@ -166,12 +188,17 @@ RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& o
   if (tcp->header_length() != sizeof(wire::TcpHeader)) return RxCounter::kDropTcpOptions;
 
   const std::uint32_t l4_len = ip.ip_end - tcp_off;
+  bool pending = false;
+  std::uint32_t pending_sum = 0;
   if (!offload.data_valid() && !offload.needs_csum()) {
     std::uint32_t pseudo =
         out->outer_src.is_v4()
             ? wire::csum::pseudo_v4(out->outer_src.data(), out->outer_dst.data(), ip.proto, l4_len)
             : wire::csum::pseudo_v6(out->outer_src.data(), out->outer_dst.data(), ip.proto, l4_len);
-    if (wire::csum::fold(wire::csum::sum(pkt + tcp_off, l4_len, pseudo)) != 0xffff) {
+    if (cfg.defer_checksum) {
+      pending = true;
+      pending_sum = wire::csum::sum_header(pkt + tcp_off, sizeof(wire::TcpHeader), pseudo);
+    } else if (wire::csum::fold(wire::csum::sum(pkt + tcp_off, l4_len, pseudo)) != 0xffff) {
       return RxCounter::kDropBadTcpChecksum;
     }
   }
@@ -199,7 +226,14 @@ RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& o
   out->headroom = tcp_off + static_cast<std::uint32_t>(sizeof(wire::TcpHeader));
   out->payload = pkt + out->headroom;
   out->payload_len = n;
+  out->checksum_pending = pending;
+  out->pending_sum = pending_sum;
   return RxCounter::kSegments;
+}
+
+bool pending_checksum_ok(const SttSegment& seg) {
+  return !seg.checksum_pending ||
+         wire::csum::fold(wire::csum::sum(seg.payload, seg.payload_len, seg.pending_sum)) == 0xffff;
 }
 
 }  // namespace stt::core

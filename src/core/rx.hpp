@@ -15,6 +15,14 @@ namespace stt::core {
 struct RxConfig {
   std::uint16_t port = 7471;  // STT destination port
   wire::IpAddr local;         // when set, segments to other addresses are not ours
+  // Leave the payload part of a software TCP checksum check to the consumer
+  // of the segment (SttSegment::checksum_pending), so the reassembler can
+  // verify it while it copies the payload: one pass over the bytes, not
+  // two. The consumer must verify it (Reassembler::add does;
+  // pending_checksum_ok() otherwise). A wrong checksum is then counted by
+  // the consumer (ReasmCounter::kDropBadChecksum), not as
+  // kDropBadTcpChecksum, and is found after the checks that follow it here.
+  bool defer_checksum = false;
 };
 
 struct SttSegment {
@@ -22,34 +30,44 @@ struct SttSegment {
   wire::IpAddr outer_dst;
   std::uint16_t src_port = 0;
   std::uint16_t dst_port = 0;
-  std::uint32_t packet_id = 0;   // TCP ACK
-  std::uint16_t frame_len = 0;   // L = SEQ >> 16
-  std::uint16_t offset = 0;      // O = SEQ & 0xffff
-  std::uint8_t tos = 0;          // outer DSCP/ECN (IPv6: traffic class)
+  std::uint32_t packet_id = 0;  // TCP ACK
+  std::uint16_t frame_len = 0;  // L = SEQ >> 16
+  std::uint16_t offset = 0;     // O = SEQ & 0xffff
+  std::uint8_t tos = 0;         // outer DSCP/ECN (IPv6: traffic class)
   std::uint8_t tcp_flags = 0;
   std::uint8_t* payload = nullptr;  // STT frame bytes [offset, offset + payload_len)
   std::uint32_t payload_len = 0;
   std::uint32_t headroom = 0;  // writable packet bytes in front of payload (the outer headers)
+  // Set only with RxConfig::defer_checksum, when the checksum had to be
+  // checked in software: the TCP checksum is right iff the payload's sum
+  // added to `pending_sum` (pseudo-header + TCP header, unfolded) folds to
+  // 0xffff. Until then the segment is unverified.
+  bool checksum_pending = false;
+  std::uint32_t pending_sum = 0;
 };
+
+// Completes a pending checksum check (one read of the payload); true when
+// nothing is pending.
+bool pending_checksum_ok(const SttSegment& seg);
 
 // Why a packet was not accepted as an STT segment. The first group means
 // "not STT for us" (not an error); the rest are drops.
 enum class RxCounter : std::uint8_t {
-  kSegments,             // accepted
-  kNotIp,                // not IPv4/IPv6
+  kSegments,  // accepted
+  kNotIp,     // not IPv4/IPv6
   kNotTcp,
   kNotOurPort,
   kNotOurAddress,
-  kDropTruncated,        // headers longer than the packet, or IP length beyond it
-  kDropBadIpHeader,      // version, header length, or total length inconsistent
+  kDropTruncated,    // headers longer than the packet, or IP length beyond it
+  kDropBadIpHeader,  // version, header length, or total length inconsistent
   kDropBadIpChecksum,
-  kDropIpFragment,       // outer IP fragments (STT sets DF; we do not reassemble IP)
-  kDropTcpOptions,       // TCP data offset != 5 (see docs/protocol.md)
+  kDropIpFragment,  // outer IP fragments (STT sets DF; we do not reassemble IP)
+  kDropTcpOptions,  // TCP data offset != 5 (see docs/protocol.md)
   kDropBadTcpChecksum,
-  kDropZeroLength,       // no payload
-  kDropBeyondLength,     // offset + payload > L
-  kDropLengthTooShort,   // L < 18 + 14
-  kDropControlFlags,     // SYN, RST or FIN set: never part of STT
+  kDropZeroLength,      // no payload
+  kDropBeyondLength,    // offset + payload > L
+  kDropLengthTooShort,  // L < 18 + 14
+  kDropControlFlags,    // SYN, RST or FIN set: never part of STT
   kCount
 };
 std::string_view counter_name(RxCounter c);

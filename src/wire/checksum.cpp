@@ -66,11 +66,35 @@ std::uint64_t sum_words(const std::uint8_t* p, std::size_t n, std::uint64_t acc,
   return acc;
 }
 
+// A value of `width` bytes read from offset i of an 8-byte word, placed
+// where load64 of the whole word would put those bytes.
+inline std::uint64_t lane(std::uint64_t v, std::size_t i, std::size_t width) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  (void)width;
+  return v << (8 * i);
+#else
+  return v << (8 * (8 - i - width));
+#endif
+}
+
 std::uint64_t sum_tail(const std::uint8_t* p, std::size_t n, std::uint64_t acc) {
-  // Fewer than 8 bytes: pad with zeros to a word, which keeps byte lanes.
-  std::uint8_t tmp[8] = {};
-  std::memcpy(tmp, p, n);
-  std::uint64_t w = load64(tmp);
+  // Fewer than 8 bytes: as one word padded with zeros, which keeps byte
+  // lanes (assembled from fixed-size loads: no memcpy call, no stack copy).
+  std::uint64_t w = 0;
+  std::size_t i = 0;
+  if (n & 4) {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    w = lane(v, 0, 4);
+    i = 4;
+  }
+  if (n & 2) {
+    std::uint16_t v;
+    std::memcpy(&v, p + i, 2);
+    w |= lane(v, i, 2);
+    i += 2;
+  }
+  if (n & 1) w |= lane(p[i], i, 1);
   return add64(acc, (w & 0xffffffffu) + (w >> 32));
 }
 
@@ -103,6 +127,12 @@ __attribute__((target("avx2"))) std::uint64_t sum_avx2(const std::uint8_t* p, st
     a0 = _mm256_add_epi64(a0, _mm256_unpacklo_epi32(v1, zero));
     a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v1, zero));
   }
+  if (i + 32 <= n) {
+    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
+    a0 = _mm256_add_epi64(a0, _mm256_unpacklo_epi32(v0, zero));
+    a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v0, zero));
+    i += 32;
+  }
   *consumed = i;
   return lanes_to_acc(_mm256_add_epi64(a0, a1), 0);
 }
@@ -122,6 +152,13 @@ __attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
     a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v0, zero));
     a0 = _mm256_add_epi64(a0, _mm256_unpacklo_epi32(v1, zero));
     a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v1, zero));
+  }
+  if (i + 32 <= n) {
+    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), v0);
+    a0 = _mm256_add_epi64(a0, _mm256_unpacklo_epi32(v0, zero));
+    a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v0, zero));
+    i += 32;
   }
   *consumed = i;
   return lanes_to_acc(_mm256_add_epi64(a0, a1), 0);
@@ -158,6 +195,21 @@ std::uint32_t copy_and_sum(std::uint8_t* dst, const std::uint8_t* src, std::size
                            std::uint32_t initial) {
 #if defined(__x86_64__)
   if (n >= kAvx2Min && have_avx2()) {
+    // Stores that straddle cache lines cost more than loads do, so the
+    // destination is aligned first: the head's bytes are summed apart and
+    // the rest, which starts `head` bytes in, is added at that offset.
+    const std::size_t head = (32u - (reinterpret_cast<std::uintptr_t>(dst) & 31u)) & 31u;
+    std::uint32_t head_sum = 0;
+    if (head != 0) {
+      std::memcpy(dst, src, head);
+      std::size_t words = 0;
+      std::uint64_t a = sum_words(src, head, 0, &words);
+      if (words < head) a = sum_tail(src + words, head - words, a);
+      head_sum = to_network_sum(reduce64(a));
+      dst += head;
+      src += head;
+      n -= head;
+    }
     std::size_t done = 0;
     std::uint64_t acc = copy_sum_avx2(dst, src, n, &done);
     if (done < n) {
@@ -166,7 +218,7 @@ std::uint32_t copy_and_sum(std::uint8_t* dst, const std::uint8_t* src, std::size
       acc = sum_words(src + done, n - done, acc, &words);
       if (done + words < n) acc = sum_tail(src + done + words, n - done - words, acc);
     }
-    return add(initial, to_network_sum(reduce64(acc)));
+    return add(initial, add_at(head_sum, to_network_sum(reduce64(acc)), head));
   }
 #endif
   std::uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;

@@ -16,14 +16,16 @@ std::uint16_t reference_fold(const std::vector<std::uint8_t>& d, std::size_t fro
     if (i + 1 < n) w |= d[from + i + 1];
     s += w;
   }
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  while (s >> 16)
+    s = (s & 0xffff) + (s >> 16);
   return static_cast<std::uint16_t>(s);
 }
 
 TEST(Checksum, SumMatchesReferenceForEveryLengthAndAlignment) {
   std::mt19937 rng(7);
   std::vector<std::uint8_t> data(300);
-  for (auto& b : data) b = static_cast<std::uint8_t>(rng());
+  for (auto& b : data)
+    b = static_cast<std::uint8_t>(rng());
   for (std::size_t from = 0; from < 9; ++from) {
     for (std::size_t n = 0; n + from <= data.size(); ++n) {
       ASSERT_EQ(csum::fold(csum::sum(data.data() + from, n)), reference_fold(data, from, n))
@@ -35,8 +37,14 @@ TEST(Checksum, SumMatchesReferenceForEveryLengthAndAlignment) {
 TEST(Checksum, CopyAndSumCopiesAndSums) {
   std::mt19937 rng(11);
   std::vector<std::uint8_t> src(70000), dst(70000);
-  for (auto& b : src) b = static_cast<std::uint8_t>(rng());
-  for (std::size_t n : {0u, 1u, 7u, 31u, 32u, 33u, 1460u, 65517u, 70000u}) {
+  for (auto& b : src)
+    b = static_cast<std::uint8_t>(rng());
+  // Every length around the vector kernel's 128-byte threshold and its 64-
+  // and 32-byte steps, then packet sizes.
+  std::vector<std::size_t> lengths{0u, 1u, 7u, 31u, 32u, 33u, 1460u, 1461u, 65517u, 70000u};
+  for (std::size_t n = 120; n <= 260; ++n)
+    lengths.push_back(n);
+  for (std::size_t n : lengths) {
     std::fill(dst.begin(), dst.end(), 0);
     std::uint32_t s = csum::copy_and_sum(dst.data(), src.data(), n, 0x1234);
     EXPECT_TRUE(std::equal(src.begin(), src.begin() + n, dst.begin())) << n;
@@ -46,7 +54,8 @@ TEST(Checksum, CopyAndSumCopiesAndSums) {
 
 TEST(Checksum, AddAtCombinesOddOffsetBlocks) {
   std::vector<std::uint8_t> d(101);
-  for (std::size_t i = 0; i < d.size(); ++i) d[i] = static_cast<std::uint8_t>(i * 37 + 1);
+  for (std::size_t i = 0; i < d.size(); ++i)
+    d[i] = static_cast<std::uint8_t>(i * 37 + 1);
   for (std::size_t cut = 0; cut <= d.size(); ++cut) {
     std::uint32_t total = csum::sum(d.data(), cut);
     total = csum::add_at(total, csum::sum(d.data() + cut, d.size() - cut), cut);

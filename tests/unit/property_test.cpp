@@ -36,6 +36,7 @@ struct Packet {
   Bytes bytes;
   std::size_t frame;
   std::uint64_t sort_key;
+  bool corrupt = false;  // an extra copy with one payload bit flipped
 };
 
 struct Scenario {
@@ -45,8 +46,17 @@ struct Scenario {
   std::size_t window = 64;  // how far a packet may move from its place
   double p_withhold = 0.08;
   double p_duplicate = 0.08;
-  bool pressure = false;  // memory/frame caps may bite: no completeness check
+  bool pressure = false;        // memory/frame caps may bite: no completeness check
+  bool defer_checksum = false;  // RxConfig::defer_checksum: the reassembler verifies
+  double p_corrupt = 0;         // chance of an extra, corrupted copy of a segment
 };
+
+std::uint64_t corrupt_sent(const std::vector<Packet>& packets) {
+  std::uint64_t n = 0;
+  for (const Packet& p : packets)
+    n += p.corrupt;
+  return n;
+}
 
 struct Totals {
   std::uint64_t frames = 0, delivered = 0, packets = 0;
@@ -159,6 +169,12 @@ void run_round(std::uint64_t seed, const Scenario& sc, Totals& totals) {
       sf.withheld = true;
     }
     if (!segs.empty() && chance(sc.p_duplicate)) segs.push_back(segs[rng() % segs.size()]);
+    if (sc.p_corrupt > 0 && !segs.empty() && chance(sc.p_corrupt)) {
+      Packet c = segs[rng() % segs.size()];
+      c.bytes.back() ^= static_cast<std::uint8_t>(1u << (rng() % 8));  // always payload
+      c.corrupt = true;
+      segs.push_back(std::move(c));
+    }
     for (auto& s : segs) {
       s.sort_key = packets.size() + rng() % sc.window;
       packets.push_back(std::move(s));
@@ -177,10 +193,18 @@ void run_round(std::uint64_t seed, const Scenario& sc, Totals& totals) {
   std::uint64_t now = 1'000'000'000;
   std::uint64_t created = 0;
   std::uint64_t delivered = 0;
+  std::uint64_t corrupt = 0;
+  RxConfig rx;
+  rx.defer_checksum = sc.defer_checksum;
   for (std::size_t i = 0; i < packets.size(); ++i) {
     Packet& pk = packets[i];
     SttSegment seg;
-    ASSERT_EQ(parse_segment(pk.bytes.data(), pk.bytes.size(), {}, {}, &seg), RxCounter::kSegments);
+    const RxCounter rc = parse_segment(pk.bytes.data(), pk.bytes.size(), {}, rx, &seg);
+    if (pk.corrupt && !sc.defer_checksum) {
+      ASSERT_EQ(rc, RxCounter::kDropBadTcpChecksum);
+      continue;
+    }
+    ASSERT_EQ(rc, RxCounter::kSegments);
     const auto before_stats = reasm.stats();
     const auto before = reasm.counters();
     ReassembledFrame f;
@@ -192,6 +216,24 @@ void run_round(std::uint64_t seed, const Scenario& sc, Totals& totals) {
                delta(ReasmCounter::kCompleted) + delta(ReasmCounter::kDropLengthMismatch) +
                delta(ReasmCounter::kExpired) - before_stats.frames_in_flight;
     ASSERT_LE(reasm.stats().bytes_in_use, sc.reasm.mem_high);
+    if (pk.corrupt) {
+      // Dropped as exactly that; nothing but the clock's expiry changed.
+      ++corrupt;
+      ASSERT_FALSE(done) << "seed " << seed;
+      for (std::size_t k = 0; k < static_cast<std::size_t>(ReasmCounter::kCount); ++k) {
+        const auto c = static_cast<ReasmCounter>(k);
+        const std::uint64_t want = c == ReasmCounter::kDropBadChecksum ? 1 : 0;
+        if (c != ReasmCounter::kExpired) {
+          ASSERT_EQ(delta(c), want) << counter_name(c);
+        }
+      }
+      if (delta(ReasmCounter::kExpired) == 0) {
+        ASSERT_EQ(reasm.stats().frames_in_flight, before_stats.frames_in_flight);
+        ASSERT_EQ(reasm.stats().bytes_held, before_stats.bytes_held);
+      }
+      now += kUs;
+      continue;
+    }
     if (done) {
       auto it = by_key.find({f.outer_src, f.packet_id});
       ASSERT_NE(it, by_key.end());
@@ -225,8 +267,12 @@ void run_round(std::uint64_t seed, const Scenario& sc, Totals& totals) {
                 c.get(ReasmCounter::kDropDuplicate) + c.get(ReasmCounter::kDropOverlap) +
                 c.get(ReasmCounter::kDropSourceLimit) + c.get(ReasmCounter::kDropNoMemory) +
                 c.get(ReasmCounter::kDropLengthMismatch),
-            packets.size())
+            packets.size() - corrupt_sent(packets))
       << "seed " << seed;
+  EXPECT_EQ(c.get(ReasmCounter::kDropBadChecksum), sc.defer_checksum ? corrupt : 0u);
+  if (sc.defer_checksum) {
+    EXPECT_EQ(corrupt, corrupt_sent(packets));
+  }
   // Every frame held ended one way.
   EXPECT_EQ(created, c.get(ReasmCounter::kCompleted) + c.get(ReasmCounter::kExpired) +
                          c.get(ReasmCounter::kEvicted) + c.get(ReasmCounter::kDropLengthMismatch))
@@ -316,6 +362,25 @@ TEST(Property, UnderMemoryPressureNothingWrongAndEverythingCounted) {
   EXPECT_GT(t.reasm.get(ReasmCounter::kEvicted), 0u);
   EXPECT_GT(t.reasm.get(ReasmCounter::kDropSourceLimit), 0u);
   EXPECT_GT(t.reasm.get(ReasmCounter::kExpired), 0u);
+}
+
+TEST(Property, ChecksumVerifiedWhileCopyingDropsExactlyTheCorruptCopies) {
+  // The fused receive path: parse_segment leaves the payload sum pending
+  // and the reassembler verifies it as it copies. Corrupted extra copies
+  // of segments, anywhere in the reordered stream, must be counted as bad
+  // checksums and change nothing else; the genuine traffic completes.
+  Scenario sc;
+  sc.defer_checksum = true;
+  sc.p_corrupt = 0.3;
+  sc.reasm.timeout_ns = 100'000 * kUs;
+  Totals t;
+  for (std::uint64_t seed = 300; seed < 320; ++seed) {
+    run_round(seed, sc, t);
+    if (HasFatalFailure()) return;
+  }
+  t.print("checksum while copying");
+  EXPECT_GT(t.delivered, t.frames / 2);
+  EXPECT_GT(t.reasm.get(ReasmCounter::kDropBadChecksum), 0u);
 }
 
 }  // namespace

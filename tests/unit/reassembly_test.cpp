@@ -11,6 +11,7 @@
 #include <set>
 #include <vector>
 
+#include "rx_packet_builder.hpp"
 #include "wire/headers.hpp"
 
 namespace stt::core {
@@ -418,6 +419,177 @@ TEST(Reassembly, ChurnKeepsTheTablesConsistent) {
     ASSERT_EQ(r.stats().frames_in_flight, 0u);
   }
   EXPECT_EQ(completed, 20u * frames.size());
+}
+
+TEST(Reassembly, DuplicateAndOverlapAfterAGapAreExact) {
+  // A piece that leaves a gap moves the coverage from the in-order run to
+  // the bitmap; duplicates and overlaps must be classified the same there,
+  // on both sides of the gap and across it.
+  Reassembler r({});
+  auto f = make_frame(4000, 7);
+  ReassembledFrame out;
+  EXPECT_FALSE(r.add(piece(f, 0, 1000, 8), 0, &out));
+  EXPECT_FALSE(r.add(piece(f, 1000, 500, 8), 0, &out));   // extends the run
+  EXPECT_FALSE(r.add(piece(f, 2500, 1000, 8), 0, &out));  // gap [1500, 2500)
+  EXPECT_FALSE(r.add(piece(f, 2500, 1000, 8), 0, &out));  // duplicate after the gap
+  EXPECT_FALSE(r.add(piece(f, 200, 1300, 8), 0, &out));   // duplicate before it
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropDuplicate), 2u);
+  EXPECT_FALSE(r.add(piece(f, 1400, 200, 8), 0, &out));   // into the gap by 100
+  EXPECT_FALSE(r.add(piece(f, 2400, 101, 8), 0, &out));   // one byte past it
+  EXPECT_FALSE(r.add(piece(f, 1000, 2000, 8), 0, &out));  // across it
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropOverlap), 3u);
+  EXPECT_EQ(r.stats().bytes_held, 2500u);
+  EXPECT_FALSE(r.add(piece(f, 1500, 1000, 8), 0, &out));  // the gap exactly
+  EXPECT_FALSE(r.add(piece(f, 3999, 1, 8), 0, &out));
+  EXPECT_TRUE(r.add(piece(f, 3500, 499, 8), 0, &out));
+  EXPECT_TRUE(same(out, f));
+  EXPECT_EQ(out.segments, 6);
+}
+
+TEST(Reassembly, ReverseOrderGrowsTheRunDownward) {
+  Reassembler r({});
+  auto f = make_frame(3000, 9);
+  ReassembledFrame out;
+  EXPECT_FALSE(r.add(piece(f, 2000, 1000, 4), 0, &out));
+  EXPECT_FALSE(r.add(piece(f, 1000, 1000, 4), 0, &out));
+  EXPECT_FALSE(r.add(piece(f, 1500, 100, 4), 0, &out));  // inside the run
+  EXPECT_FALSE(r.add(piece(f, 900, 101, 4), 0, &out));   // one byte into it
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropDuplicate), 1u);
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropOverlap), 1u);
+  EXPECT_TRUE(r.add(piece(f, 0, 1000, 4), 0, &out));
+  EXPECT_TRUE(same(out, f));
+}
+
+// ---- checksums left pending by parse_segment (RxConfig::defer_checksum)
+
+struct Wire {
+  std::vector<std::uint8_t> frame;
+  std::vector<std::vector<std::uint8_t>> packets;  // outer segments, checksums correct
+};
+
+Wire wire_frame(std::size_t len, std::uint32_t mss, std::uint32_t id, std::uint8_t seed) {
+  Wire w;
+  w.frame = make_frame(len, seed);
+  for (auto [o, n] : cuts(len, mss)) {
+    test::SegmentSpec spec;
+    spec.frame_len = static_cast<std::uint16_t>(len);
+    spec.offset = static_cast<std::uint16_t>(o);
+    spec.packet_id = id;
+    w.packets.push_back(
+        test::build_segment(spec, std::span<const std::uint8_t>(w.frame.data() + o, n)));
+  }
+  return w;
+}
+
+// parse_segment with the checksum pending; the segment points into `pkt`.
+SttSegment deferred(std::vector<std::uint8_t>& pkt) {
+  RxConfig cfg;
+  cfg.defer_checksum = true;
+  SttSegment s;
+  EXPECT_EQ(parse_segment(pkt.data(), pkt.size(), OffloadInfo{}, cfg, &s), RxCounter::kSegments);
+  return s;
+}
+
+void corrupt_payload(std::vector<std::uint8_t>& pkt) {
+  pkt[pkt.size() - 3] ^= 0x40;
+}
+
+TEST(Reassembly, PendingChecksumVerifiedWhileCopying) {
+  Wire w = wire_frame(4000, 1460, 31, 1);
+  Reassembler r({});
+  ReassembledFrame out;
+  for (std::size_t i = 0; i < w.packets.size(); ++i) {
+    SttSegment s = deferred(w.packets[i]);
+    EXPECT_TRUE(s.checksum_pending);
+    EXPECT_TRUE(pending_checksum_ok(s));
+    EXPECT_EQ(r.add(s, 0, &out), i + 1 == w.packets.size());
+  }
+  EXPECT_TRUE(same(out, w.frame));
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropBadChecksum), 0u);
+  EXPECT_EQ(r.counters().get(ReasmCounter::kCompleted), 1u);
+
+  // Without the flag, or with the kernel's DATA_VALID, nothing is pending.
+  SttSegment s;
+  ASSERT_EQ(parse_segment(w.packets[0].data(), w.packets[0].size(), {}, {}, &s),
+            RxCounter::kSegments);
+  EXPECT_FALSE(s.checksum_pending);
+  RxConfig cfg;
+  cfg.defer_checksum = true;
+  OffloadInfo valid;
+  valid.flags = OffloadInfo::kDataValid;
+  ASSERT_EQ(parse_segment(w.packets[0].data(), w.packets[0].size(), valid, cfg, &s),
+            RxCounter::kSegments);
+  EXPECT_FALSE(s.checksum_pending);
+}
+
+TEST(Reassembly, BadPendingChecksumLeavesNoTrace) {
+  Wire w = wire_frame(4000, 1460, 32, 2);
+  Reassembler r({});
+  ReassembledFrame out;
+  auto bad = w.packets;
+  for (auto& p : bad)
+    corrupt_payload(p);
+  // Parsing alone does not look at the payload.
+  SttSegment s0 = deferred(bad[0]);
+  EXPECT_FALSE(pending_checksum_ok(s0));
+
+  // A first segment with a bad checksum creates no frame.
+  EXPECT_FALSE(r.add(s0, 0, &out));
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropBadChecksum), 1u);
+  EXPECT_EQ(r.stats().frames_in_flight, 0u);
+  EXPECT_EQ(r.stats().bytes_in_use, 0u);
+
+  EXPECT_FALSE(r.add(deferred(w.packets[0]), 0, &out));
+  // New bytes with a bad checksum: not held, and the good copy still fits.
+  EXPECT_FALSE(r.add(deferred(bad[1]), 0, &out));
+  EXPECT_EQ(r.stats().bytes_held, 1460u);
+  // A bad duplicate counts as a bad checksum, not as a duplicate.
+  EXPECT_FALSE(r.add(deferred(bad[0]), 0, &out));
+  // A bad segment that disagrees on L does not drop the frame.
+  auto other_len = w.packets[1];
+  {
+    test::SegmentSpec spec;
+    spec.frame_len = 4001;
+    spec.offset = 1460;
+    spec.packet_id = 32;
+    other_len =
+        test::build_segment(spec, std::span<const std::uint8_t>(w.frame.data() + 1460, 1460));
+    corrupt_payload(other_len);
+  }
+  EXPECT_FALSE(r.add(deferred(other_len), 0, &out));
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropBadChecksum), 4u);
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropDuplicate), 0u);
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropLengthMismatch), 0u);
+  EXPECT_EQ(r.stats().frames_in_flight, 1u);
+  EXPECT_EQ(r.counters().get(ReasmCounter::kSegmentsHeld), 1u);
+
+  EXPECT_FALSE(r.add(deferred(w.packets[1]), 0, &out));
+  EXPECT_TRUE(r.add(deferred(w.packets[2]), 0, &out));
+  EXPECT_TRUE(same(out, w.frame));
+  EXPECT_EQ(out.segments, 3);
+
+  // A whole frame with a bad checksum is not delivered.
+  Wire one = wire_frame(1000, 1460, 33, 3);
+  corrupt_payload(one.packets[0]);
+  EXPECT_FALSE(r.add(deferred(one.packets[0]), 0, &out));
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropBadChecksum), 5u);
+  EXPECT_EQ(r.counters().get(ReasmCounter::kWhole), 0u);
+}
+
+TEST(Reassembly, BadPendingChecksumIsCheckedBeforeAnEviction) {
+  ReassemblyConfig cfg;
+  cfg.max_frames = 1;
+  Reassembler r(cfg);
+  Wire a = wire_frame(3000, 1460, 41, 4), b = wire_frame(3000, 1460, 42, 5);
+  ReassembledFrame out;
+  EXPECT_FALSE(r.add(deferred(a.packets[0]), 0, &out));
+  corrupt_payload(b.packets[0]);
+  EXPECT_FALSE(r.add(deferred(b.packets[0]), 0, &out));  // would evict frame a
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropBadChecksum), 1u);
+  EXPECT_EQ(r.counters().get(ReasmCounter::kEvicted), 0u);
+  EXPECT_FALSE(r.add(deferred(a.packets[1]), 0, &out));
+  EXPECT_TRUE(r.add(deferred(a.packets[2]), 0, &out));
+  EXPECT_TRUE(same(out, a.frame));
 }
 
 }  // namespace
