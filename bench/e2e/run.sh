@@ -38,11 +38,8 @@ mkdir -p "$out"
 
 unavailable=""
 if [[ $build -eq 1 ]]; then
-  # -Wno-error=restrict: GCC 12 reports a false -Wrestrict inside std::string's operator+
-  # at -O3 (GCC bug 105651); it stays a warning, every other warning is still an error.
   echo "building sttd and sttctl in $build_dir (log: $out/build.log)" >&2
-  if ! { cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-           -DCMAKE_CXX_FLAGS=-Wno-error=restrict &&
+  if ! { cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
          ninja -C "$build_dir" sttd sttctl; } >"$out/build.log" 2>&1; then
     unavailable="build of sttd/sttctl failed: $(grep -m1 -E 'error|FAILED' "$out/build.log" || tail -n1 "$out/build.log")"
     echo "run.sh: $unavailable (STT rows will say so)" >&2
