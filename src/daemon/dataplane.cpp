@@ -28,7 +28,14 @@ constexpr std::uint64_t kUnresolvedRecheckNs = 20 * kMs;
 constexpr std::uint64_t kSolicitIntervalNs = 1000 * kMs;
 constexpr std::uint64_t kNoRouteRecheckNs = 1000 * kMs;
 
-sys::LinkInfo lookup_underlay(sys::Netlink& nl, const std::string& name) {
+sys::LinkInfo lookup_underlay(sys::Netlink& nl, const DataplaneOptions& o) {
+  const std::string& name = o.underlay;
+  if (o.io != nullptr) {  // in-memory I/O: no interface behind it
+    sys::LinkInfo l;
+    l.mac = o.underlay_mac;
+    l.mtu = o.underlay_mtu;
+    return l;
+  }
   auto link = nl.link(name);
   if (!link) {
     throw std::runtime_error("underlay interface '" + name +
@@ -68,6 +75,12 @@ std::string_view counter_name(DpCounter c) {
       return "tx_queued";
     case DpCounter::kTxPackets:
       return "tx_packets";
+    case DpCounter::kTxTsoFrames:
+      return "tx_tso_frames";
+    case DpCounter::kTxGsoPackets:
+      return "tx_gso_packets";
+    case DpCounter::kTxSegments:
+      return "tx_segments";
     case DpCounter::kTxDropTooShort:
       return "tx_drop_too_short";
     case DpCounter::kTxDropNoPeer:
@@ -86,10 +99,20 @@ std::string_view counter_name(DpCounter c) {
       return "rx_packets";
     case DpCounter::kRxBytes:
       return "rx_bytes";
+    case DpCounter::kRxGroPackets:
+      return "rx_gro_packets";
     case DpCounter::kRxSttFrames:
       return "rx_stt_frames";
+    case DpCounter::kRxWholeFrames:
+      return "rx_whole_frames";
+    case DpCounter::kRxReassembledFrames:
+      return "rx_reassembled_frames";
     case DpCounter::kRxDelivered:
       return "rx_delivered";
+    case DpCounter::kTapGsoWrites:
+      return "tap_gso_writes";
+    case DpCounter::kTapCsumPartialWrites:
+      return "tap_csum_partial_writes";
     case DpCounter::kRxDropTruncated:
       return "rx_drop_truncated";
     case DpCounter::kRxDropInvalid:
@@ -122,9 +145,9 @@ std::uint64_t Dataplane::now_ns() {
 Dataplane::Dataplane(const DataplaneOptions& opt, sys::Netlink& nl)
     : opt_(opt),
       nl_(nl),
-      underlay_(lookup_underlay(nl, opt.underlay)),
+      underlay_(lookup_underlay(nl, opt)),
       underlay_mtu_(underlay_.mtu),
-      sock_(socket_options(opt)),
+      sock_(opt.io ? nullptr : std::make_unique<sys::PacketSocket>(socket_options(opt))),
       reasm_(opt.reassembly),
       batch_(std::make_unique<core::TxBatch>()),
       pending_pool_(opt.pending_total),
@@ -151,6 +174,7 @@ Network& Dataplane::add_network(const NetworkConfig& cfg, const FdbLimits& limit
   sys::TapOptions t;
   t.name = cfg.tap.empty() ? "stt-" + cfg.name : cfg.tap;
   t.mtu = cfg.mtu;
+  t.create = opt_.io == nullptr;
   auto n = std::make_unique<Network>(cfg, t, limits);
   Network& net = *n;
   networks_.push_back(std::move(n));
@@ -172,14 +196,14 @@ void Dataplane::attach(EventLoop& loop) {
     Network* net = n.get();
     loop.add(net->tap.fd(), [this, net](std::uint32_t) { on_tap_readable(*net); });
   }
-  loop.add(sock_.fd(), [this](std::uint32_t) { on_underlay_readable(); });
+  if (sock_) loop.add(sock_->fd(), [this](std::uint32_t) { on_underlay_readable(); });
   attached_.push_back(&loop);
 }
 
 void Dataplane::detach(EventLoop& loop) {
   for (auto& n : networks_)
     loop.remove(n->tap.fd());
-  loop.remove(sock_.fd());
+  if (sock_) loop.remove(sock_->fd());
   attached_.erase(std::remove(attached_.begin(), attached_.end(), &loop), attached_.end());
 }
 
@@ -252,6 +276,14 @@ bool Dataplane::remove_peer(Network& n, const wire::IpAddr& a) {
 }
 
 void Dataplane::check_peer(Peer& p, std::uint64_t now) {
+  if (opt_.io != nullptr) {  // in-memory I/O: a fixed next hop, no rtnetlink
+    p.tunnel.set_next_hop(opt_.static_next_hop);
+    p.next_hop = p.addr;
+    p.resolved = true;
+    p.status = "ok";
+    p.next_check_ns = ~std::uint64_t{0};
+    return;
+  }
   auto route = nl_.route(p.addr);
   if (!route) {
     p.resolved = false;
@@ -338,7 +370,7 @@ core::PacketBuffer* Dataplane::take_tx_buffer() {
 void Dataplane::flush() {
   if (batch_->size() != 0) {
     int err = 0;
-    const std::size_t sent = sock_.send_batch(*batch_, &err);
+    const std::size_t sent = opt_.io ? opt_.io->send(*batch_) : sock_->send_batch(*batch_, &err);
     counters_.inc(DpCounter::kTxPackets, sent);
     if (sent < batch_->size()) counters_.inc(DpCounter::kTxDropSendError, batch_->size() - sent);
     batch_->clear();
@@ -371,11 +403,34 @@ void Dataplane::on_tap_readable(Network& n) {
     b->set_size(static_cast<std::size_t>(len));
     count(&n, DpCounter::kTxFrames);
     count(&n, DpCounter::kTxBytes, static_cast<std::uint64_t>(len));
+    if (vnet.is_gso()) count(&n, DpCounter::kTxTsoFrames);
     current_ = b;
     transmit(n, b, vnet, now);
     current_ = nullptr;
   }
   flush();
+}
+
+void Dataplane::transmit_frame(Network& n, const std::uint8_t* frame, std::size_t len,
+                               const core::OffloadInfo& vnet) {
+  core::PacketBuffer* b = take_tx_buffer();
+  if (b == nullptr) {
+    flush();
+    b = take_tx_buffer();
+  }
+  if (len > b->tailroom()) {
+    --tx_used_;
+    count(&n, DpCounter::kTxDropTapRead);
+    return;
+  }
+  std::memcpy(b->data(), frame, len);  // stands in for the TAP read's copy
+  b->set_size(len);
+  count(&n, DpCounter::kTxFrames);
+  count(&n, DpCounter::kTxBytes, len);
+  if (vnet.is_gso()) count(&n, DpCounter::kTxTsoFrames);
+  current_ = b;
+  transmit(n, b, vnet, now_ns());
+  current_ = nullptr;
 }
 
 void Dataplane::transmit(Network& n, core::PacketBuffer* b, const core::OffloadInfo& vnet,
@@ -423,9 +478,22 @@ void Dataplane::encap_to(Network& n, Peer& p, core::PacketBuffer* b,
   core::EncapRequest req;
   req.context_id = n.cfg.context_id;
   req.offload = vnet;
+  const std::size_t first = batch_->size();
   const core::EncapStatus st =
       core::encapsulate(p.tunnel, b->data(), b->size(), req, opt_.tx_form, *batch_, n.encap);
-  if (st != core::EncapStatus::kOk) count(&n, DpCounter::kTxDropEncap);
+  if (st != core::EncapStatus::kOk) {
+    count(&n, DpCounter::kTxDropEncap);
+    return;
+  }
+  // Which path ran: GSO super-segments for the kernel or NIC to cut, or an
+  // STT frame cut to the underlay MTU here. A frame that fits one packet is
+  // neither.
+  const std::size_t made = batch_->size() - first;
+  std::uint64_t gso = 0;
+  for (std::size_t i = first; i < batch_->size(); ++i)
+    gso += (*batch_)[i].gso.is_gso() ? 1 : 0;
+  if (gso != 0) count(&n, DpCounter::kTxGsoPackets, gso);
+  if (gso == 0 && made > 1) count(&n, DpCounter::kTxSegments, made);
 }
 
 void Dataplane::enqueue(Network& n, Peer& p, const core::PacketBuffer& b,
@@ -451,7 +519,8 @@ void Dataplane::enqueue(Network& n, Peer& p, const core::PacketBuffer& b,
 
 void Dataplane::on_underlay_readable() {
   for (int round = 0; round < kRxRounds; ++round) {
-    const int got = sock_.recv_batch();
+    if (!sock_) return;
+    const int got = sock_->recv_batch();
     if (got < 0) {
       count(nullptr, DpCounter::kRxRecvErrors);
       return;
@@ -459,13 +528,14 @@ void Dataplane::on_underlay_readable() {
     if (got == 0) return;
     const std::uint64_t now = now_ns();
     for (int i = 0; i < got; ++i)
-      receive(sock_.frame(static_cast<std::size_t>(i)), now);
+      receive(sock_->frame(static_cast<std::size_t>(i)), now);
   }
 }
 
 void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
   count(nullptr, DpCounter::kRxPackets);
   count(nullptr, DpCounter::kRxBytes, f.len);
+  if (f.vnet.is_gso()) count(nullptr, DpCounter::kRxGroPackets);
   if (f.len == 0) {
     count(nullptr, DpCounter::kRxDropTruncated);
     return;
@@ -496,6 +566,7 @@ void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
     count(&n, DpCounter::kRxDropNotPeer);
     return;
   }
+  count(&n, frame.segments == 1 ? DpCounter::kRxWholeFrames : DpCounter::kRxReassembledFrames);
   decap_out_->clear();
   if (core::decapsulate(frame, opt_.decap, *decap_out_, n.decap) != core::DecapStatus::kOk) {
     count(&n, DpCounter::kRxDropDecap);
@@ -507,10 +578,17 @@ void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
       std::memcpy(src.b.data(), inner.data + 6, 6);
       n.fdb.learn(src, frame.outer_src, now);
     }
-    if (n.tap.write_frame(inner.offload, inner.data, inner.len) < 0) {
+    const int w = opt_.io ? opt_.io->write_tap(n, inner.offload, inner.data, inner.len)
+                          : n.tap.write_frame(inner.offload, inner.data, inner.len);
+    if (w < 0) {
       count(&n, DpCounter::kRxDropTapWrite);
-    } else {
-      count(&n, DpCounter::kRxDelivered);
+      continue;
+    }
+    count(&n, DpCounter::kRxDelivered);
+    if (inner.offload.is_gso()) {
+      count(&n, DpCounter::kTapGsoWrites);
+    } else if (inner.offload.needs_csum()) {
+      count(&n, DpCounter::kTapCsumPartialWrites);
     }
   }
 }

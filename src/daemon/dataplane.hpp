@@ -47,6 +47,9 @@ enum class DpCounter : std::uint8_t {
   kTxFlooded,          // replicated to every peer (broadcast, multicast, unknown unicast)
   kTxQueued,           // held while the peer's next hop resolves
   kTxPackets,          // outer packets handed to the kernel (a GSO frame counts once)
+  kTxTsoFrames,        // TAP frames that came with GSO metadata (inner TSO/USO super-frames)
+  kTxGsoPackets,       // outer packets sent as one GSO super-segment (cut by kernel or NIC)
+  kTxSegments,         // outer packets of STT frames cut to the underlay MTU here, in userspace
   kTxDropTooShort,     // shorter than an Ethernet header
   kTxDropNoPeer,       // the network has no peer to send to
   kTxDropNoNeighbour,  // next hop unresolved and the peer's queue is full or timed out
@@ -57,8 +60,13 @@ enum class DpCounter : std::uint8_t {
   // receive (underlay -> TAP)
   kRxPackets,             // outer packets received
   kRxBytes,               // their bytes
+  kRxGroPackets,          // outer packets that arrived with GSO metadata (GRO-coalesced runs)
   kRxSttFrames,           // complete STT frames (after reassembly)
+  kRxWholeFrames,         // ... of which arrived in one packet and were taken without a copy
+  kRxReassembledFrames,   // ... of which were put together from pieces (one copy)
   kRxDelivered,           // inner frames written to a TAP
+  kTapGsoWrites,          // ... of which as one GSO super-frame (MSS from the STT header)
+  kTapCsumPartialWrites,  // ... of which with a partial checksum (NEEDS_CSUM) and no GSO
   kRxDropTruncated,       // larger than the receive buffer
   kRxDropInvalid,         // not a valid STT segment (reason in the rx counters)
   kRxDropBadHeader,       // STT frame too short for its header
@@ -83,6 +91,19 @@ struct Network {
   core::CounterSet<core::DecapCounter> decap;
 };
 
+// In-memory I/O for benchmarks and tests: when DataplaneOptions::io is set,
+// no packet socket is opened and no TAP is created; outer packets and inner
+// frames go to these calls instead. The daemon never sets it.
+class DataplaneIo {
+ public:
+  virtual ~DataplaneIo() = default;
+  // Returns how many packets of `batch` were "sent".
+  virtual std::size_t send(const core::TxBatch& batch) = 0;
+  // Returns 0 or -errno, like sys::Tap::write_frame.
+  virtual int write_tap(Network& n, const core::OffloadInfo& vnet, const std::uint8_t* frame,
+                        std::size_t len) = 0;
+};
+
 struct DataplaneOptions {
   std::string underlay;  // interface name
   wire::IpAddr local;
@@ -93,6 +114,13 @@ struct DataplaneOptions {
   std::size_t pending_per_peer = 16;  // frames held per unresolved peer
   std::size_t pending_total = 64;     // buffers for all of them
   std::uint64_t pending_timeout_ns = 3'000'000'000;
+  // In-memory I/O (benchmarks, tests). Then the underlay is not looked up:
+  // underlay_mac/underlay_mtu are used, and every peer's next hop is
+  // static_next_hop, with no rtnetlink query.
+  DataplaneIo* io = nullptr;
+  wire::MacAddr underlay_mac;
+  std::uint32_t underlay_mtu = 1500;
+  wire::MacAddr static_next_hop;
 };
 
 class Dataplane {
@@ -128,6 +156,12 @@ class Dataplane {
   // The data-path handlers (public for tests and benchmarks).
   void on_tap_readable(Network& n);
   void on_underlay_readable();
+  // One frame each way, without the fd I/O (benchmarks with DataplaneOptions::io).
+  // transmit_frame takes a tx buffer, encapsulates into the batch; flush_tx sends it.
+  void transmit_frame(Network& n, const std::uint8_t* frame, std::size_t len,
+                      const core::OffloadInfo& vnet);
+  void flush_tx() { flush(); }
+  void receive_frame(sys::RxFrame& f) { receive(f, now_ns()); }
 
   static std::uint64_t now_ns();
 
@@ -179,7 +213,7 @@ class Dataplane {
   sys::Netlink& nl_;
   sys::LinkInfo underlay_;
   std::uint32_t underlay_mtu_ = 1500;
-  sys::PacketSocket sock_;
+  std::unique_ptr<sys::PacketSocket> sock_;  // null with in-memory I/O
   core::RxConfig rx_cfg_;
   core::Reassembler reasm_;
 

@@ -49,6 +49,7 @@ void set_link_mtu_up(const std::string& name, std::uint32_t mtu) {
 
 Tap::Tap(const TapOptions& opt) : name_(opt.name), mtu_(opt.mtu) {
   ifreq ifr = make_ifreq(opt.name);
+  if (!opt.create) return;
   fd_.reset(open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (!fd_.valid()) fail(errno, "open /dev/net/tun for " + name_);
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;

@@ -25,6 +25,7 @@ struct TapOptions {
   std::string name;          // at most 15 characters
   std::uint32_t mtu = 1500;  // inner MTU
   bool offload = true;       // TUNSETOFFLOAD CSUM|TSO4|TSO6: accept super-frames
+  bool create = true;        // false: a name only, no device and no fd (in-memory benchmarks)
 };
 
 class Tap {
