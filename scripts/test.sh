@@ -30,12 +30,27 @@ if ! ctest --test-dir "$build" --output-on-failure; then
   failed+=("ctest")
 fi
 
-# ---- further stages go here --------------------------------------------------
-# e.g. a sanitizer build (-DSTT_SANITIZE=ON in build-asan/, ctest -L unit) and
-# short libFuzzer runs (-DSTT_FUZZ=ON with clang, each target for a bounded
-# -max_total_time). Each stage appends its name to `failed` on failure, so
-# one broken stage does not hide the others.
-# -------------------------------------------------------------------------------
+stage "sanitizers: unit and fuzz-replay tests under ASan + UBSan (build-asan/)"
+# Only the targets those tests need: the daemon and tools are exercised by the
+# system, interop and hostile tests above, in the normal build.
+asan="${STT_ASAN_BUILD_DIR:-build-asan}"
+if cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTT_SANITIZE=ON \
+     -DSTT_BENCH=OFF >/dev/null &&
+   mapfile -t asan_targets < <(ninja -C "$asan" -t targets all |
+     sed -nE 's/^((unit|fuzz)_[a-z0-9_]+): phony$/\1/p' | grep -v '_corpus$' | sort -u) &&
+   cmake --build "$asan" --target "${asan_targets[@]}" &&
+   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+     ctest --test-dir "$asan" -L 'unit|fuzz' --output-on-failure; then
+  :
+else
+  failed+=("sanitizers")
+fi
+
+stage "fuzz: each libFuzzer target for ${STT_FUZZ_SECONDS:-20} s (clang, ASan + UBSan, build-fuzz/)"
+# A short fixed budget here; `scripts/fuzz.sh 600` (or longer) for a real campaign.
+if ! ./scripts/fuzz.sh "${STT_FUZZ_SECONDS:-20}"; then
+  failed+=("fuzz")
+fi
 
 stage "result"
 if [ ${#failed[@]} -ne 0 ]; then
