@@ -814,13 +814,17 @@ def main(argv):
         info["offloads_seen"] = offloads
         if args.perf and "stt" in args.paths:
             info["perf"] = perf_stt(topo, args)
-        if "stt" in args.paths and topo.sttd[0] is not None:
-            st = topo.nsexec(0, [args.sttctl, "stats", "-j", "-s",
-                                 os.path.join(topo.tmp, "sttd-a.sock")], check=False, timeout=5)
+        for i in (0, 1):  # a sends the data, b receives it
+            if "stt" not in args.paths or topo.sttd[i] is None:
+                continue
+            h = "ab"[i]
+            st = topo.nsexec(i, [args.sttctl, "stats", "-j", "-s",
+                                 os.path.join(topo.tmp, "sttd-%s.sock" % h)],
+                             check=False, timeout=5)
             try:
-                info["sttd_a_stats_at_end"] = json.loads(st.stdout)
+                info["sttd_%s_stats_at_end" % h] = json.loads(st.stdout)
             except ValueError:
-                info["sttd_a_stats_at_end"] = (st.stderr or st.stdout).strip()[-2000:]
+                info["sttd_%s_stats_at_end" % h] = (st.stderr or st.stdout).strip()[-2000:]
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: cleaning up")
