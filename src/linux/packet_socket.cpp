@@ -61,8 +61,12 @@ class BpfBuilder {
 
 // Accepts Ethernet + IPv4/IPv6 + TCP to (local, port); everything else is
 // left to the kernel. IPv4 fragments after the first carry no TCP header
-// and are refused here; IPv6 extension headers are not walked (STT senders
-// do not use them).
+// and are refused here. IPv6 extension headers are not walked here: a
+// packet to `local` whose first next header is hop-by-hop, routing,
+// fragment, destination options or AH goes to userspace, where
+// core::parse_segment walks the chain and counts what it refuses (fragments,
+// over-long chains) or sets aside (not TCP, not our port). Dropping them
+// here would drop legal STT segments without a counter (docs/security.md F1).
 std::vector<sock_filter> stt_filter(const wire::IpAddr& local, std::uint16_t port) {
   BpfBuilder b;
   b.stmt(BPF_LD | BPF_H | BPF_ABS, 12);  // EtherType
@@ -76,17 +80,22 @@ std::vector<sock_filter> stt_filter(const wire::IpAddr& local, std::uint16_t por
     b.jump(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, BpfBuilder::kDrop, 0);
     b.stmt(BPF_LDX | BPF_B | BPF_MSH, 14);     // X = IP header length
     b.stmt(BPF_LD | BPF_H | BPF_IND, 14 + 2);  // TCP destination port
-  } else {
-    b.jump(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, BpfBuilder::kDrop);
-    b.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 6);  // next header
-    b.jump(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, BpfBuilder::kDrop);
-    for (std::uint32_t w = 0; w < 4; ++w) {
-      b.stmt(BPF_LD | BPF_W | BPF_ABS, 14 + 24 + 4 * w);
-      b.jump(BPF_JMP | BPF_JEQ | BPF_K, wire::load_be32(local.data() + 4 * w), 0,
-             BpfBuilder::kDrop);
-    }
-    b.stmt(BPF_LD | BPF_H | BPF_ABS, 14 + 40 + 2);
+    b.jump(BPF_JMP | BPF_JEQ | BPF_K, port, BpfBuilder::kAccept, BpfBuilder::kDrop);
+    return b.finish();
   }
+  b.jump(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, BpfBuilder::kDrop);
+  for (std::uint32_t w = 0; w < 4; ++w) {  // destination address
+    b.stmt(BPF_LD | BPF_W | BPF_ABS, 14 + 24 + 4 * w);
+    b.jump(BPF_JMP | BPF_JEQ | BPF_K, wire::load_be32(local.data() + 4 * w), 0, BpfBuilder::kDrop);
+  }
+  b.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 6);  // first next header
+  constexpr std::uint32_t kExtensionHeaders[] = {IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_FRAGMENT,
+                                                 IPPROTO_DSTOPTS, IPPROTO_AH};
+  for (std::uint32_t nh : kExtensionHeaders) {
+    b.jump(BPF_JMP | BPF_JEQ | BPF_K, nh, BpfBuilder::kAccept, 0);
+  }
+  b.jump(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, BpfBuilder::kDrop);
+  b.stmt(BPF_LD | BPF_H | BPF_ABS, 14 + 40 + 2);  // TCP destination port
   b.jump(BPF_JMP | BPF_JEQ | BPF_K, port, BpfBuilder::kAccept, BpfBuilder::kDrop);
   return b.finish();
 }
