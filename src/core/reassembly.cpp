@@ -389,6 +389,11 @@ struct Reassembler::Impl {
   }
 
   // ------------------------------------------------------------ lifecycle
+  bool oldest_expired(std::uint64_t now_ns, std::uint64_t timeout_ns) const {
+    if (age.head == kNone) return false;
+    const std::uint64_t created = entries[age.head].created_ns;
+    return now_ns >= created && now_ns - created >= timeout_ns;
+  }
   void release(std::uint32_t e) {
     Entry& x = entries[e];
     x.live = false;
@@ -431,9 +436,7 @@ ReassemblyStats Reassembler::stats() const {
 
 void Reassembler::expire(std::uint64_t now_ns) {
   Impl& m = *impl_;
-  while (m.age.head != kNone) {
-    const Impl::Entry& e = m.entries[m.age.head];
-    if (now_ns < e.created_ns || now_ns - e.created_ns < cfg_.timeout_ns) break;
+  while (m.oldest_expired(now_ns, cfg_.timeout_ns)) {
     m.release(m.age.head);
     counters_.inc(ReasmCounter::kExpired);
   }
@@ -469,7 +472,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   }
 
   Impl& m = *impl_;
-  expire(now_ns);  // cheap: stops at the first frame still young
+  if (m.oldest_expired(now_ns, cfg_.timeout_ns)) expire(now_ns);
   std::uint64_t h = 0;
   std::uint32_t ei = m.lookup(seg, &h);
 

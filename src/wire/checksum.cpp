@@ -98,6 +98,51 @@ std::uint64_t sum_tail(const std::uint8_t* p, std::size_t n, std::uint64_t acc) 
   return add64(acc, (w & 0xffffffffu) + (w >> 32));
 }
 
+// Copies and sums fewer than 32 bytes in straight-line code (no calls):
+// the heads and tails around the vector kernels.
+inline std::uint64_t copy_sum_short(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
+                                    std::uint64_t acc) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const std::uint64_t w = load64(src + i);
+    std::memcpy(dst + i, &w, 8);
+    acc = add64(acc, (w & 0xffffffffu) + (w >> 32));
+  }
+  n -= i;
+  if (n == 0) return acc;
+  std::uint64_t w = 0;
+  std::size_t j = 0;
+  if (n & 4) {
+    std::uint32_t v;
+    std::memcpy(&v, src + i, 4);
+    std::memcpy(dst + i, &v, 4);
+    w = lane(v, 0, 4);
+    j = 4;
+  }
+  if (n & 2) {
+    std::uint16_t v;
+    std::memcpy(&v, src + i + j, 2);
+    std::memcpy(dst + i + j, &v, 2);
+    w |= lane(v, j, 2);
+    j += 2;
+  }
+  if (n & 1) {
+    dst[i + j] = src[i + j];
+    w |= lane(src[i + j], j, 1);
+  }
+  return add64(acc, (w & 0xffffffffu) + (w >> 32));
+}
+
+// Sums fewer than 32 bytes.
+inline std::uint64_t sum_short(const std::uint8_t* p, std::size_t n, std::uint64_t acc) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const std::uint64_t w = load64(p + i);
+    acc = add64(acc, (w & 0xffffffffu) + (w >> 32));
+  }
+  return i < n ? sum_tail(p + i, n - i, acc) : acc;
+}
+
 #if defined(__x86_64__)
 // AVX2 kernels, chosen at run time (the build targets baseline x86-64).
 // Same arithmetic as sum_words: the 32-bit halves of every 64-bit word are
@@ -181,8 +226,7 @@ std::uint32_t sum(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
   if (n >= kAvx2Min && have_avx2()) {
     std::size_t done = 0;
     acc = sum_avx2(p, n, &done);
-    p += done;
-    n -= done;
+    return add(initial, to_network_sum(reduce64(sum_short(p + done, n - done, acc))));
   }
 #endif
   std::size_t done = 0;
@@ -201,23 +245,14 @@ std::uint32_t copy_and_sum(std::uint8_t* dst, const std::uint8_t* src, std::size
     const std::size_t head = (32u - (reinterpret_cast<std::uintptr_t>(dst) & 31u)) & 31u;
     std::uint32_t head_sum = 0;
     if (head != 0) {
-      std::memcpy(dst, src, head);
-      std::size_t words = 0;
-      std::uint64_t a = sum_words(src, head, 0, &words);
-      if (words < head) a = sum_tail(src + words, head - words, a);
-      head_sum = to_network_sum(reduce64(a));
+      head_sum = to_network_sum(reduce64(copy_sum_short(dst, src, head, 0)));
       dst += head;
       src += head;
       n -= head;
     }
     std::size_t done = 0;
     std::uint64_t acc = copy_sum_avx2(dst, src, n, &done);
-    if (done < n) {
-      std::memcpy(dst + done, src + done, n - done);
-      std::size_t words = 0;
-      acc = sum_words(src + done, n - done, acc, &words);
-      if (done + words < n) acc = sum_tail(src + done + words, n - done - words, acc);
-    }
+    acc = copy_sum_short(dst + done, src + done, n - done, acc);  // < 32 bytes left
     return add(initial, add_at(head_sum, to_network_sum(reduce64(acc)), head));
   }
 #endif
