@@ -229,6 +229,37 @@ void parse_underlay(const Checker& c, const Table& u, Config& cfg) {
   if (auto a = u.integer("fdb_ageing", 1, kMaxAgeingS)) {
     cfg.fdb_ageing_s = static_cast<std::uint32_t>(*a);
   }
+  if (const toml::node* d = u.raw().get("dscp")) {
+    if (d->is_string()) {
+      if (d->as_string()->get() != "inherit") {
+        c.fail(d->source(), u.key("dscp"),
+               "\"" + d->as_string()->get() + "\" is not \"inherit\" or a number 0..63");
+      }
+      cfg.dscp_mode = DscpSetting::kInherit;
+    } else if (d->is_integer()) {
+      const std::int64_t v = d->as_integer()->get();
+      if (v < 0 || v > 63) {
+        c.fail(d->source(), u.key("dscp"), "must be in 0..63, got " + std::to_string(v));
+      }
+      cfg.dscp_mode = DscpSetting::kFixed;
+      cfg.dscp = static_cast<std::uint8_t>(v);
+    } else {
+      c.fail(d->source(), u.key("dscp"),
+             "expected \"inherit\" or an integer 0..63, got " + std::string(type_name(d->type())));
+    }
+  }
+  if (const toml::node* e = u.get("ecn", toml::node_type::string)) {
+    const std::string& v = e->as_string()->get();
+    if (v == "normal") {
+      cfg.ecn = EcnSetting::kNormal;
+    } else if (v == "compat") {
+      cfg.ecn = EcnSetting::kCompat;
+    } else if (v == "off") {
+      cfg.ecn = EcnSetting::kOff;
+    } else {
+      c.fail(e->source(), u.key("ecn"), "\"" + v + "\" is not one of normal, compat, off");
+    }
+  }
 }
 
 std::uint64_t parse_context_id(const Checker& c, const Table& t) {
@@ -358,7 +389,8 @@ Config parse_config(const std::string& text, const std::string& path_for_message
   const Table top(c, root, "", {"underlay", "control", "network"});
 
   const toml::node& un = top.require("underlay", toml::node_type::table);
-  const Table underlay(c, *un.as_table(), "underlay", {"interface", "local", "port", "fdb_ageing"});
+  const Table underlay(c, *un.as_table(), "underlay",
+                       {"interface", "local", "port", "fdb_ageing", "dscp", "ecn"});
   parse_underlay(c, underlay, cfg);
 
   if (const toml::node* cn = top.get("control", toml::node_type::table)) {

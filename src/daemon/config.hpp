@@ -26,13 +26,27 @@ struct NetworkConfig {
   std::vector<StaticFdbEntry> fdb;  // every entry's peer is one of `peers`
 };
 
+// How the outer DSCP is chosen (RFC 2983) and ECN is carried (RFC 6040).
+enum class DscpSetting : std::uint8_t {
+  kInherit,  // uniform model: inner DSCP copied out, outer DSCP written back in on decap
+  kFixed,    // pipe model: outer DSCP is Config::dscp, the inner DSCP is never touched
+};
+enum class EcnSetting : std::uint8_t {
+  kNormal,  // RFC 6040 normal mode: inner ECN copied out, CE propagated in on decap
+  kCompat,  // RFC 6040 compatibility mode: outer Not-ECT; decap still follows RFC 6040
+  kOff,     // outer Not-ECT, and the outer ECN field is ignored on decap
+};
+
 struct Config {
-  std::string path;                   // where it was loaded from
-  std::string underlay_interface;     // [underlay] interface, required
-  wire::IpAddr local;                 // [underlay] local, required
-  std::uint16_t port = 7471;          // [underlay] port
+  std::string path;                               // where it was loaded from
+  std::string underlay_interface;                 // [underlay] interface, required
+  wire::IpAddr local;                             // [underlay] local, required
+  std::uint16_t port = 7471;                      // [underlay] port
   std::string control_socket = "/run/sttd.sock";  // [control] socket
-  std::uint32_t fdb_ageing_s = 300;   // [underlay] fdb_ageing (seconds), like VXLAN's ageing
+  std::uint32_t fdb_ageing_s = 300;  // [underlay] fdb_ageing (seconds), like VXLAN's ageing
+  DscpSetting dscp_mode = DscpSetting::kInherit;  // [underlay] dscp = "inherit" | 0..63
+  std::uint8_t dscp = 0;                          // the outer DSCP when kFixed
+  EcnSetting ecn = EcnSetting::kNormal;           // [underlay] ecn
   std::vector<NetworkConfig> networks;
 };
 

@@ -86,6 +86,24 @@ context_id = "0xffffffffffffffff"
   EXPECT_EQ(c.networks[1].tap, "stt-red");
 }
 
+TEST(Config, DscpAndEcnSettings) {
+  const std::string net = "[[network]]\nname = \"blue\"\ncontext_id = 1\n";
+  const std::string u = "[underlay]\ninterface = \"veth0\"\nlocal = \"10.0.0.1\"\n";
+  Config d = parse_config(u + net, "t.toml");
+  EXPECT_EQ(d.dscp_mode, DscpSetting::kInherit);
+  EXPECT_EQ(d.ecn, EcnSetting::kNormal);
+  Config p = parse_config(u + "dscp = 46\necn = \"compat\"\n" + net, "t.toml");
+  EXPECT_EQ(p.dscp_mode, DscpSetting::kFixed);
+  EXPECT_EQ(p.dscp, 46u);
+  EXPECT_EQ(p.ecn, EcnSetting::kCompat);
+  Config i = parse_config(u + "dscp = \"inherit\"\necn = \"off\"\n" + net, "t.toml");
+  EXPECT_EQ(i.dscp_mode, DscpSetting::kInherit);
+  EXPECT_EQ(i.ecn, EcnSetting::kOff);
+  Config z = parse_config(u + "dscp = 0\n" + net, "t.toml");
+  EXPECT_EQ(z.dscp_mode, DscpSetting::kFixed);
+  EXPECT_EQ(z.dscp, 0u);
+}
+
 TEST(Config, LargeContextIdsAsDecimalStringAndLimits) {
   const std::string head = "[underlay]\ninterface = \"v\"\nlocal = \"10.0.0.1\"\n[[network]]\n";
   auto id = [&](const std::string& v) {
@@ -242,6 +260,18 @@ INSTANTIATE_TEST_SUITE_P(
             "t.toml:1: network: no [[network]] defined; at least one is required"},
         Bad{"fdb_ageing 0", kUnderlay + "fdb_ageing = 0\n" + kBlue,
             "t.toml:4: underlay.fdb_ageing: must be in 1..1000000, got 0"},
+        Bad{"dscp 64", kUnderlay + "dscp = 64\n" + kBlue,
+            "t.toml:4: underlay.dscp: must be in 0..63, got 64"},
+        Bad{"dscp negative", kUnderlay + "dscp = -1\n" + kBlue,
+            "t.toml:4: underlay.dscp: must be in 0..63, got -1"},
+        Bad{"dscp unknown word", kUnderlay + "dscp = \"uniform\"\n" + kBlue,
+            "t.toml:4: underlay.dscp: \"uniform\" is not \"inherit\" or a number 0..63"},
+        Bad{"dscp float", kUnderlay + "dscp = 1.5\n" + kBlue,
+            "t.toml:4: underlay.dscp: expected \"inherit\" or an integer 0..63, got a float"},
+        Bad{"ecn unknown", kUnderlay + "ecn = \"on\"\n" + kBlue,
+            "t.toml:4: underlay.ecn: \"on\" is not one of normal, compat, off"},
+        Bad{"ecn not a string", kUnderlay + "ecn = true\n" + kBlue,
+            "t.toml:4: underlay.ecn: expected a string, got a boolean"},
         Bad{"socket path too long",
             kUnderlay + "[control]\nsocket = \"/" + std::string(107, 'x') + "\"\n" + kBlue,
             "t.toml:5: control.socket: longer than 107 bytes (a Unix socket limit)"},
