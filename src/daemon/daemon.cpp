@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <optional>
 #include <system_error>
 
 #include "linux/tap.hpp"
@@ -24,13 +26,72 @@ std::string hex(std::uint64_t v) {
   return buf;
 }
 
-}  // namespace
-
-void Daemon::block_stop_signals() {
+sigset_t daemon_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+std::string dscp_text(const Config& c) {
+  return c.dscp_mode == DscpSetting::kInherit ? "\"inherit\"" : std::to_string(c.dscp);
+}
+
+std::string ecn_text(EcnSetting e) {
+  switch (e) {
+    case EcnSetting::kNormal:
+      return "\"normal\"";
+    case EcnSetting::kCompat:
+      return "\"compat\"";
+    case EcnSetting::kOff:
+      break;
+  }
+  return "\"off\"";
+}
+
+// The first setting that a running daemon cannot take over without a
+// restart (the underlay socket, the firewall table, the control socket and
+// every tunnel are built from them), as "KEY: changed from A to B".
+std::optional<std::string> needs_restart(const Config& a, const Config& b) {
+  auto changed = [](std::string key, const std::string& x, const std::string& y) {
+    return std::optional<std::string>(key + ": changed from " + x + " to " + y);
+  };
+  if (a.underlay_interface != b.underlay_interface) {
+    return changed("underlay.interface", a.underlay_interface, b.underlay_interface);
+  }
+  if (a.local != b.local)
+    return changed("underlay.local", a.local.to_string(), b.local.to_string());
+  if (a.port != b.port)
+    return changed("underlay.port", std::to_string(a.port), std::to_string(b.port));
+  if (a.fdb_ageing_s != b.fdb_ageing_s) {
+    return changed("underlay.fdb_ageing", std::to_string(a.fdb_ageing_s),
+                   std::to_string(b.fdb_ageing_s));
+  }
+  if (a.dscp_mode != b.dscp_mode || a.dscp != b.dscp) {
+    return changed("underlay.dscp", dscp_text(a), dscp_text(b));
+  }
+  if (a.ecn != b.ecn) return changed("underlay.ecn", ecn_text(a.ecn), ecn_text(b.ecn));
+  if (a.control_socket != b.control_socket) {
+    return changed("control.socket", a.control_socket, b.control_socket);
+  }
+  return std::nullopt;
+}
+
+bool same_entry(const StaticFdbEntry& x, const StaticFdbEntry& y) {
+  return x.mac == y.mac && x.peer == y.peer;
+}
+
+template <typename T, typename Eq>
+bool contains(const std::vector<T>& v, const T& x, Eq eq) {
+  return std::any_of(v.begin(), v.end(), [&](const T& y) { return eq(x, y); });
+}
+
+}  // namespace
+
+void Daemon::block_stop_signals() {
+  const sigset_t set = daemon_signals();
   if (sigprocmask(SIG_BLOCK, &set, nullptr) < 0) {
     throw std::system_error(errno, std::generic_category(), "sigprocmask");
   }
@@ -55,6 +116,12 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
   dpo.local = cfg_.local;
   dpo.port = cfg_.port;
   dpo.tx_form = opt_.tx_form;
+  dpo.dscp_mode =
+      cfg_.dscp_mode == DscpSetting::kInherit ? core::DscpMode::kUniform : core::DscpMode::kPipe;
+  dpo.pipe_dscp = cfg_.dscp;
+  dpo.ecn_mode = cfg_.ecn == EcnSetting::kNormal ? core::EcnMode::kNormal : core::EcnMode::kCompat;
+  dpo.decap.dscp_mode = dpo.dscp_mode;
+  dpo.decap.ecn = cfg_.ecn != EcnSetting::kOff;
   dp_ = std::make_unique<Dataplane>(dpo, nl_);
   FdbLimits limits;
   limits.ageing_ns = std::uint64_t{cfg_.fdb_ageing_s} * 1'000'000'000ull;
@@ -65,15 +132,21 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
   }
   dp_->attach(loop_);
 
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
+  const sigset_t set = daemon_signals();
   signal_fd_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd_.valid()) throw std::system_error(errno, std::generic_category(), "signalfd");
   loop_.add(signal_fd_.get(), [this](std::uint32_t) {
     signalfd_siginfo si;
     while (read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
+      if (si.ssi_signo == SIGHUP) {
+        spdlog::info("SIGHUP received, reloading {}", cfg_.path);
+        try {
+          reload();
+        } catch (const std::exception&) {
+          // reload() has logged why; the running config stays.
+        }
+        continue;
+      }
       spdlog::info("signal {} received, stopping", si.ssi_signo);
       loop_.stop();
     }
@@ -209,7 +282,136 @@ nlohmann::json Daemon::reassembly() {
 }
 
 nlohmann::json Daemon::reload() {
-  throw ControlRequestError("reload is not supported yet: restart sttd to apply a new config");
+  Config next;
+  try {
+    next = load_config(cfg_.path);
+  } catch (const ConfigError& e) {
+    spdlog::error("reload refused, running config kept: {}", e.what());
+    throw ControlRequestError(e.what());
+  }
+  if (auto why = needs_restart(cfg_, next)) {
+    const std::string msg = cfg_.path + ": " + *why + "; restart required (running config kept)";
+    spdlog::error("reload refused: {}", msg);
+    throw ControlRequestError(msg);
+  }
+  return apply(next);
+}
+
+nlohmann::json Daemon::apply(const Config& next) {
+  FdbLimits limits;
+  limits.ageing_ns = std::uint64_t{cfg_.fdb_ageing_s} * 1'000'000'000ull;
+  nlohmann::json changes = nlohmann::json::array();
+  nlohmann::json unchanged = nlohmann::json::array();
+  std::vector<std::string> errors;
+  auto note = [&](const std::string& what) {
+    spdlog::info("reload: {}", what);
+    changes.push_back(what);
+  };
+  auto find_next = [&](const std::string& name) -> const NetworkConfig* {
+    for (const auto& n : next.networks) {
+      if (n.name == name) return &n;
+    }
+    return nullptr;
+  };
+
+  // 1. Networks gone from the file, or whose identity (context ID, TAP)
+  //    changed, are removed first, so their TAP names and IDs are free.
+  std::vector<Network*> running;
+  for (const auto& n : dp_->networks())
+    running.push_back(n.get());
+  for (Network* n : running) {
+    const NetworkConfig* nc = find_next(n->cfg.name);
+    if (nc != nullptr && nc->context_id == n->cfg.context_id && nc->tap == n->cfg.tap) continue;
+    const std::string name = n->cfg.name;
+    dp_->remove_network(*n);
+    note("network " + name +
+         (nc ? " removed (context ID or TAP changed; recreated below)" : " removed"));
+  }
+
+  // 2. Networks that stay: MTU, peers and static FDB entries, each against
+  //    the previous config (entries added or removed with sttctl since then
+  //    are left as they are).
+  for (const auto& np : dp_->networks()) {
+    Network& n = *np;
+    const NetworkConfig& nc = *find_next(n.cfg.name);
+    const NetworkConfig old = n.cfg;
+    bool touched = false;
+    if (nc.mtu != old.mtu) {
+      try {
+        n.tap.set_mtu(nc.mtu);
+        note("network " + n.cfg.name + ": MTU " + std::to_string(old.mtu) + " -> " +
+             std::to_string(nc.mtu));
+      } catch (const std::exception& e) {
+        errors.push_back("network " + n.cfg.name + ": " + e.what());
+      }
+      touched = true;
+    }
+    for (const auto& e : old.fdb) {
+      if (contains(nc.fdb, e, same_entry)) continue;
+      n.fdb.del(e.mac, e.peer);
+      note("network " + n.cfg.name + ": static FDB entry " + e.mac.to_string() + " -> " +
+           e.peer.to_string() + " removed");
+      touched = true;
+    }
+    auto eq_ip = [](const wire::IpAddr& x, const wire::IpAddr& y) { return x == y; };
+    for (const auto& p : old.peers) {
+      if (contains(nc.peers, p, eq_ip)) continue;
+      dp_->remove_peer(n, p);
+      note("network " + n.cfg.name + ": peer " + p.to_string() + " removed");
+      touched = true;
+    }
+    for (const auto& p : nc.peers) {
+      if (contains(old.peers, p, eq_ip)) continue;
+      dp_->add_peer(n, p);
+      note("network " + n.cfg.name + ": peer " + p.to_string() + " added");
+      touched = true;
+    }
+    for (const auto& e : nc.fdb) {
+      if (contains(old.fdb, e, same_entry)) continue;
+      const FdbResult r = n.fdb.add_static(e.mac, e.peer);
+      if (r == FdbResult::kOk) {
+        note("network " + n.cfg.name + ": static FDB entry " + e.mac.to_string() + " -> " +
+             e.peer.to_string() + " added");
+      } else {
+        errors.push_back("network " + n.cfg.name + ": static FDB entry " + e.mac.to_string() +
+                         " -> " + e.peer.to_string() + ": " + std::string(to_string(r)));
+      }
+      touched = true;
+    }
+    n.cfg = nc;
+    if (!touched) unchanged.push_back(n.cfg.name);
+  }
+
+  // 3. New (and recreated) networks, in the file's order.
+  for (const auto& nc : next.networks) {
+    if (dp_->network(nc.name) != nullptr) continue;
+    try {
+      Network& net = dp_->add_network(nc, limits);
+      note("network " + nc.name + " added: context ID " + hex(nc.context_id) + ", TAP " +
+           net.tap.name() + " (MTU " + std::to_string(net.tap.mtu()) + "), " +
+           std::to_string(nc.peers.size()) + " peer(s)");
+    } catch (const std::exception& e) {
+      errors.push_back("network " + nc.name + ": " + e.what());
+    }
+  }
+
+  // What runs now is the new file, less what could not be applied.
+  Config now = next;
+  now.networks.clear();
+  for (const auto& n : dp_->networks())
+    now.networks.push_back(n->cfg);
+  cfg_ = std::move(now);
+
+  if (!errors.empty()) {
+    std::string msg = cfg_.path + ": reload applied in part; failed: ";
+    for (std::size_t i = 0; i < errors.size(); ++i)
+      msg += (i ? "; " : "") + errors[i];
+    spdlog::error("{}", msg);
+    throw ControlRequestError(msg);
+  }
+  spdlog::info("reload of {} done: {} change(s), {} network(s) unchanged", cfg_.path,
+               changes.size(), unchanged.size());
+  return {{"changes", changes}, {"unchanged", unchanged}};
 }
 
 }  // namespace stt::daemon

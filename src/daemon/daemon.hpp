@@ -2,7 +2,9 @@
 // The sttd daemon: builds everything from a validated Config (the nftables
 // guard, the underlay socket, one TAP per network, the control socket),
 // runs the event loop until SIGTERM/SIGINT, and takes it all down again in
-// reverse order. It is also the control socket's handler.
+// reverse order. It is also the control socket's handler. SIGHUP and
+// `sttctl reload` re-read the config file and apply what changed (see
+// reload()).
 
 #include <cstdint>
 #include <memory>
@@ -40,8 +42,8 @@ class Daemon : public ControlHandler {
   EventLoop& loop() { return loop_; }
   Dataplane& dataplane() { return *dp_; }
 
-  // Blocks SIGTERM and SIGINT so the daemon receives them on its signalfd;
-  // call before any thread is created.
+  // Blocks SIGTERM, SIGINT and SIGHUP so the daemon receives them on its
+  // signalfd; call before any thread is created.
   static void block_stop_signals();
 
   // ControlHandler
@@ -55,9 +57,19 @@ class Daemon : public ControlHandler {
   nlohmann::json peer_del(const std::string& peer, const std::string& network) override;
   nlohmann::json stats() override;
   nlohmann::json reassembly() override;
+  // Re-reads cfg.path and applies the difference to the running daemon:
+  // networks added, removed or recreated (context ID or TAP name changed),
+  // and on the others MTU, peers and static FDB entries, each compared with
+  // the previous config. A network whose settings did not change is not
+  // touched: its TAP fd stays open and its learned FDB entries stay. An
+  // invalid file, or a change of underlay/control settings (which need a
+  // restart), changes nothing and throws ControlRequestError with a
+  // one-line message, also logged.
   nlohmann::json reload() override;
 
  private:
+  nlohmann::json apply(const Config& next);
+
   Network& network_arg(const std::string& name);
   wire::IpAddr peer_arg(const std::string& text) const;
 

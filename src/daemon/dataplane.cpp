@@ -123,6 +123,8 @@ std::string_view counter_name(DpCounter c) {
       return "rx_drop_unknown_context";
     case DpCounter::kRxDropNotPeer:
       return "rx_drop_not_peer";
+    case DpCounter::kRxDropNotPeerSegments:
+      return "rx_drop_not_peer_segments";
     case DpCounter::kRxDropDecap:
       return "rx_drop_decap";
     case DpCounter::kRxDropTapWrite:
@@ -177,10 +179,10 @@ Network& Dataplane::add_network(const NetworkConfig& cfg, const FdbLimits& limit
   t.create = opt_.io == nullptr;
   auto n = std::make_unique<Network>(cfg, t, limits);
   Network& net = *n;
-  networks_.push_back(std::move(n));
-  by_context_[cfg.context_id] = &net;
+  // Static entries are checked on the network's own FDB before it is
+  // registered, so a refused entry leaves nothing behind.
   for (const auto& p : cfg.peers)
-    add_peer(net, p);
+    net.fdb.add_peer(p);
   for (const auto& e : cfg.fdb) {
     const FdbResult r = net.fdb.add_static(e.mac, e.peer);
     if (r != FdbResult::kOk) {
@@ -188,7 +190,27 @@ Network& Dataplane::add_network(const NetworkConfig& cfg, const FdbLimits& limit
                                " -> " + e.peer.to_string() + ": " + std::string(to_string(r)));
     }
   }
+  for (EventLoop* l : attached_) {
+    Network* np = &net;
+    l->add(net.tap.fd(), [this, np](std::uint32_t) { on_tap_readable(*np); });
+  }
+  networks_.push_back(std::move(n));
+  by_context_[cfg.context_id] = &net;
+  for (const auto& p : cfg.peers)
+    ref_peer(p);
   return net;
+}
+
+void Dataplane::remove_network(Network& n) {
+  for (EventLoop* l : attached_)
+    l->remove(n.tap.fd());
+  const std::vector<wire::IpAddr> peers(n.fdb.peers().begin(), n.fdb.peers().end());
+  for (const auto& p : peers)
+    remove_peer(n, p);
+  by_context_.erase(n.cfg.context_id);
+  networks_.erase(std::remove_if(networks_.begin(), networks_.end(),
+                                 [&](const std::unique_ptr<Network>& x) { return x.get() == &n; }),
+                  networks_.end());
 }
 
 void Dataplane::attach(EventLoop& loop) {
@@ -232,6 +254,9 @@ Dataplane::Peer& Dataplane::ref_peer(const wire::IpAddr& a) {
   tc.dst = a;
   tc.dst_port = opt_.port;
   tc.mtu = static_cast<std::uint16_t>(std::min<std::uint32_t>(underlay_mtu_, 65535));
+  tc.dscp_mode = opt_.dscp_mode;
+  tc.pipe_dscp = opt_.pipe_dscp;
+  tc.ecn_mode = opt_.ecn_mode;
   std::random_device rd;
   auto p = std::make_unique<Peer>(tc, static_cast<std::uint32_t>(rd()));
   p->addr = a;
@@ -545,6 +570,23 @@ void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
   rx_counters_.inc(rc);
   if (rc != core::RxCounter::kSegments) {
     count(nullptr, DpCounter::kRxDropInvalid);
+    return;
+  }
+  // Admission before reassembly: a source that is a peer of no network
+  // gets no reassembly memory. Each such segment is counted; the frame is
+  // counted once more as rx_drop_not_peer at its first segment (offset 0),
+  // in the network its (unverified) STT header names, if any.
+  if (peers_.find(seg.outer_src) == peers_.end()) {
+    count(nullptr, DpCounter::kRxDropNotPeerSegments);
+    if (seg.offset == 0) {
+      Network* n = nullptr;
+      core::SttInfo hdr;
+      if (core::read_stt_header(seg.payload, seg.payload_len, &hdr)) {
+        auto it = by_context_.find(hdr.context_id);
+        if (it != by_context_.end()) n = it->second;
+      }
+      count(n, DpCounter::kRxDropNotPeer);
+    }
     return;
   }
   core::ReassembledFrame frame;

@@ -4,9 +4,10 @@
 //   transmit: TAP read (vnet header + frame) -> network -> FDB lookup ->
 //             per-peer Tunnel -> core::encapsulate -> sendmmsg on the
 //             underlay packet socket
-//   receive:  recvmmsg -> core::parse_segment -> core::Reassembler ->
-//             admission (known context ID, sender is a peer of that
-//             network) -> core::decapsulate -> learn -> TAP write
+//   receive:  recvmmsg -> core::parse_segment -> admission (the sender
+//             is a peer of some network) -> core::Reassembler -> admission
+//             (known context ID, sender is a peer of THAT network) ->
+//             core::decapsulate -> learn -> TAP write
 //
 // Nothing here allocates or throws per packet: buffers, batches and the
 // pending queues are sized at construction. Every frame that is not
@@ -58,23 +59,25 @@ enum class DpCounter : std::uint8_t {
   kTxDropSendError,    // the kernel refused the outer packet (sendmmsg)
   kTxDropTapRead,      // read error on the TAP
   // receive (underlay -> TAP)
-  kRxPackets,             // outer packets received
-  kRxBytes,               // their bytes
-  kRxGroPackets,          // outer packets that arrived with GSO metadata (GRO-coalesced runs)
-  kRxSttFrames,           // complete STT frames (after reassembly)
-  kRxWholeFrames,         // ... of which arrived in one packet and were taken without a copy
-  kRxReassembledFrames,   // ... of which were put together from pieces (one copy)
-  kRxDelivered,           // inner frames written to a TAP
-  kTapGsoWrites,          // ... of which as one GSO super-frame (MSS from the STT header)
-  kTapCsumPartialWrites,  // ... of which with a partial checksum (NEEDS_CSUM) and no GSO
-  kRxDropTruncated,       // larger than the receive buffer
-  kRxDropInvalid,         // not a valid STT segment (reason in the rx counters)
-  kRxDropBadHeader,       // STT frame too short for its header
-  kRxDropUnknownContext,  // no network has the frame's context ID
-  kRxDropNotPeer,         // the outer source is not a peer of the frame's network
-  kRxDropDecap,           // core::decapsulate refused it (reason in the decap counters)
-  kRxDropTapWrite,        // the TAP refused the inner frame
-  kRxRecvErrors,          // recvmmsg failed
+  kRxPackets,              // outer packets received
+  kRxBytes,                // their bytes
+  kRxGroPackets,           // outer packets that arrived with GSO metadata (GRO-coalesced runs)
+  kRxSttFrames,            // complete STT frames (after reassembly)
+  kRxWholeFrames,          // ... of which arrived in one packet and were taken without a copy
+  kRxReassembledFrames,    // ... of which were put together from pieces (one copy)
+  kRxDelivered,            // inner frames written to a TAP
+  kTapGsoWrites,           // ... of which as one GSO super-frame (MSS from the STT header)
+  kTapCsumPartialWrites,   // ... of which with a partial checksum (NEEDS_CSUM) and no GSO
+  kRxDropTruncated,        // larger than the receive buffer
+  kRxDropInvalid,          // not a valid STT segment (reason in the rx counters)
+  kRxDropBadHeader,        // STT frame too short for its header
+  kRxDropUnknownContext,   // no network has the frame's context ID
+  kRxDropNotPeer,          // the outer source is not a peer of the frame's network (frames)
+  kRxDropNotPeerSegments,  // segments from a source that is a peer of no network, dropped
+                           // before reassembly (they never take reassembly memory)
+  kRxDropDecap,            // core::decapsulate refused it (reason in the decap counters)
+  kRxDropTapWrite,         // the TAP refused the inner frame
+  kRxRecvErrors,           // recvmmsg failed
   kCount
 };
 std::string_view counter_name(DpCounter c);
@@ -111,6 +114,10 @@ struct DataplaneOptions {
   core::TxForm tx_form = core::TxForm::kGso;
   core::ReassemblyConfig reassembly;
   core::DecapConfig decap;
+  // Outer DSCP and ECN of every tunnel (RFC 2983 model, RFC 6040 mode).
+  core::DscpMode dscp_mode = core::DscpMode::kUniform;
+  std::uint8_t pipe_dscp = 0;
+  core::EcnMode ecn_mode = core::EcnMode::kNormal;
   std::size_t pending_per_peer = 16;  // frames held per unresolved peer
   std::size_t pending_total = 64;     // buffers for all of them
   std::uint64_t pending_timeout_ns = 3'000'000'000;
@@ -133,8 +140,12 @@ class Dataplane {
   Dataplane& operator=(const Dataplane&) = delete;
 
   // Creates the network's TAP (throws) and registers its peers and static
-  // FDB entries. Call before attach().
+  // FDB entries. After attach(), the new TAP is watched at once (reload).
+  // On a throw nothing of the network is left.
   Network& add_network(const NetworkConfig& cfg, const FdbLimits& limits);
+  // Stops watching the network's TAP, drops its peers (and frames queued
+  // for them) and deletes it with its TAP. Other networks are untouched.
+  void remove_network(Network& n);
   // Watches the TAPs and the underlay socket.
   void attach(EventLoop& loop);
   void detach(EventLoop& loop);

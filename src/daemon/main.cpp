@@ -15,6 +15,7 @@
 #include "core/version.hpp"
 #include "daemon/config.hpp"
 #include "daemon/daemon.hpp"
+#include "linux/privileges.hpp"
 
 int main(int argc, char** argv) {
   using namespace stt;
@@ -55,6 +56,10 @@ int main(int argc, char** argv) {
     daemon::DaemonOptions opt;
     opt.tx_form = tx_form == "segmented" ? core::TxForm::kSegmented : core::TxForm::kGso;
     daemon::Daemon d(cfg, opt);
+    // Everything that needs more than the network capabilities is done.
+    const std::string note = sys::keep_only_net_capabilities();
+    if (!note.empty()) spdlog::warn("{}", note);
+    spdlog::info("capabilities: kept CAP_NET_ADMIN and CAP_NET_RAW, dropped the rest");
     d.run();
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

@@ -67,6 +67,19 @@ Tap::Tap(const TapOptions& opt) : name_(opt.name), mtu_(opt.mtu) {
   if (ifindex_ == 0) fail(errno, "index of " + name_);
 }
 
+void Tap::set_mtu(std::uint32_t mtu) {
+  if (fd_.valid()) {  // a TAP without fd is a name only (in-memory benchmarks)
+    UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!s.valid()) fail(errno, "socket for ioctl on " + name_);
+    ifreq ifr = make_ifreq(name_);
+    ifr.ifr_mtu = static_cast<int>(mtu);
+    if (ioctl(s.get(), SIOCSIFMTU, &ifr) < 0) {
+      fail(errno, "set MTU " + std::to_string(mtu) + " on " + name_);
+    }
+  }
+  mtu_ = mtu;
+}
+
 ssize_t Tap::read_frame(core::OffloadInfo* hdr, std::uint8_t* buf, std::size_t cap) const {
   iovec iov[2] = {{hdr, kVnetHdrLen}, {buf, cap}};
   const ssize_t n = readv(fd_.get(), iov, 2);

@@ -42,6 +42,9 @@ class Tap {
   const std::string& name() const { return name_; }
   int ifindex() const { return ifindex_; }
   std::uint32_t mtu() const { return mtu_; }
+  // Changes the MTU of the running device (the fd, and so the device, stay);
+  // leaves its up/down state alone. Throws std::system_error.
+  void set_mtu(std::uint32_t mtu);
 
   // Reads one frame: the virtio-net header into *hdr, the Ethernet frame
   // into buf. Returns the frame length, or -errno (-EAGAIN when empty).
