@@ -216,7 +216,9 @@ DecapStatus decapsulate(const ReassembledFrame& frame, const DecapConfig& cfg, D
     f.offload.csum_offset = csum_offset;
     f.offload.hdr_len = static_cast<std::uint16_t>(layout.payload_offset() + shift);
     if (gso) {
-      f.offload.gso_type = !tcp                     ? OffloadInfo::kGsoUdpL4
+      // STT's MSS on a UDP frame means UFO (docs/protocol.md D24): the one
+      // datagram is cut into IP fragments, not into separate datagrams (USO).
+      f.offload.gso_type = !tcp                     ? OffloadInfo::kGsoUdp
                            : layout.ip_version == 4 ? OffloadInfo::kGsoTcpv4
                                                     : OffloadInfo::kGsoTcpv6;
       f.offload.gso_size = info.mss;
@@ -250,7 +252,8 @@ DecapStatus decapsulate(const ReassembledFrame& frame, const DecapConfig& cfg, D
   }
   FrameArena& arena = out.arena();
   const std::size_t before = arena.count();
-  if (software_gso(bytes, layout, info.mss, /*partial_csum=*/true, /*ufo=*/false, kGsoHeadroom,
+  // A UDP super-packet is one datagram fragmented at the far end (UFO, D24).
+  if (software_gso(bytes, layout, info.mss, /*partial_csum=*/true, /*ufo=*/!tcp, kGsoHeadroom,
                    arena) != GsoError::kOk) {
     return drop(DecapCounter::kDropGsoFailed);
   }

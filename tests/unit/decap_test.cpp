@@ -380,7 +380,8 @@ TEST(Decap, OffloadConsumerGetsGsoMetadataOnlyWhenPayloadExceedsMss) {
   };
   for (Case c :
        {Case{false, false, OffloadInfo::kGsoTcpv4}, Case{true, false, OffloadInfo::kGsoTcpv6},
-        Case{false, true, OffloadInfo::kGsoUdpL4}}) {
+        // UDP with MSS: UFO, one datagram cut into IP fragments (D24), never USO.
+        Case{false, true, OffloadInfo::kGsoUdp}, Case{true, true, OffloadInfo::kGsoUdp}}) {
     InnerSpec s{.v6 = c.v6, .udp = c.udp, .payload = 4000};
     Decap d;
     Frame f(partial_hdr(s, 1000), make_inner(s));
@@ -450,6 +451,70 @@ TEST(Decap, WithoutConsumerSuperPacketIsSegmented) {
     EXPECT_EQ(total, 5000u);
     EXPECT_EQ(d.get(DecapCounter::kSoftwareGso), 1u);
     EXPECT_EQ(d.get(DecapCounter::kFrames), 5u);
+  }
+}
+
+// D24: STT's MSS on a UDP frame means UFO. Without a consumer the one
+// datagram is cut into IP fragments (not into separate datagrams): only the
+// first fragment carries the UDP header, all share one IP ID, MF is set on
+// all but the last, and the fragments put back together give the original
+// datagram with its checksum finished over all of it.
+TEST(Decap, WithoutConsumerUdpSuperPacketIsFragmented) {
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+    InnerSpec s{.v6 = v6, .udp = true, .payload = 3000};
+    Decap d;
+    d.cfg.offload_consumer = false;
+    Frame f(partial_hdr(s, 1000), make_inner(s));
+    ASSERT_EQ(d.run(f), DecapStatus::kOk);
+    ASSERT_EQ(d.out.size(), 4u);  // 3008 datagram bytes: 3 x 1000 + 8
+    const std::size_t l4 = v6 ? 54 : 34;
+    std::vector<std::uint8_t> dgram;
+    std::uint32_t id = 0;
+    for (std::size_t i = 0; i < d.out.size(); ++i) {
+      SCOPED_TRACE(i);
+      const auto p = d.frame(i);
+      EXPECT_EQ(d.out[i].offload, OffloadInfo{});
+      ASSERT_GT(p.size(), l4 + (v6 ? 8u : 0u));
+      const bool last = i + 1 == d.out.size();
+      std::uint16_t frag;
+      std::uint32_t frag_id;
+      std::size_t data_at;
+      if (!v6) {
+        EXPECT_EQ(wire::csum::fold(wire::csum::sum(&p[14], 20)), 0xffff);
+        EXPECT_EQ(p[14 + 9], wire::kIpProtoUdp);
+        EXPECT_EQ(wire::load_be16(&p[16]), p.size() - 14);
+        frag = wire::load_be16(&p[20]);
+        EXPECT_EQ((frag & 0x2000) != 0, !last);  // MF
+        EXPECT_EQ(std::size_t{frag & 0x1fffu} * 8, dgram.size());
+        frag_id = wire::load_be16(&p[18]);
+        data_at = l4;
+      } else {
+        EXPECT_EQ(p[14 + 6], wire::kIpv6Fragment);
+        EXPECT_EQ(wire::load_be16(&p[18]), p.size() - l4);
+        EXPECT_EQ(p[l4], wire::kIpProtoUdp);
+        frag = wire::load_be16(&p[l4 + 2]);
+        EXPECT_EQ((frag & 1) != 0, !last);  // M
+        EXPECT_EQ(std::size_t{frag & 0xfff8u}, dgram.size());
+        frag_id = wire::load_be32(&p[l4 + 4]);
+        data_at = l4 + 8;
+      }
+      if (i == 0) id = frag_id;
+      EXPECT_EQ(frag_id, id);
+      dgram.insert(dgram.end(), p.begin() + static_cast<std::ptrdiff_t>(data_at), p.end());
+    }
+    const auto full = make_inner({.v6 = v6, .udp = true, .payload = 3000, .partial = false});
+    ASSERT_EQ(dgram.size(), 3008u);
+    EXPECT_EQ(wire::load_be16(&dgram[4]), 3008);  // one datagram, its own length
+    EXPECT_TRUE(
+        std::equal(dgram.begin(), dgram.end(), full.begin() + static_cast<std::ptrdiff_t>(l4)));
+    const std::uint8_t* ip = full.data() + 14;
+    const std::uint32_t pseudo =
+        v6 ? wire::csum::pseudo_v6(ip + 8, ip + 24, wire::kIpProtoUdp, 3008)
+           : wire::csum::pseudo_v4(ip + 12, ip + 16, wire::kIpProtoUdp, 3008);
+    EXPECT_EQ(wire::csum::fold(wire::csum::sum(dgram.data(), dgram.size(), pseudo)), 0xffff);
+    EXPECT_EQ(d.get(DecapCounter::kSoftwareGso), 1u);
+    EXPECT_EQ(d.get(DecapCounter::kFrames), 4u);
   }
 }
 
