@@ -8,8 +8,8 @@ segments (1400 of 65535 bytes, offset 0) that never complete, each with a new pa
 
 Phases, in one run, each the same iperf3 transfer:
   1. reference: no flood;
-  2. flood from NSOURCES spoofed non-peer addresses (they reach reassembly: admission
-     by context and peer happens after reassembly, docs/design.md);
+  2. flood from NSOURCES spoofed non-peer addresses (dropped before reassembly by the
+     peer admission check: counted in rx_drop_not_peer_segments, docs/design.md);
   3. flood from one address, the peer's own (h1's), spoofed.
 Printed per phase: throughput and its ratio to the reference, flood packets/s, sttd's
 peak RSS (VmHWM, /proc) against the reassembly cap (sttctl reassembly -j: mem_high), the
@@ -85,7 +85,9 @@ def main():
         victim_mac = h2.mac("veth0")
 
         def phase(name, src_base, nsrc):
-            before = victim.ctl_json(["stats"])["global"]["reassembly"]
+            stats0 = victim.ctl_json(["stats"])["global"]
+            before = stats0["reassembly"]
+            refused0 = stats0["datapath"]["rx_drop_not_peer_segments"]
             hwm0 = proc_status(victim.proc.pid)["VmHWM"]
             sampler = Sampler(victim)
             sampler.start()
@@ -94,7 +96,11 @@ def main():
                 flood = h3.popen([FLOOD, "veth0", victim_mac, under[1], src_base, str(nsrc),
                                   str(SECONDS + 3)], stdout=open(os.path.join(
                                       H.tmpdir(), "flood-%s.out" % name), "w"))
+                # The flood has arrived once it holds reassembly memory (spoofed peer) or
+                # is refused by admission before reassembly (non-peer sources).
                 H.wait_for(lambda: victim.ctl_json(["reassembly"])["frames_in_flight"] > 0 or
+                           victim.ctl_json(["stats"])["global"]["datapath"]
+                           ["rx_drop_not_peer_segments"] > refused0 or
                            flood.poll() is not None, 10, "the flood to reach sttd")
             got, j = H.iperf3(h1, INNER[1], seconds=SECONDS)
             bps = j["end"]["sum_received"]["bits_per_second"]
@@ -105,12 +111,15 @@ def main():
                 pps = float(text.split("pps=")[1].split()[0]) if "pps=" in text else None
             sampler.stop_ev.set()
             sampler.join()
-            after = victim.ctl_json(["stats"])["global"]["reassembly"]
+            stats1 = victim.ctl_json(["stats"])["global"]
+            after = stats1["reassembly"]
+            refused = stats1["datapath"]["rx_drop_not_peer_segments"] - refused0
             alive = victim.proc.poll() is None
             return {"phase": name, "gbit_s": bps / 1e9, "flood_pps": pps,
                     "vmhwm_before": hwm0, "vmhwm_after": proc_status(victim.proc.pid)["VmHWM"],
                     "max_rss": sampler.max_rss, "max_bytes_in_use": sampler.max_in_use,
                     "max_frames_in_flight": sampler.max_in_flight, "sttd_alive": alive,
+                    "refused_before_reassembly": refused,
                     "reassembly": {k: after[k] - before.get(k, 0) for k in after
                                    if after[k] != before.get(k, 0)}}
 
@@ -124,15 +133,16 @@ def main():
               "MiB, max_frames %d, per source %d, timeout %d ms" %
               (SECONDS, cap["mem_high"] / mib, cap["max_frames"], cap["max_frames_per_source"],
                cap["timeout_ms"]))
-        print("%-13s %9s %7s %11s %10s %10s %11s %9s  %s" %
+        print("%-13s %9s %7s %11s %10s %10s %11s %9s %9s  %s" %
               ("phase", "Gbit/s", "ratio", "flood pps", "VmHWM MiB", "maxRSS MiB",
-               "in_use MiB", "frames", "reassembly counters moved"))
+               "in_use MiB", "frames", "refused", "reassembly counters moved"))
         for r in results:
-            print("%-13s %9.2f %7.2f %11s %10.1f %10.1f %11.1f %9d  %s" %
+            print("%-13s %9.2f %7.2f %11s %10.1f %10.1f %11.1f %9d %9d  %s" %
                   (r["phase"], r["gbit_s"], r["gbit_s"] / ref,
                    "-" if r["flood_pps"] is None else "%.0f" % r["flood_pps"],
                    r["vmhwm_after"] / mib, r["max_rss"] / mib, r["max_bytes_in_use"] / mib,
-                   r["max_frames_in_flight"], json.dumps(r["reassembly"])))
+                   r["max_frames_in_flight"], r["refused_before_reassembly"],
+                   json.dumps(r["reassembly"])))
             if not r["sttd_alive"]:
                 print("  sttd DIED during phase %s" % r["phase"])
         print(json.dumps({"cap": cap, "results": results}))
