@@ -408,6 +408,26 @@ struct Reassembler::Impl {
     --in_flight;
   }
 
+  // Hands on entry ei, every byte held, and releases it.
+  bool complete(std::uint32_t ei, CounterSet<ReasmCounter>& counters, ReassembledFrame* out) {
+    const Entry& e = entries[ei];
+    counters.inc(ReasmCounter::kCompleted);
+    out->data = frame_data(e);
+    out->len = e.frame_len;
+    out->headroom = kHeadroom;
+    out->segments = e.segments;
+    out->first_tos = e.first_tos;
+    out->ce = e.ce;
+    out->packet_id = e.packet_id;
+    out->src_port = e.src_port;
+    out->outer_src = e.src;
+    out->outer_dst = e.dst;
+    // The pages go back to the pool now; nothing writes them before the
+    // next add(), which is as long as `out` is promised to stay valid.
+    release(ei);
+    return true;
+  }
+
   std::uint32_t num_pages;
   std::size_t max_frames;
   std::unique_ptr<std::uint8_t[]> arena;
@@ -473,6 +493,47 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
 
   Impl& m = *impl_;
   if (m.oldest_expired(now_ns, cfg_.timeout_ns)) expire(now_ns);
+
+  // The usual piece: the next one, in order, of the frame the last segment
+  // went to. What the general path below would find (that frame, the same
+  // L, no byte of it held yet) is known from the run's end alone, so it is
+  // appended with no hashing, no coverage test and no bookkeeping beyond
+  // the run's new end.
+  if (m.last != kNone) {
+    Impl::Entry& e = m.entries[m.last];
+    if (e.live && !e.scattered && e.held != 0 && seg.offset == e.run_hi &&
+        e.frame_len == seg.frame_len && Impl::matches(e, seg)) {
+      std::uint8_t* dst = m.frame_data(e) + seg.offset;
+      if (pending) {
+        const std::uint32_t s =
+            wire::csum::copy_and_sum(dst, seg.payload, seg.payload_len, seg.pending_sum);
+        if (wire::csum::fold(s) != 0xffff) return bad_checksum();
+      } else {
+        std::memcpy(dst, seg.payload, seg.payload_len);
+      }
+      m.touch(m.last);
+      e.run_hi += seg.payload_len;
+      e.held += seg.payload_len;
+      m.bytes_held += seg.payload_len;
+      ++e.segments;
+      e.ce = e.ce || ce;  // (offset > 0 here: the first TOS is already set)
+      counters_.inc(ReasmCounter::kSegmentsHeld);
+      if (e.held != e.frame_len) return false;
+      return m.complete(m.last, counters_, out);
+    }
+  }
+  return add_general(seg, now_ns, out);
+}
+
+[[gnu::noinline]] bool Reassembler::add_general(const SttSegment& seg, std::uint64_t now_ns,
+                                                ReassembledFrame* out) {
+  Impl& m = *impl_;
+  const bool ce = wire::ecn_of(seg.tos) == wire::kEcnCe;
+  bool pending = seg.checksum_pending;
+  auto bad_checksum = [this] {
+    counters_.inc(ReasmCounter::kDropBadChecksum);
+    return false;
+  };
   std::uint64_t h = 0;
   std::uint32_t ei = m.lookup(seg, &h);
 
@@ -589,22 +650,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   if (seg.offset == 0) e.first_tos = seg.tos;
   counters_.inc(ReasmCounter::kSegmentsHeld);
   if (e.held != e.frame_len) return false;
-
-  counters_.inc(ReasmCounter::kCompleted);
-  out->data = m.frame_data(e);
-  out->len = e.frame_len;
-  out->headroom = kHeadroom;
-  out->segments = e.segments;
-  out->first_tos = e.first_tos;
-  out->ce = e.ce;
-  out->packet_id = e.packet_id;
-  out->src_port = e.src_port;
-  out->outer_src = e.src;
-  out->outer_dst = e.dst;
-  // The pages go back to the pool now; nothing writes them before the
-  // next add(), which is as long as `out` is promised to stay valid.
-  m.release(ei);
-  return true;
+  return m.complete(ei, counters_, out);
 }
 
 }  // namespace stt::core

@@ -87,6 +87,9 @@ class Reassembler {
 
  private:
   struct Impl;
+  // add() past its two fast paths (whole frame; next in-order piece of the
+  // last frame): lookup, new frames, eviction, gaps, duplicates.
+  bool add_general(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out);
   ReassemblyConfig cfg_;
   CounterSet<ReasmCounter> counters_;
   std::unique_ptr<Impl> impl_;

@@ -93,7 +93,7 @@ RxCounter parse_outer_v4(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   if (total > len - l3) return RxCounter::kDropTruncated;
   // (A header without options, the usual case, is summed in straight-line code.)
   const std::uint32_t ip_sum = hl == sizeof(wire::Ipv4Header)
-                                   ? wire::csum::sum_header(pkt + l3, sizeof(wire::Ipv4Header))
+                                   ? wire::csum::sum_ipv4_base_header(pkt + l3)
                                    : wire::csum::sum_header(pkt + l3, hl);
   if (wire::csum::fold(ip_sum) != 0xffff) {
     return RxCounter::kDropBadIpChecksum;
@@ -113,6 +113,32 @@ RxCounter parse_outer_v4(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   ip->proto = h->protocol;
   ip->tos = h->tos;
   return RxCounter::kSegments;
+}
+
+// The usual segment: untagged IPv4 without options, not a fragment, TCP,
+// to us. Accepts it in one straight pass (the same checks as the general
+// path, merged) or returns false, and the general path then classifies the
+// packet from scratch, so every malformed header still maps to its counter.
+inline bool fast_outer_v4(const std::uint8_t* pkt, std::size_t len, const RxConfig& cfg,
+                          SttSegment* out, OuterIp* ip) {
+  constexpr std::uint32_t l3 = sizeof(wire::EthernetHeader);
+  if (len < l3 + sizeof(wire::Ipv4Header)) return false;
+  const auto* h = header_at<wire::Ipv4Header>(pkt + l3);
+  const std::uint32_t total = h->total_length.get();
+  if (header_at<wire::EthernetHeader>(pkt)->ethertype.get() != wire::kEtherTypeIpv4 ||
+      h->version_ihl != 0x45 || total < sizeof(wire::Ipv4Header) || total > len - l3 ||
+      h->protocol != wire::kIpProtoTcp || (h->frag.get() & 0x3fff) != 0 ||
+      wire::csum::fold(wire::csum::sum_ipv4_base_header(pkt + l3)) != 0xffff) {
+    return false;
+  }
+  out->outer_src = ip4(h->src);
+  out->outer_dst = ip4(h->dst);
+  if (cfg.local.version != 0 && !same_ip(out->outer_dst, cfg.local)) return false;
+  ip->l4_offset = l3 + sizeof(wire::Ipv4Header);
+  ip->ip_end = l3 + total;
+  ip->proto = wire::kIpProtoTcp;
+  ip->tos = h->tos;
+  return true;
 }
 
 // IPv6: the base header is checked here; the extension-header chain is
@@ -157,10 +183,10 @@ RxCounter parse_outer_v6(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   return RxCounter::kSegments;
 }
 
-}  // namespace
-
-RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
-                        const RxConfig& cfg, SttSegment* out) {
+// (Out of line: the fast path above takes nearly every packet.)
+[[gnu::noinline]] RxCounter parse_outer(std::uint8_t* pkt, std::size_t len, const RxConfig& cfg,
+                                        SttSegment* out, OuterIp* ipp) {
+  OuterIp& ip = *ipp;
   if (len < sizeof(wire::EthernetHeader)) return RxCounter::kDropTruncated;
   std::uint16_t type = header_at<wire::EthernetHeader>(pkt)->ethertype.get();
   std::uint32_t l3 = sizeof(wire::EthernetHeader);
@@ -170,17 +196,14 @@ RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& o
     l3 += sizeof(wire::VlanTag);
   }
 
-  OuterIp ip;
-  RxCounter r;
-  if (type == wire::kEtherTypeIpv4) {
-    r = parse_outer_v4(pkt, len, l3, cfg, out, &ip);
-  } else if (type == wire::kEtherTypeIpv6) {
-    r = parse_outer_v6(pkt, len, l3, cfg, out, &ip);
-  } else {
-    return RxCounter::kNotIp;
-  }
-  if (r != RxCounter::kSegments) return r;
+  if (type == wire::kEtherTypeIpv4) return parse_outer_v4(pkt, len, l3, cfg, out, &ip);
+  if (type == wire::kEtherTypeIpv6) return parse_outer_v6(pkt, len, l3, cfg, out, &ip);
+  return RxCounter::kNotIp;
+}
 
+// The TCP header of a segment whose outer IP header was accepted.
+inline RxCounter parse_tcp(std::uint8_t* pkt, const OuterIp& ip, const OffloadInfo& offload,
+                           const RxConfig& cfg, SttSegment* out) {
   const std::uint32_t tcp_off = ip.l4_offset;
   if (ip.ip_end - tcp_off < sizeof(wire::TcpHeader)) return RxCounter::kDropTruncated;
   const auto* tcp = header_at<wire::TcpHeader>(pkt + tcp_off);
@@ -233,6 +256,18 @@ RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& o
   out->checksum_pending = pending;
   out->pending_sum = pending_sum;
   return RxCounter::kSegments;
+}
+
+}  // namespace
+
+RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
+                        const RxConfig& cfg, SttSegment* out) {
+  OuterIp ip;
+  if (!fast_outer_v4(pkt, len, cfg, out, &ip)) {
+    const RxCounter r = parse_outer(pkt, len, cfg, out, &ip);
+    if (r != RxCounter::kSegments) return r;
+  }
+  return parse_tcp(pkt, ip, offload, cfg, out);
 }
 
 bool pending_checksum_ok(const SttSegment& seg) {

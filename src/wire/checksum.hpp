@@ -44,6 +44,26 @@ inline std::uint32_t sum_header(const std::uint8_t* p, std::size_t n, std::uint3
   return add(initial, f);
 }
 
+// sum_header() of a 20-byte IPv4 header without options, in three loads
+// and no loop (the per-segment receive check).
+inline std::uint32_t sum_ipv4_base_header(const std::uint8_t* p) {
+  std::uint64_t a, b;
+  std::uint32_t c;
+  __builtin_memcpy(&a, p, 8);
+  __builtin_memcpy(&b, p + 8, 8);
+  __builtin_memcpy(&c, p + 16, 4);
+  std::uint64_t acc = (a & 0xffffffffu) + (a >> 32) + (b & 0xffffffffu) + (b >> 32) + c;
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  std::uint16_t f = static_cast<std::uint16_t>(acc);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  f = static_cast<std::uint16_t>((f << 8) | (f >> 8));
+#endif
+  return f;
+}
+
 inline std::uint16_t fold(std::uint32_t s) {
   s = (s & 0xffffu) + (s >> 16);
   s = (s & 0xffffu) + (s >> 16);
