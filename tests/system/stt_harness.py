@@ -386,20 +386,31 @@ class Iperf3Server:
 
 
 def iperf3(host, server_addr, seconds=2, reverse=False, port=5201, extra=()):
-    """Runs an iperf3 TCP client; returns (bytes received, parsed JSON)."""
+    """Runs an iperf3 TCP client; returns (bytes received, parsed JSON).
+
+    An iperf3 server takes one test at a time and needs a moment after a test
+    ends before it accepts the next: a client that arrives meanwhile is told
+    "the server is busy". That answer is retried, for at most 10 s."""
     cmd = ["iperf3", "-c", server_addr, "-p", str(port), "-t", str(seconds), "-J",
            "--connect-timeout", "5000"]
     if reverse:
         cmd.append("-R")
     cmd += list(extra)
-    p = host.exec(cmd, check=False, timeout=seconds + 30)
-    try:
-        j = json.loads(p.stdout)
-    except ValueError:
-        raise HarnessError("iperf3 printed no JSON (rc %d): %s %s" %
-                           (p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
-    if p.returncode != 0 or "error" in j:
-        raise HarnessError("iperf3 failed (rc %d): %s" % (p.returncode, j.get("error")))
+
+    def attempt():
+        p = host.exec(cmd, check=False, timeout=seconds + 30)
+        try:
+            j = json.loads(p.stdout)
+        except ValueError:
+            raise HarnessError("iperf3 printed no JSON (rc %d): %s %s" %
+                               (p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+        if "server is busy" in str(j.get("error", "")):
+            return None
+        if p.returncode != 0 or "error" in j:
+            raise HarnessError("iperf3 failed (rc %d): %s" % (p.returncode, j.get("error")))
+        return j
+
+    j = wait_for(attempt, 10, "the iperf3 server to take a new test", interval=0.2)
     return j["end"]["sum_received"]["bytes"], j
 
 
