@@ -3,6 +3,9 @@
 # sanitizers) in build-fuzz/ and runs each for SECONDS (default 60).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
+#   scripts/fuzz.sh --tests     build every unit test and fuzz replay in the same
+#                               clang ASan + UBSan build and run them (ctest -L
+#                               'unit|fuzz'): the test command's sanitizer stage
 #
 # Each run starts from the committed seed corpus (fuzz/corpus/<target>/,
 # read-only) plus a scratch corpus in build-fuzz/corpus/<target>/ that
@@ -19,6 +22,11 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mode=fuzz
+if [ "${1:-}" = "--tests" ]; then
+  mode=tests
+  shift
+fi
 seconds=${1:-60}
 shift || true
 if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
@@ -47,16 +55,24 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   echo "fuzz.sh: configure failed" >&2
   exit 2
 }
+if [ "$mode" = tests ]; then
+  mapfile -t targets < <(ninja -C "$build" -t targets all |
+    sed -nE 's/^((unit|fuzz)_[a-z0-9_]+): phony$/\1/p' | grep -v '_corpus$' | sort -u)
+fi
 if ! ninja -C "$build" "${targets[@]}" >"$build/build.log" 2>&1; then
   tail -n 60 "$build/build.log" >&2
   echo "fuzz.sh: build failed (full log: $build/build.log)" >&2
   exit 2
 fi
 
-jobs=${FUZZ_JOBS:-1}
-max_len=${FUZZ_MAX_LEN:-4096}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+if [ "$mode" = tests ]; then
+  exec ctest --test-dir "$build" -L 'unit|fuzz' --output-on-failure
+fi
+
+jobs=${FUZZ_JOBS:-1}
+max_len=${FUZZ_MAX_LEN:-4096}
 status=0
 for t in "${targets[@]}"; do
   seeds="$root/fuzz/corpus/$t"

@@ -30,23 +30,13 @@ if ! ctest --test-dir "$build" --output-on-failure; then
   failed+=("ctest")
 fi
 
-stage "sanitizers: unit and fuzz-replay tests under ASan + UBSan (build-asan/)"
-# Only the targets those tests need: the daemon and tools are exercised by the
-# system, interop and hostile tests above, in the normal build.
-asan="${STT_ASAN_BUILD_DIR:-build-asan}"
-if cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTT_SANITIZE=ON \
-     -DSTT_BENCH=OFF >/dev/null &&
-   mapfile -t asan_targets < <(ninja -C "$asan" -t targets all |
-     sed -nE 's/^((unit|fuzz)_[a-z0-9_]+): phony$/\1/p' | grep -v '_corpus$' | sort -u) &&
-   cmake --build "$asan" --target "${asan_targets[@]}" &&
-   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-     ctest --test-dir "$asan" -L 'unit|fuzz' --output-on-failure; then
-  :
-else
+stage "sanitizers: unit and fuzz-replay tests under ASan + UBSan (clang, build-fuzz/)"
+# The same instrumented build then runs the fuzzers below: one build, not two.
+if ! ./scripts/fuzz.sh --tests; then
   failed+=("sanitizers")
 fi
 
-stage "fuzz: each libFuzzer target for ${STT_FUZZ_SECONDS:-20} s (clang, ASan + UBSan, build-fuzz/)"
+stage "fuzz: each libFuzzer target for ${STT_FUZZ_SECONDS:-20} s (build-fuzz/)"
 # A short fixed budget here; `scripts/fuzz.sh 600` (or longer) for a real campaign.
 if ! ./scripts/fuzz.sh "${STT_FUZZ_SECONDS:-20}"; then
   failed+=("fuzz")

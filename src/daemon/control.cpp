@@ -37,7 +37,8 @@ std::string error_reply(const std::string& message) {
 class Args {
  public:
   Args(const json& req, std::initializer_list<const char*> allowed) : req_(req) {
-    for (const auto& [k, v] : req.items()) {
+    for (const auto& item : req.items()) {
+      const std::string& k = item.key();
       if (k == "cmd") continue;
       if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; })) {
         throw ControlRequestError("unknown argument \"" + k + "\" for \"" +
