@@ -90,6 +90,24 @@ struct ToolCounters {
   std::uint64_t skipped_oversize = 0;   // larger than any frame libstt accepts
 };
 
+// Counts one record and copies it into `buf`, behind the buffer's headroom.
+// False (counted) when the capture cut the frame short or it is too large.
+bool load_record(const PcapRecord& rec, core::PacketBuffer& buf, ToolCounters& tool) {
+  ++tool.records;
+  if (rec.truncated()) {
+    ++tool.skipped_truncated;
+    return false;
+  }
+  buf.reset();
+  if (rec.data.size() > buf.tailroom()) {
+    ++tool.skipped_oversize;
+    return false;
+  }
+  std::memcpy(buf.data(), rec.data.data(), rec.data.size());
+  buf.set_size(rec.data.size());
+  return true;
+}
+
 // ------------------------------------------------------------ encap
 
 // Offload state for one inner frame, as a TAP with IFF_VNET_HDR would hand
@@ -196,18 +214,7 @@ int run_encap(const EncapOptions& opt, std::FILE* out) {
     PcapReader::Next n = in.next(&rec, &err);
     if (n == PcapReader::Next::kEnd) break;
     if (n == PcapReader::Next::kError) return fail(verb, err);
-    ++tool.records;
-    if (rec.truncated()) {
-      ++tool.skipped_truncated;
-      continue;
-    }
-    buf.reset();
-    if (rec.data.size() > buf.tailroom()) {
-      ++tool.skipped_oversize;
-      continue;
-    }
-    std::memcpy(buf.data(), rec.data.data(), rec.data.size());
-    buf.set_size(rec.data.size());
+    if (!load_record(rec, buf, tool)) continue;
 
     core::EncapRequest req;
     req.context_id = context_id;
@@ -364,18 +371,7 @@ int run_decap(const DecapOptions& opt, std::FILE* out) {
     PcapReader::Next n = in.next(&rec, &err);
     if (n == PcapReader::Next::kEnd) break;
     if (n == PcapReader::Next::kError) return fail(verb, err);
-    ++tool.records;
-    if (rec.truncated()) {
-      ++tool.skipped_truncated;
-      continue;
-    }
-    pkt.reset();
-    if (rec.data.size() > pkt.tailroom()) {
-      ++tool.skipped_oversize;
-      continue;
-    }
-    std::memcpy(pkt.data(), rec.data.data(), rec.data.size());
-    pkt.set_size(rec.data.size());
+    if (!load_record(rec, pkt, tool)) continue;
 
     reasm.expire(rec.ts_ns);
     core::SttSegment seg;
