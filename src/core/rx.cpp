@@ -1,5 +1,6 @@
 #include "core/rx.hpp"
 
+#include <bit>
 #include <cstring>
 
 #include "wire/bytes.hpp"
@@ -59,6 +60,19 @@ inline wire::IpAddr ip4(const std::uint8_t* p) {
   std::memcpy(a.b.data(), p, 4);
   a.version = 4;
   return a;
+}
+// An IPv4 address's 4 bytes (as loaded with memcpy) as the first 8 bytes of
+// an IpAddr, zero padded: the word whose memcpy gives bytes a0 a1 a2 a3 0 0 0 0.
+inline std::uint64_t ip4_word(std::uint32_t addr) {
+  return std::endian::native == std::endian::little ? std::uint64_t{addr}
+                                                    : std::uint64_t{addr} << 32;
+}
+// The same as ip4(), from that word.
+inline void store_ip4(wire::IpAddr* a, std::uint64_t lo) {
+  const std::uint64_t hi = 0;
+  std::memcpy(a->b.data(), &lo, 8);
+  std::memcpy(a->b.data() + 8, &hi, 8);
+  a->version = 4;
 }
 inline bool same_ip(const wire::IpAddr& a, const wire::IpAddr& b) {
   std::uint64_t a0, a1, b0, b1;
@@ -131,9 +145,20 @@ inline bool fast_outer_v4(const std::uint8_t* pkt, std::size_t len, const RxConf
       wire::csum::fold(wire::csum::sum_ipv4_base_header(pkt + l3)) != 0xffff) {
     return false;
   }
-  out->outer_src = ip4(h->src);
-  out->outer_dst = ip4(h->dst);
-  if (cfg.local.version != 0 && !same_ip(out->outer_dst, cfg.local)) return false;
+  // The addresses as raw 4-byte words: stored into the IpAddrs (zero
+  // padded, version 4) and compared with the local address without
+  // building an IpAddr on the stack first.
+  std::uint32_t src4, dst4;
+  std::memcpy(&src4, h->src, 4);
+  std::memcpy(&dst4, h->dst, 4);
+  if (cfg.local.version != 0) {
+    std::uint64_t l0, l1;
+    std::memcpy(&l0, cfg.local.b.data(), 8);
+    std::memcpy(&l1, cfg.local.b.data() + 8, 8);
+    if (((l0 ^ ip4_word(dst4)) | l1) != 0 || cfg.local.version != 4) return false;
+  }
+  store_ip4(&out->outer_src, ip4_word(src4));
+  store_ip4(&out->outer_dst, ip4_word(dst4));
   ip->l4_offset = l3 + sizeof(wire::Ipv4Header);
   ip->ip_end = l3 + total;
   ip->proto = wire::kIpProtoTcp;
@@ -201,6 +226,25 @@ RxCounter parse_outer_v6(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   return RxCounter::kNotIp;
 }
 
+// The TCP checksum in software, when the kernel did not verify it: checked
+// now (false when wrong) or, with cfg.defer_checksum, left pending with the
+// pseudo-header and TCP header summed. (Out of line: with receive checksum
+// offload, the usual case, it is never called.)
+[[gnu::noinline]] bool tcp_checksum(const std::uint8_t* tcp, std::uint32_t l4_len,
+                                    std::uint8_t proto, const RxConfig& cfg, const SttSegment& seg,
+                                    bool* pending, std::uint32_t* pending_sum) {
+  const std::uint32_t pseudo =
+      seg.outer_src.is_v4()
+          ? wire::csum::pseudo_v4(seg.outer_src.data(), seg.outer_dst.data(), proto, l4_len)
+          : wire::csum::pseudo_v6(seg.outer_src.data(), seg.outer_dst.data(), proto, l4_len);
+  if (cfg.defer_checksum) {
+    *pending = true;
+    *pending_sum = wire::csum::sum_header(tcp, sizeof(wire::TcpHeader), pseudo);
+    return true;
+  }
+  return wire::csum::fold(wire::csum::sum(tcp, l4_len, pseudo)) == 0xffff;
+}
+
 // The TCP header of a segment whose outer IP header was accepted.
 inline RxCounter parse_tcp(std::uint8_t* pkt, const OuterIp& ip, const OffloadInfo& offload,
                            const RxConfig& cfg, SttSegment* out) {
@@ -217,17 +261,9 @@ inline RxCounter parse_tcp(std::uint8_t* pkt, const OuterIp& ip, const OffloadIn
   const std::uint32_t l4_len = ip.ip_end - tcp_off;
   bool pending = false;
   std::uint32_t pending_sum = 0;
-  if (!offload.data_valid() && !offload.needs_csum()) {
-    std::uint32_t pseudo =
-        out->outer_src.is_v4()
-            ? wire::csum::pseudo_v4(out->outer_src.data(), out->outer_dst.data(), ip.proto, l4_len)
-            : wire::csum::pseudo_v6(out->outer_src.data(), out->outer_dst.data(), ip.proto, l4_len);
-    if (cfg.defer_checksum) {
-      pending = true;
-      pending_sum = wire::csum::sum_header(pkt + tcp_off, sizeof(wire::TcpHeader), pseudo);
-    } else if (wire::csum::fold(wire::csum::sum(pkt + tcp_off, l4_len, pseudo)) != 0xffff) {
-      return RxCounter::kDropBadTcpChecksum;
-    }
+  if (!offload.data_valid() && !offload.needs_csum() &&
+      !tcp_checksum(pkt + tcp_off, l4_len, ip.proto, cfg, *out, &pending, &pending_sum)) {
+    return RxCounter::kDropBadTcpChecksum;
   }
   // SYN, RST and FIN never belong to STT (the draft asks for them to be
   // zero); a segment with one is a real TCP peer or a probe.
@@ -258,16 +294,24 @@ inline RxCounter parse_tcp(std::uint8_t* pkt, const OuterIp& ip, const OffloadIn
   return RxCounter::kSegments;
 }
 
+// Every packet the fast path did not take, classified from scratch. (Out
+// of line, so the fast path keeps its registers.)
+[[gnu::noinline]] RxCounter parse_segment_slow(std::uint8_t* pkt, std::size_t len,
+                                               const OffloadInfo& offload, const RxConfig& cfg,
+                                               SttSegment* out) {
+  OuterIp ip;
+  const RxCounter r = parse_outer(pkt, len, cfg, out, &ip);
+  if (r != RxCounter::kSegments) return r;
+  return parse_tcp(pkt, ip, offload, cfg, out);
+}
+
 }  // namespace
 
 RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
                         const RxConfig& cfg, SttSegment* out) {
   OuterIp ip;
-  if (!fast_outer_v4(pkt, len, cfg, out, &ip)) {
-    const RxCounter r = parse_outer(pkt, len, cfg, out, &ip);
-    if (r != RxCounter::kSegments) return r;
-  }
-  return parse_tcp(pkt, ip, offload, cfg, out);
+  if (fast_outer_v4(pkt, len, cfg, out, &ip)) return parse_tcp(pkt, ip, offload, cfg, out);
+  return parse_segment_slow(pkt, len, offload, cfg, out);
 }
 
 bool pending_checksum_ok(const SttSegment& seg) {
