@@ -134,20 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint8_t* pkt = sized.data() + kHeadroom;
     if (!bytes.empty()) std::memcpy(pkt, bytes.data(), bytes.size());
 
-    core::OffloadInfo off;
-    switch (control & 3) {
-      case 1:
-        off.flags = core::OffloadInfo::kDataValid;
-        break;
-      case 2:
-        off.flags = core::OffloadInfo::kNeedsCsum;
-        break;
-      case 3:
-        fuzz::fix_outer_checksums(pkt, bytes.size());
-        break;
-      default:
-        break;
-    }
+    const core::OffloadInfo off = fuzz::receive_offload(control, pkt, bytes.size());
     core::SttSegment seg;
     const core::RxCounter verdict = core::parse_segment(pkt, bytes.size(), off, rx, &seg);
     STT_FUZZ_CHECK(verdict < core::RxCounter::kCount);

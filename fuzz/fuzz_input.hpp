@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "core/offload.hpp"
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
 #include "wire/headers.hpp"
@@ -97,6 +98,28 @@ inline std::uint32_t touch(const std::uint8_t* p, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
     s += p[i];
   return s;
+}
+
+// The offload state a receive-path target hands parse_segment, chosen by the
+// low two bits of a control byte: none (checksum verified in software),
+// DATA_VALID, NEEDS_CSUM, or none with the outer checksums made correct so
+// the input gets past them.
+inline core::OffloadInfo receive_offload(std::uint8_t control, std::uint8_t* pkt, std::size_t len) {
+  core::OffloadInfo off;
+  switch (control & 3) {
+    case 1:
+      off.flags = core::OffloadInfo::kDataValid;
+      break;
+    case 2:
+      off.flags = core::OffloadInfo::kNeedsCsum;
+      break;
+    case 3:
+      fix_outer_checksums(pkt, len);
+      break;
+    default:
+      break;
+  }
+  return off;
 }
 
 }  // namespace stt::fuzz

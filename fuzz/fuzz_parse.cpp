@@ -46,20 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (l.is_udp()) STT_FUZZ_CHECK(l.l4_header_length == sizeof(wire::UdpHeader));
   }
 
-  core::OffloadInfo off;
-  switch (control & 3) {
-    case 1:
-      off.flags = core::OffloadInfo::kDataValid;
-      break;
-    case 2:
-      off.flags = core::OffloadInfo::kNeedsCsum;
-      break;
-    case 3:
-      fuzz::fix_outer_checksums(pkt.data(), n);
-      break;
-    default:
-      break;
-  }
+  const core::OffloadInfo off = fuzz::receive_offload(control, pkt.data(), n);
   core::RxConfig cfg;
   if (control & 4) {
     const std::uint8_t v4[4] = {192, 0, 2, 2};
