@@ -351,6 +351,19 @@ def setup_tap(host, net, cidr, mac=None):
     return tap
 
 
+def start_overlay(hosts, under, networks, inner, macs=None):
+    """Starts sttd on every host with `networks`, each network peered with the other hosts'
+    underlay addresses `under`, and sets up the first network's TAP on host i with the
+    address inner[i] (a CIDR) and, when given, the MAC macs[i]. Returns the daemons."""
+    daemons = []
+    for i, h in enumerate(hosts):
+        peers = [a for j, a in enumerate(under) if j != i]
+        nets = [dict(n, peers=peers) for n in networks]
+        daemons.append(Daemon(h, under[i], nets).start())
+        setup_tap(h, nets[0], inner[i], mac=macs[i] if macs else None)
+    return daemons
+
+
 # ---------------------------------------------------------------- traffic
 
 def ping(host, addr, size=56, count=3, deadline=10, dont_fragment=True, extra=()):

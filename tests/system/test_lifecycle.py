@@ -26,11 +26,8 @@ class Lifecycle(H.SystemTestCase):
             cls.before = [nft_ruleset(h) for h in cls.hosts]
             assert cls.before == ["", ""], "fresh namespaces have an nft ruleset: %s" % cls.before
             cls.links_before = [h.links() for h in cls.hosts]
-            cls.daemons = []
-            for i, h in enumerate(cls.hosts):
-                nets = [dict(n, peers=[cls.under[1 - i]]) for n in NETS]
-                cls.daemons.append(H.Daemon(h, cls.under[i], nets).start())
-                H.setup_tap(h, nets[0], INNER[i] + "/24", mac=MACS[i])
+            cls.daemons = H.start_overlay(cls.hosts, cls.under, NETS,
+                                          [a + "/24" for a in INNER], MACS)
         except BaseException:
             H.cleanup_all()
             raise

@@ -31,11 +31,7 @@ class OffloadPaths(H.SystemTestCase):
         super().setUpClass()
         try:
             cls.hosts, cls.under = H.two_hosts(4)
-            cls.daemons = []
-            for i, h in enumerate(cls.hosts):
-                net = dict(NET, peers=[cls.under[1 - i]])
-                cls.daemons.append(H.Daemon(h, cls.under[i], [net]).start())
-                H.setup_tap(h, net, INNER[i] + "/24")
+            cls.daemons = H.start_overlay(cls.hosts, cls.under, [NET], [a + "/24" for a in INNER])
             cls.server = H.Iperf3Server(cls.hosts[1], INNER[1])
         except BaseException:
             H.cleanup_all()

@@ -17,11 +17,7 @@ class TwoHostsBase:  # mixin, so unittest does not run it on its own
         super().setUpClass()
         try:
             cls.hosts, cls.under = H.two_hosts(cls.family)
-            cls.daemons = []
-            for i, h in enumerate(cls.hosts):
-                net = dict(NET, peers=[cls.under[1 - i]])
-                cls.daemons.append(H.Daemon(h, cls.under[i], [net]).start())
-                H.setup_tap(h, net, INNER[i] + "/24")
+            cls.daemons = H.start_overlay(cls.hosts, cls.under, [NET], [a + "/24" for a in INNER])
         except BaseException:
             H.cleanup_all()
             raise

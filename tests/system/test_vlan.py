@@ -40,11 +40,8 @@ class VlanTag(H.SystemTestCase):
         super().setUpClass()
         try:
             cls.hosts, cls.under = H.two_hosts(4)
-            cls.daemons = []
-            for i, h in enumerate(cls.hosts):
-                net = dict(NET, peers=[cls.under[1 - i]])
-                cls.daemons.append(H.Daemon(h, cls.under[i], [net]).start())
-                H.setup_tap(h, net, "192.168.80.%d/24" % (i + 1))
+            cls.daemons = H.start_overlay(cls.hosts, cls.under, [NET],
+                                          ["192.168.80.1/24", "192.168.80.2/24"])
         except BaseException:
             H.cleanup_all()
             raise
