@@ -104,9 +104,8 @@ struct Frame {
   std::vector<std::uint8_t> buf;
   ReassembledFrame rf;
 
-  Frame(const Hdr& h, const std::vector<std::uint8_t>& inner, std::uint8_t tos = 0,
-        bool ce = false) {
-    buf.assign(64 + 18 + inner.size(), 0);
+  Frame(const Hdr& h, const std::vector<std::uint8_t>& inner, std::uint8_t tos = 0, bool ce = false)
+      : buf(64 + 18 + inner.size(), 0) {
     std::uint8_t* d = buf.data() + 64;
     d[0] = h.version;
     d[1] = h.flags;
