@@ -38,6 +38,8 @@ std::string_view counter_name(EncapCounter c) {
       return "drop_headroom";
     case EncapCounter::kDropBatchFull:
       return "drop_batch_full";
+    case EncapCounter::kDropSlotTooSmall:
+      return "drop_slot_too_small";
     case EncapCounter::kCount:
       break;
   }
@@ -246,10 +248,11 @@ void emit_frame(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt, std::ui
   }
 
   // Software segmentation. The outer header is written once, in the first
-  // packet's slot; every packet copies it and patches what differs (IP
-  // length, ID and checksum; SEQ; flags; TCP checksum). Both checksums are
-  // built from sums of the fields that never change, so a segment costs a
-  // header copy, a few stores and the sum of its payload slice.
+  // packet's header slot; every packet copies it and patches what differs
+  // (IP length, ID and checksum; SEQ; flags; TCP checksum). Both checksums
+  // are built from sums of the fields that never change, so a segment costs
+  // a header copy, a few stores and the sum of its payload slice (in the
+  // copy form: the sum taken while the slice is copied into its slot).
   std::uint8_t* const tmpl = out.header_slot(out.size());
   const std::uint32_t ack_psh = wire::kTcpAck | wire::kTcpPsh;
   write_outer(tmpl, o, 20 + std::min(seg, stt_len), ip_id, seq0, pid,
@@ -268,12 +271,24 @@ void emit_frame(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt, std::ui
       (o.v6 ? csum::pseudo_v6(o.cfg->src.data(), o.cfg->dst.data(), wire::kIpProtoTcp, 0)
             : csum::pseudo_v4(o.cfg->src.data(), o.cfg->dst.data(), wire::kIpProtoTcp, 0)) +
       o.src_port + o.cfg->dst_port + (pid >> 16) + (pid & 0xffffu) + stt_len;  // SEQ's high half
+  const bool copy = form == TxForm::kSegmentedCopy;
   for (std::uint32_t i = 0; i < n; ++i) {
     const std::uint32_t off = i * seg;
     const std::uint32_t len = std::min(seg, stt_len - off);
     const std::uint32_t flags = i + 1 == n ? ack_psh : wire::kTcpAck;
-    std::uint8_t* h = out.header_slot(out.size());
-    if (i != 0) std::memcpy(h, tmpl, TxBatch::kMaxHeader);
+    std::uint8_t* h;
+    if (copy) {
+      h = out.copy_slot(out.size());
+      // Constant sizes: an inline copy, no call.
+      if (o.v6) {
+        std::memcpy(h, tmpl, wire::kEthHeaderLen + 40 + 20);
+      } else {
+        std::memcpy(h, tmpl, wire::kEthHeaderLen + 20 + 20);
+      }
+    } else {
+      h = out.header_slot(out.size());
+      if (i != 0) std::memcpy(h, tmpl, TxBatch::kMaxHeader);
+    }
     std::uint8_t* tcp = h + l4;
     if (!o.v6) {
       const std::uint16_t total = static_cast<std::uint16_t>(40 + len);
@@ -287,11 +302,33 @@ void emit_frame(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt, std::ui
     wire::store_be16(tcp + 6, static_cast<std::uint16_t>(off));  // SEQ's low half: O
     tcp[13] = static_cast<std::uint8_t>(flags);
     const std::uint32_t hs = tcp_fixed + (20 + len) + off + ((5u << 12) | flags);
-    const std::uint32_t s = csum::sum(stt + off, len, hs);  // each slice is read once, here
+    // Each slice is read once, here.
+    const std::uint8_t* payload = stt + off;
+    std::uint32_t s;
+    if (copy) {
+      payload = h + o.hdr_len;
+      s = csum::copy_and_sum(h + o.hdr_len, stt + off, len, hs);
+    } else {
+      s = csum::sum(stt + off, len, hs);
+    }
     wire::store_be16(tcp + wire::kTcpChecksumOffset, csum::finish(s));
-    out.push(TxPacket{h, static_cast<std::uint16_t>(o.hdr_len), stt + off, len, OffloadInfo{}});
+    out.push(TxPacket{h, static_cast<std::uint16_t>(o.hdr_len), payload, len, OffloadInfo{}});
   }
   counters.inc(EncapCounter::kSegments, n);
+}
+
+// Whether `out` has room for the outer packets of an STT frame of `stt_len`
+// bytes, `more` packets already promised; kCount if so, else the drop reason.
+EncapCounter check_room(std::uint32_t stt_len, TxForm form, const OuterParams& o, std::uint32_t seg,
+                        const TxBatch& out, std::size_t more) {
+  if (form == TxForm::kSegmentedCopy &&
+      o.hdr_len + std::min(seg, stt_len) > out.copy_slot_capacity()) {
+    return EncapCounter::kDropSlotTooSmall;
+  }
+  if (packets_for(stt_len, form, o, seg) + more > out.room(form)) {
+    return EncapCounter::kDropBatchFull;
+  }
+  return EncapCounter::kCount;
 }
 
 // The frame's offload request checked against its own bytes; false means
@@ -480,9 +517,12 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
     if (e != GsoError::kOk) return drop(EncapCounter::kDropBadOffload);
     const auto pieces = arena.frames().subspan(first);
     std::size_t need = 0;
-    for (const auto& piece : pieces)
-      need += packets_for(piece.len + wire::kSttHeaderLen, form, o, seg);
-    if (need > TxBatch::kMaxPackets - out.size()) return drop(EncapCounter::kDropBatchFull);
+    for (const auto& piece : pieces) {
+      const std::uint32_t stt_len = static_cast<std::uint32_t>(piece.len + wire::kSttHeaderLen);
+      const EncapCounter why = check_room(stt_len, form, o, seg, out, need);
+      if (why != EncapCounter::kCount) return drop(why);
+      need += packets_for(stt_len, form, o, seg);
+    }
     // IP fragments (UFO) carry no checksum the receiver could trust alone.
     f.flags = ufo ? 0 : wire::kSttFlagCsumVerified;
     for (const auto& piece : pieces) {
@@ -516,8 +556,9 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
   }
   if (wire::kSttHeaderLen + len > wire::kSttMaxFrame) return drop(EncapCounter::kDropTooLarge);
   const std::uint32_t stt_len = static_cast<std::uint32_t>(wire::kSttHeaderLen + len);
-  if (packets_for(stt_len, form, o, seg) > TxBatch::kMaxPackets - out.size()) {
-    return drop(EncapCounter::kDropBatchFull);
+  if (const EncapCounter why = check_room(stt_len, form, o, seg, out, 0);
+      why != EncapCounter::kCount) {
+    return drop(why);
   }
   if (sw_csum) {
     const std::size_t end = l4 ? lay.ip_end : len;

@@ -6,8 +6,11 @@
 // The inner frame sits in a buffer with headroom. Encapsulation writes the
 // STT header (and, for the GSO form, the outer headers) into that headroom:
 // the payload is never moved. Software segmentation reads the payload once,
-// to checksum each slice, and writes only the per-segment headers.
+// to checksum each slice, and writes only the per-segment headers; its copy
+// form reads it once too, checksumming each slice while it copies it, with
+// its outer headers, into a caller-provided output slot.
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -95,13 +98,19 @@ struct EncapRequest {
 enum class TxForm : std::uint8_t {
   kGso,        // one super-segment per STT frame, with outer GSO metadata
   kSegmented,  // software segmentation to the tunnel MTU
+  // kSegmented, with every outer packet written whole (headers, then its
+  // payload slice) into the TxBatch's copy slots: for a transmit ring, or
+  // buffers for a socket without GSO. Each slice is copied and checksummed
+  // in one pass; the same bytes as kSegmented followed by a copy.
+  kSegmentedCopy,
 };
 
 // One outer packet: `header` (outer Ethernet + IP + TCP) followed by
 // `payload`, a slice of the STT frame. In the GSO form, header and payload
 // are contiguous in the caller's buffer and `gso` describes the outer
 // segmentation (TCPV4/TCPV6, gso_size = segment payload, NEEDS_CSUM over the
-// outer TCP header); for segments `gso` is all zero.
+// outer TCP header); for segments `gso` is all zero. In the copy form,
+// header and payload are contiguous in the packet's copy slot.
 struct TxPacket {
   const std::uint8_t* header;
   std::uint16_t header_len;
@@ -122,7 +131,8 @@ enum class EncapCounter : std::uint8_t {
   kDropTooLarge,      // inner frame larger than 65517 bytes and not segmentable
   kDropBadOffload,    // offload metadata that does not fit the frame
   kDropHeadroom,      // buffer without room for the headers
-  kDropBatchFull,     // more output than a TxBatch holds
+  kDropBatchFull,     // more output than a TxBatch (or its copy slots) holds
+  kDropSlotTooSmall,  // copy form: an outer packet larger than a copy slot
   kCount
 };
 std::string_view counter_name(EncapCounter c);
@@ -150,11 +160,36 @@ class TxBatch {
   }
   FrameArena& arena() { return arena_; }
 
+  // Memory for TxForm::kSegmentedCopy, owned by the caller: packet i of the
+  // batch is written at base + i * stride and may fill `capacity` bytes
+  // there (capacity <= stride); there are `count` slots. clear() keeps them.
+  void set_copy_slots(std::uint8_t* base, std::size_t stride, std::size_t capacity,
+                      std::size_t count) {
+    // Slots never overlap: a capacity beyond the stride is cut to it.
+    slots_ = CopySlots{base, stride, count > 1 ? std::min(capacity, stride) : capacity,
+                       base == nullptr ? 0 : count};
+  }
+  std::uint8_t* copy_slot(std::size_t i) const { return slots_.base + i * slots_.stride; }
+  std::size_t copy_slot_capacity() const { return slots_.capacity; }
+  // How many more packets fit in `form`.
+  std::size_t room(TxForm form) const {
+    const std::size_t cap =
+        form == TxForm::kSegmentedCopy ? std::min(kMaxPackets, slots_.count) : kMaxPackets;
+    return cap > count_ ? cap - count_ : 0;
+  }
+
  private:
+  struct CopySlots {
+    std::uint8_t* base = nullptr;
+    std::size_t stride = 0;
+    std::size_t capacity = 0;
+    std::size_t count = 0;
+  };
   std::array<TxPacket, kMaxPackets> packets_;
   std::array<std::array<std::uint8_t, kMaxHeader>, kMaxPackets> headers_;
   std::size_t count_ = 0;
   FrameArena arena_;
+  CopySlots slots_;
 };
 
 enum class EncapStatus : std::uint8_t { kOk, kDropped };

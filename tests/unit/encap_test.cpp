@@ -879,6 +879,188 @@ TEST(Encap, GsoFormTooLargeForOneIpv4PacketFallsBackToSegments) {
 
 // ------------------------------------------------------------ drops and counters
 
+// ------------------------------------------------------------ copy form
+
+// Copy slots for kSegmentedCopy, with a guard pattern around and between
+// the bytes a slot may hold, so a write outside them shows.
+struct Ring {
+  static constexpr std::uint8_t kGuard = 0xa5;
+  Ring(std::size_t count, std::size_t capacity, std::size_t stride)
+      : bytes(64 + count * stride + 64, kGuard), count(count), capacity(capacity), stride(stride) {}
+  std::uint8_t* base() { return bytes.data() + 64; }
+  void attach(TxBatch& b) { b.set_copy_slots(base(), stride, capacity, count); }
+  // True when every byte outside [slot i, slot i + used_i) is still the guard.
+  bool guards_intact(const TxBatch& b) const {
+    std::vector<bool> used(bytes.size(), false);
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      const std::size_t at = static_cast<std::size_t>(b[i].header - bytes.data());
+      for (std::size_t k = 0; k < std::size_t{b[i].header_len} + b[i].payload_len; ++k)
+        used[at + k] = true;
+    }
+    for (std::size_t k = 0; k < bytes.size(); ++k) {
+      if (!used[k] && bytes[k] != kGuard) return false;
+    }
+    return true;
+  }
+  std::vector<std::uint8_t> bytes;
+  std::size_t count, capacity, stride;
+};
+
+// kSegmentedCopy gives the same packets, byte for byte, as kSegmented with
+// every packet copied out; each one whole in its slot; the same counters.
+void expect_copy_form_same(const TunnelConfig& cfg, std::span<const std::uint8_t> inner,
+                           const EncapRequest& req) {
+  Encapsulator plain(cfg), copied(cfg);
+  Ring ring(TxBatch::kMaxPackets, 2048 + 32, 2048 + 64);
+  ring.attach(*copied.batch);
+  const Result a = plain.run(inner, req, TxForm::kSegmented);
+  const Result b = copied.run(inner, req, TxForm::kSegmentedCopy);
+  ASSERT_EQ(a.status, b.status);
+  ASSERT_EQ(a.packets.size(), b.packets.size());
+  for (std::size_t i = 0; i < a.packets.size(); ++i) {
+    ASSERT_EQ(a.packets[i].bytes, b.packets[i].bytes) << "packet " << i;
+    const TxPacket& p = (*copied.batch)[i];
+    EXPECT_EQ(p.header, ring.base() + i * ring.stride);
+    EXPECT_EQ(p.payload, p.header + p.header_len);
+    EXPECT_EQ(p.gso.flags, 0);
+    EXPECT_EQ(p.gso.gso_type, 0);
+    EXPECT_TRUE(b.packets[i].tcp_ok());
+    EXPECT_TRUE(b.packets[i].ip_ok());
+  }
+  for (std::size_t c = 0; c < static_cast<std::size_t>(EncapCounter::kCount); ++c)
+    EXPECT_EQ(a.counters[c], b.counters[c]) << counter_name(static_cast<EncapCounter>(c));
+  EXPECT_TRUE(ring.guards_intact(*copied.batch));
+}
+
+TEST(Encap, CopyFormSameBytesAsSegmentedThenCopy) {
+  for (bool v6 : {false, true}) {
+    for (std::uint16_t mtu : {576, 1280, 1500, 1501, 2000}) {
+      SCOPED_TRACE(::testing::Message() << (v6 ? "IPv6" : "IPv4") << " MTU " << mtu);
+      const TunnelConfig cfg = config(v6, mtu);
+      // Odd and even lengths, one byte either side of a segment boundary.
+      const std::size_t seg = mtu - (v6 ? 60u : 40u);
+      for (std::size_t payload : {std::size_t{0}, std::size_t{1}, std::size_t{101}, seg - 72,
+                                  seg - 71, seg - 70, std::size_t{1459}, std::size_t{1460},
+                                  std::size_t{1461}, std::size_t{4001}, std::size_t{9000}}) {
+        SCOPED_TRACE(payload);
+        Frame f = make_frame({.v6 = v6, .payload = payload});
+        EncapRequest req;
+        expect_copy_form_same(cfg, f.bytes, req);  // finished frame, no hints
+        req.offload = needs_csum(f);               // P
+        expect_copy_form_same(cfg, f.bytes, req);
+        req.offload.flags = OffloadInfo::kDataValid;  // C
+        expect_copy_form_same(cfg, f.bytes, req);
+      }
+      // Super-packets: offloaded (P + MSS), segmented in software (ECN), USO.
+      Frame big = make_frame({.v6 = v6, .payload = 20001});
+      EncapRequest req;
+      const std::uint8_t kind = v6 ? OffloadInfo::kGsoTcpv6 : OffloadInfo::kGsoTcpv4;
+      req.offload = gso(big, kind, 1448);
+      expect_copy_form_same(cfg, big.bytes, req);
+      req.offload = gso(big, kind | OffloadInfo::kGsoEcn, 1001);
+      expect_copy_form_same(cfg, big.bytes, req);
+      Frame udp = make_frame({.v6 = v6, .proto = wire::kIpProtoUdp, .payload = 3001});
+      req.offload = gso(udp, OffloadInfo::kGsoUdpL4, 999);
+      expect_copy_form_same(cfg, udp.bytes, req);
+      // VLAN: a tag moved to the STT header, a tag given by the caller, QinQ left inline.
+      Frame tagged = make_frame({.v6 = v6, .payload = 3333, .tags = {{0x8100, 0x2042}}});
+      req = {};
+      req.offload = needs_csum(tagged);
+      expect_copy_form_same(cfg, tagged.bytes, req);
+      req.vlan = VlanTci{3, 100};
+      expect_copy_form_same(cfg, tagged.bytes, req);
+      Frame qinq = make_frame({.v6 = v6, .payload = 2999, .tags = {{0x88a8, 7}, {0x8100, 8}}});
+      req = {};
+      expect_copy_form_same(cfg, qinq.bytes, req);
+      // Non-IP, and the largest frame an STT frame holds.
+      expect_copy_form_same(cfg, arp_frame(), {});
+      const std::size_t largest = wire::kSttMaxFrame - wire::kSttHeaderLen;
+      Frame huge = make_frame({.v6 = v6, .payload = largest - 14 - (v6 ? 60u : 40u)});
+      ASSERT_EQ(huge.bytes.size(), largest);
+      expect_copy_form_same(cfg, huge.bytes, {});
+    }
+  }
+}
+
+TEST(Encap, CopyFormSlotTooSmallIsCountedDropNotOverflow) {
+  for (bool v6 : {false, true}) {
+    const TunnelConfig cfg = config(v6, 1500);
+    const std::size_t full = 1500 + 14;  // a full-size outer packet
+    Frame f = make_frame({.v6 = v6, .payload = 3000});
+    for (std::size_t capacity : {std::size_t{0}, full - 1, full}) {
+      SCOPED_TRACE(::testing::Message() << (v6 ? "IPv6" : "IPv4") << " capacity " << capacity);
+      Encapsulator e(cfg);
+      Ring ring(8, capacity, capacity + 16);
+      ring.attach(*e.batch);
+      Result r = e.run(f.bytes, {}, TxForm::kSegmentedCopy);
+      if (capacity < full) {
+        EXPECT_EQ(r.status, EncapStatus::kDropped);
+        EXPECT_EQ(r.c(EncapCounter::kDropSlotTooSmall), 1u);
+        EXPECT_EQ(r.c(EncapCounter::kFrames), 0u);
+        EXPECT_EQ(e.batch->size(), 0u);
+      } else {
+        EXPECT_EQ(r.status, EncapStatus::kOk);
+        EXPECT_EQ(r.packets.size(), 3u);
+        EXPECT_EQ(r.packets[0].bytes.size(), full);
+      }
+      EXPECT_TRUE(ring.guards_intact(*e.batch));
+    }
+    // A small frame needs only a small slot; one byte less is a drop.
+    Frame small = make_frame({.v6 = v6, .payload = 10});
+    const std::size_t need = (v6 ? 74u : 54u) + 18 + small.bytes.size();
+    for (std::size_t capacity : {need - 1, need}) {
+      Encapsulator e(cfg);
+      Ring ring(2, capacity, capacity);  // slots back to back
+      ring.attach(*e.batch);
+      Result r = e.run(small.bytes, {}, TxForm::kSegmentedCopy);
+      EXPECT_EQ(r.status, capacity == need ? EncapStatus::kOk : EncapStatus::kDropped);
+      EXPECT_EQ(r.c(EncapCounter::kDropSlotTooSmall), capacity == need ? 0u : 1u);
+      EXPECT_TRUE(ring.guards_intact(*e.batch));
+    }
+    // Software GSO pieces are checked too, before anything is written.
+    Frame big = make_frame({.v6 = v6, .payload = 5000});
+    EncapRequest req;
+    req.offload = gso(
+        big, (v6 ? OffloadInfo::kGsoTcpv6 : OffloadInfo::kGsoTcpv4) | OffloadInfo::kGsoEcn, 1448);
+    Encapsulator e(cfg);
+    Ring ring(16, full - 1, full + 7);
+    ring.attach(*e.batch);
+    Result r = e.run(big.bytes, req, TxForm::kSegmentedCopy);
+    EXPECT_EQ(r.status, EncapStatus::kDropped);
+    EXPECT_EQ(r.c(EncapCounter::kDropSlotTooSmall), 1u);
+    EXPECT_EQ(e.batch->size(), 0u);
+    EXPECT_TRUE(ring.guards_intact(*e.batch));
+  }
+}
+
+TEST(Encap, CopyFormTooFewSlotsIsBatchFull) {
+  const TunnelConfig cfg = config(false, 1500);
+  Frame f = make_frame({.payload = 4000});  // 3 packets
+  Encapsulator e(cfg);
+  Ring ring(5, 2048, 2048);
+  ring.attach(*e.batch);
+  e.batch->clear();
+  CounterSet<EncapCounter> counters;
+  PacketBuffer b1, b2;
+  std::memcpy(b1.data(), f.bytes.data(), f.bytes.size());
+  std::memcpy(b2.data(), f.bytes.data(), f.bytes.size());
+  EXPECT_EQ(encapsulate(e.tunnel, b1.data(), f.bytes.size(), {}, TxForm::kSegmentedCopy, *e.batch,
+                        counters),
+            EncapStatus::kOk);
+  // 3 + 3 > 5: the second frame is dropped whole, and the first stays.
+  EXPECT_EQ(encapsulate(e.tunnel, b2.data(), f.bytes.size(), {}, TxForm::kSegmentedCopy, *e.batch,
+                        counters),
+            EncapStatus::kDropped);
+  EXPECT_EQ(counters.get(EncapCounter::kDropBatchFull), 1u);
+  EXPECT_EQ(e.batch->size(), 3u);
+  EXPECT_TRUE(ring.guards_intact(*e.batch));
+  // No slots at all: nothing fits.
+  Encapsulator none(cfg);
+  Result r = none.run(f.bytes, {}, TxForm::kSegmentedCopy);
+  EXPECT_EQ(r.status, EncapStatus::kDropped);
+  EXPECT_EQ(r.c(EncapCounter::kDropSlotTooSmall), 1u);
+}
+
 TEST(Encap, DropTooShort) {
   Encapsulator e(config(false));
   std::vector<std::uint8_t> tiny(13, 0);
