@@ -1,5 +1,6 @@
 #include "wire/checksum.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -145,68 +146,98 @@ inline std::uint64_t sum_short(const std::uint8_t* p, std::size_t n, std::uint64
 
 #if defined(__x86_64__)
 // AVX2 kernels, chosen at run time (the build targets baseline x86-64).
-// Same arithmetic as sum_words: the 32-bit halves of every 64-bit word are
-// zero-extended into 64-bit lanes and added, so no lane can overflow for
-// any length a packet can have. 64 bytes per iteration, two accumulators.
-constexpr std::size_t kAvx2Min = 128;  // below this the scalar loop wins
+//
+// Every 16-bit word w (host order) is added as the signed value w - 32768:
+// XOR with 0x8000, then vpmaddwd against ones adds each pair of words into
+// a signed 32-bit lane (w0 + w1 - 65536). That is one multiply-add, one XOR
+// and one add per 32 bytes, and no shuffle (the unpack-based kernel this
+// replaces was bound by the shuffle ports). The bias, 65536 per lane per
+// vector, is added back when the lanes are reduced, so the result is the
+// exact integer sum of the 16-bit words, which folds to the same value as
+// the scalar sum of 32-bit halves. A lane moves by at most 65536 per vector,
+// so blocks of kBlock bytes (16384 vectors over all four accumulators) keep
+// every 32-bit lane, and their sum, far from overflow.
+constexpr std::size_t kAvx2Min = 64;  // below this the scalar loop wins
+constexpr std::size_t kBlock = 512 * 1024;
 
-__attribute__((target("avx2"))) inline std::uint64_t lanes_to_acc(__m256i a, std::uint64_t acc) {
-  alignas(32) std::uint64_t l[4];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(l), a);
-  acc = add64(acc, l[0]);
-  acc = add64(acc, l[1]);
-  acc = add64(acc, l[2]);
-  return add64(acc, l[3]);
+// The exact sum of the words behind `a` (8 signed lanes), given how many
+// 32-byte vectors were added into it.
+__attribute__((target("avx2"))) inline std::uint64_t unbias(__m256i a, std::size_t vectors) {
+  const __m256i q = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(a)),
+                                     _mm256_cvtepi32_epi64(_mm256_extracti128_si256(a, 1)));
+  const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  const std::int64_t t = _mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1);
+  return static_cast<std::uint64_t>(t + static_cast<std::int64_t>(vectors) * 8 * 65536);
 }
 
+// One vector's words added, biased, into the accumulator.
+__attribute__((target("avx2"))) inline __m256i add_words(__m256i acc, __m256i v) {
+  const __m256i bias = _mm256_set1_epi16(static_cast<short>(0x8000));
+  const __m256i ones = _mm256_set1_epi16(1);
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_xor_si256(v, bias), ones));
+}
+
+__attribute__((target("avx2"))) inline __m256i load32(const std::uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// Sums whole 32-byte vectors; *consumed says how many bytes (n rounded down
+// to a multiple of 32).
 __attribute__((target("avx2"))) std::uint64_t sum_avx2(const std::uint8_t* p, std::size_t n,
                                                        std::size_t* consumed) {
-  const __m256i zero = _mm256_setzero_si256();
-  __m256i a0 = zero, a1 = zero;
+  std::uint64_t total = 0;
   std::size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
-    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32));
-    a0 = _mm256_add_epi64(a0, _mm256_unpacklo_epi32(v0, zero));
-    a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v0, zero));
-    a0 = _mm256_add_epi64(a0, _mm256_unpacklo_epi32(v1, zero));
-    a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v1, zero));
-  }
-  if (i + 32 <= n) {
-    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
-    a0 = _mm256_add_epi64(a0, _mm256_unpacklo_epi32(v0, zero));
-    a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v0, zero));
-    i += 32;
+  while (n - i >= 32) {
+    const std::size_t begin = i;
+    const std::size_t end = i + std::min(n - i, kBlock);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (; i + 128 <= end; i += 128) {
+      a0 = add_words(a0, load32(p + i));
+      a1 = add_words(a1, load32(p + i + 32));
+      a2 = add_words(a2, load32(p + i + 64));
+      a3 = add_words(a3, load32(p + i + 96));
+    }
+    for (; i + 32 <= end; i += 32)
+      a0 = add_words(a0, load32(p + i));
+    const __m256i a = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+    total += unbias(a, (i - begin) / 32);
   }
   *consumed = i;
-  return lanes_to_acc(_mm256_add_epi64(a0, a1), 0);
+  return total;
 }
 
+// The same, storing every vector at dst too (dst 32-byte aligned).
 __attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
                                                             const std::uint8_t* src, std::size_t n,
                                                             std::size_t* consumed) {
-  const __m256i zero = _mm256_setzero_si256();
-  __m256i a0 = zero, a1 = zero;
+  std::uint64_t total = 0;
   std::size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 32));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), v0);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i + 32), v1);
-    a0 = _mm256_add_epi64(a0, _mm256_unpacklo_epi32(v0, zero));
-    a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v0, zero));
-    a0 = _mm256_add_epi64(a0, _mm256_unpacklo_epi32(v1, zero));
-    a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v1, zero));
-  }
-  if (i + 32 <= n) {
-    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), v0);
-    a0 = _mm256_add_epi64(a0, _mm256_unpacklo_epi32(v0, zero));
-    a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v0, zero));
-    i += 32;
+  while (n - i >= 32) {
+    const std::size_t begin = i;
+    const std::size_t end = i + std::min(n - i, kBlock);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (; i + 128 <= end; i += 128) {
+      const __m256i v0 = load32(src + i), v1 = load32(src + i + 32), v2 = load32(src + i + 64),
+                    v3 = load32(src + i + 96);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i), v0);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i + 32), v1);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i + 64), v2);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i + 96), v3);
+      a0 = add_words(a0, v0);
+      a1 = add_words(a1, v1);
+      a2 = add_words(a2, v2);
+      a3 = add_words(a3, v3);
+    }
+    for (; i + 32 <= end; i += 32) {
+      const __m256i v = load32(src + i);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i), v);
+      a0 = add_words(a0, v);
+    }
+    const __m256i a = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+    total += unbias(a, (i - begin) / 32);
   }
   *consumed = i;
-  return lanes_to_acc(_mm256_add_epi64(a0, a1), 0);
+  return total;
 }
 
 bool have_avx2() {
@@ -220,42 +251,17 @@ bool have_avx2() {
 
 }  // namespace
 
-std::uint32_t sum(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
-  std::uint64_t acc = 0;
-#if defined(__x86_64__)
-  if (n >= kAvx2Min && have_avx2()) {
-    std::size_t done = 0;
-    acc = sum_avx2(p, n, &done);
-    return add(initial, to_network_sum(reduce64(sum_short(p + done, n - done, acc))));
-  }
-#endif
+namespace {
+
+std::uint32_t sum_scalar(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
   std::size_t done = 0;
-  acc = sum_words(p, n, acc, &done);
+  std::uint64_t acc = sum_words(p, n, 0, &done);
   if (done < n) acc = sum_tail(p + done, n - done, acc);
   return add(initial, to_network_sum(reduce64(acc)));
 }
 
-std::uint32_t copy_and_sum(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
-                           std::uint32_t initial) {
-#if defined(__x86_64__)
-  if (n >= kAvx2Min && have_avx2()) {
-    // Stores that straddle cache lines cost more than loads do, so the
-    // destination is aligned first: the head's bytes are summed apart and
-    // the rest, which starts `head` bytes in, is added at that offset.
-    const std::size_t head = (32u - (reinterpret_cast<std::uintptr_t>(dst) & 31u)) & 31u;
-    std::uint32_t head_sum = 0;
-    if (head != 0) {
-      head_sum = to_network_sum(reduce64(copy_sum_short(dst, src, head, 0)));
-      dst += head;
-      src += head;
-      n -= head;
-    }
-    std::size_t done = 0;
-    std::uint64_t acc = copy_sum_avx2(dst, src, n, &done);
-    acc = copy_sum_short(dst + done, src + done, n - done, acc);  // < 32 bytes left
-    return add(initial, add_at(head_sum, to_network_sum(reduce64(acc)), head));
-  }
-#endif
+std::uint32_t copy_sum_scalar(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
+                              std::uint32_t initial) {
   std::uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   std::size_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -275,13 +281,93 @@ std::uint32_t copy_and_sum(std::uint8_t* dst, const std::uint8_t* src, std::size
   acc = add64(acc, a1);
   acc = add64(acc, a2);
   acc = add64(acc, a3);
-  if (i < n) {
-    std::memcpy(dst + i, src + i, n - i);
-    std::size_t done = 0;
-    acc = sum_words(src + i, n - i, acc, &done);
-    if (i + done < n) acc = sum_tail(src + i + done, n - i - done, acc);
-  }
+  if (i < n) acc = copy_sum_short(dst + i, src + i, n - i, acc);  // < 32 bytes left
   return add(initial, to_network_sum(reduce64(acc)));
+}
+
+#if defined(__x86_64__)
+std::uint32_t sum_vector(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
+  std::size_t done = 0;
+  const std::uint64_t acc = sum_avx2(p, n, &done);
+  return add(initial, to_network_sum(reduce64(sum_short(p + done, n - done, acc))));
+}
+
+std::uint32_t copy_sum_vector(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
+                              std::uint32_t initial) {
+  // Stores that straddle cache lines cost more than loads do, so the
+  // destination is aligned first: the head's bytes are summed apart and
+  // the rest, which starts `head` bytes in, is added at that offset.
+  const std::size_t head =
+      std::min<std::size_t>(n, (32u - (reinterpret_cast<std::uintptr_t>(dst) & 31u)) & 31u);
+  std::uint32_t head_sum = 0;
+  if (head != 0) {
+    head_sum = to_network_sum(reduce64(copy_sum_short(dst, src, head, 0)));
+    dst += head;
+    src += head;
+    n -= head;
+  }
+  std::size_t done = 0;
+  std::uint64_t acc = copy_sum_avx2(dst, src, n, &done);
+  acc = copy_sum_short(dst + done, src + done, n - done, acc);  // < 32 bytes left
+  return add(initial, add_at(head_sum, to_network_sum(reduce64(acc)), head));
+}
+#endif
+
+}  // namespace
+
+std::uint32_t sum(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
+#if defined(__x86_64__)
+  if (n >= kAvx2Min && have_avx2()) return sum_vector(p, n, initial);
+#endif
+  return sum_scalar(p, n, initial);
+}
+
+std::uint32_t copy_and_sum(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
+                           std::uint32_t initial) {
+#if defined(__x86_64__)
+  if (n >= kAvx2Min && have_avx2()) return copy_sum_vector(dst, src, n, initial);
+#endif
+  return copy_sum_scalar(dst, src, n, initial);
+}
+
+bool has_kernel(Kernel k) {
+#if defined(__x86_64__)
+  if (k == Kernel::kAvx2) return have_avx2();
+#else
+  if (k == Kernel::kAvx2) return false;
+#endif
+  return true;
+}
+
+std::uint32_t sum_with(Kernel k, const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
+  switch (k) {
+    case Kernel::kScalar:
+      return sum_scalar(p, n, initial);
+    case Kernel::kAvx2:
+#if defined(__x86_64__)
+      if (have_avx2()) return sum_vector(p, n, initial);
+#endif
+      return sum_scalar(p, n, initial);
+    case Kernel::kAuto:
+      break;
+  }
+  return sum(p, n, initial);
+}
+
+std::uint32_t copy_and_sum_with(Kernel k, std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
+                                std::uint32_t initial) {
+  switch (k) {
+    case Kernel::kScalar:
+      return copy_sum_scalar(dst, src, n, initial);
+    case Kernel::kAvx2:
+#if defined(__x86_64__)
+      if (have_avx2()) return copy_sum_vector(dst, src, n, initial);
+#endif
+      return copy_sum_scalar(dst, src, n, initial);
+    case Kernel::kAuto:
+      break;
+  }
+  return copy_and_sum(dst, src, n, initial);
 }
 
 std::uint32_t pseudo_v4(const std::uint8_t src[4], const std::uint8_t dst[4], std::uint8_t proto,

@@ -19,6 +19,16 @@ std::uint32_t sum(const std::uint8_t* p, std::size_t n, std::uint32_t initial = 
 std::uint32_t copy_and_sum(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
                            std::uint32_t initial = 0);
 
+// The kernels behind sum() and copy_and_sum(), by name, for tests and
+// benchmarks. kAuto is what those use: AVX2 when the CPU has it and the
+// range is long enough, else scalar; the others force one kernel for any
+// length (kAvx2 runs the scalar one where has_kernel(kAvx2) is false).
+enum class Kernel : std::uint8_t { kAuto, kScalar, kAvx2 };
+bool has_kernel(Kernel k);
+std::uint32_t sum_with(Kernel k, const std::uint8_t* p, std::size_t n, std::uint32_t initial = 0);
+std::uint32_t copy_and_sum_with(Kernel k, std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
+                                std::uint32_t initial = 0);
+
 inline std::uint32_t add(std::uint32_t a, std::uint32_t b) {
   std::uint64_t s = std::uint64_t{a} + b;
   return static_cast<std::uint32_t>((s & 0xffffffffu) + (s >> 32));

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -71,6 +72,67 @@ TEST(Checksum, CopyAndSumAtEveryDestinationAlignment) {
         }
         ASSERT_EQ(csum::fold(s), csum::fold(csum::add(reference_fold(src, sa, n), 7)))
             << "dst+" << d << " src+" << sa << " n " << n;
+      }
+    }
+  }
+}
+
+// Every kernel (scalar, AVX2 where the CPU has it, and the automatic
+// choice), summing and copying, against reference_fold for every length
+// 0..4096 with random source and destination alignments and seeds.
+TEST(Checksum, EveryKernelMatchesReferenceAtEveryLength) {
+  std::vector<csum::Kernel> kernels{csum::Kernel::kAuto, csum::Kernel::kScalar};
+  if (csum::has_kernel(csum::Kernel::kAvx2)) kernels.push_back(csum::Kernel::kAvx2);
+  std::mt19937 rng(2026);
+  constexpr std::size_t kMax = 4096, kSlack = 64;
+  constexpr std::uint8_t kGuard = 0xa5;
+  std::vector<std::uint8_t> src(kMax + kSlack), dst(kMax + 2 * kSlack);
+  for (auto& b : src)
+    b = static_cast<std::uint8_t>(rng());
+  for (std::size_t n = 0; n <= kMax; ++n) {
+    const std::size_t sa = rng() % kSlack, da = rng() % kSlack;
+    const std::uint32_t seed = rng() & 0xfffff;
+    const std::uint16_t want = csum::fold(csum::add(reference_fold(src, sa, n), seed));
+    for (csum::Kernel k : kernels) {
+      const int kn = static_cast<int>(k);
+      ASSERT_EQ(csum::fold(csum::sum_with(k, src.data() + sa, n, seed)), want)
+          << "sum kernel " << kn << " src+" << sa << " n " << n;
+      std::fill(dst.begin(), dst.end(), kGuard);
+      const std::uint32_t s = csum::copy_and_sum_with(k, dst.data() + da, src.data() + sa, n, seed);
+      ASSERT_EQ(csum::fold(s), want)
+          << "copy kernel " << kn << " dst+" << da << " src+" << sa << " n " << n;
+      ASSERT_TRUE(std::equal(src.begin() + sa, src.begin() + sa + n, dst.begin() + da))
+          << "copy kernel " << kn << " n " << n;
+      for (std::size_t i = 0; i < dst.size(); ++i) {
+        if (i < da || i >= da + n) {
+          ASSERT_EQ(dst[i], kGuard) << "kernel " << kn << " wrote " << i;
+        }
+      }
+    }
+  }
+}
+
+// Long runs of extreme words: all ones (every lane at its largest), 0x8000
+// and 0x7fff (the vector kernel's bias boundary), past the vector kernel's
+// block size, where a lane that could overflow would show.
+TEST(Checksum, EveryKernelOnLongExtremeRuns) {
+  std::vector<csum::Kernel> kernels{csum::Kernel::kAuto, csum::Kernel::kScalar};
+  if (csum::has_kernel(csum::Kernel::kAvx2)) kernels.push_back(csum::Kernel::kAvx2);
+  const std::size_t n = (3u << 20) + 77;
+  std::vector<std::uint8_t> src(n), dst(n);
+  const std::vector<std::vector<std::uint8_t>> patterns{{0xff, 0xff}, {0x80, 0x00}, {0x00, 0x80},
+                                                        {0x7f, 0xff}, {0x00, 0x00}, {0xff, 0x00}};
+  for (const auto& pat : patterns) {
+    for (std::size_t i = 0; i < n; ++i)
+      src[i] = pat[i % 2];
+    for (std::size_t len : {std::size_t{65535}, std::size_t{524288 + 31}, n}) {
+      const std::uint16_t want = reference_fold(src, 0, len);
+      for (csum::Kernel k : kernels) {
+        ASSERT_EQ(csum::fold(csum::sum_with(k, src.data(), len)), want)
+            << "kernel " << static_cast<int>(k) << " pattern " << int{pat[0]} << " len " << len;
+        ASSERT_EQ(csum::fold(csum::copy_and_sum_with(k, dst.data() + 1, src.data() + 1, len - 1)),
+                  reference_fold(src, 1, len - 1))
+            << "copy kernel " << static_cast<int>(k) << " len " << len;
       }
     }
   }
