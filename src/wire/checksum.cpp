@@ -134,16 +134,6 @@ inline std::uint64_t copy_sum_short(std::uint8_t* dst, const std::uint8_t* src, 
   return add64(acc, (w & 0xffffffffu) + (w >> 32));
 }
 
-// Sums fewer than 32 bytes.
-inline std::uint64_t sum_short(const std::uint8_t* p, std::size_t n, std::uint64_t acc) {
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const std::uint64_t w = load64(p + i);
-    acc = add64(acc, (w & 0xffffffffu) + (w >> 32));
-  }
-  return i < n ? sum_tail(p + i, n - i, acc) : acc;
-}
-
 #if defined(__x86_64__)
 // AVX2 kernels, chosen at run time (the build targets baseline x86-64).
 //
@@ -157,7 +147,10 @@ inline std::uint64_t sum_short(const std::uint8_t* p, std::size_t n, std::uint64
 // the scalar sum of 32-bit halves. A lane moves by at most 65536 per vector,
 // so blocks of kBlock bytes (16384 vectors over all four accumulators) keep
 // every 32-bit lane, and their sum, far from overflow.
-constexpr std::size_t kAvx2Min = 64;  // below this the scalar loop wins
+// Shortest ranges the AVX2 kernels take: below these the scalar loops win
+// (each needs one whole vector).
+constexpr std::size_t kAvx2SumMin = 32;
+constexpr std::size_t kAvx2CopyMin = 32;
 constexpr std::size_t kBlock = 512 * 1024;
 
 // The exact sum of the words behind `a` (8 signed lanes), given how many
@@ -181,13 +174,39 @@ __attribute__((target("avx2"))) inline __m256i load32(const std::uint8_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
-// Sums whole 32-byte vectors; *consumed says how many bytes (n rounded down
-// to a multiple of 32).
-__attribute__((target("avx2"))) std::uint64_t sum_avx2(const std::uint8_t* p, std::size_t n,
-                                                       std::size_t* consumed) {
+// Bytes j >= 32 - r of a vector: mask_last(r) loads 32 bytes at kEdge + r.
+alignas(64) constexpr std::uint8_t kEdge[64] = {
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+__attribute__((target("avx2"))) inline __m256i mask_last(std::size_t r) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kEdge + r));
+}
+
+// The two bytes of every 16-bit word swapped: a vector whose bytes sit at
+// odd offsets of the summed range adds like this at even ones.
+__attribute__((target("avx2"))) inline __m256i swap_bytes(__m256i v) {
+  const __m256i order = _mm256_setr_epi8(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14, 1, 0,
+                                         3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+  return _mm256_shuffle_epi8(v, order);
+}
+
+// The last r (1..31) bytes of p[0, n), n >= 32: the 32 bytes that end at
+// p + n, the ones before the last r masked off, in the lanes of offset 0.
+__attribute__((target("avx2"))) inline __m256i tail_vector(__m256i v, std::size_t n,
+                                                           std::size_t r) {
+  v = _mm256_and_si256(v, mask_last(r));
+  return (n & 1) != 0 ? swap_bytes(v) : v;
+}
+
+// The exact sum of the 16-bit words of p[0, n), n >= 32: whole vectors,
+// then the rest as one overlapping vector with its repeated bytes masked.
+__attribute__((target("avx2"))) std::uint64_t sum_avx2(const std::uint8_t* p, std::size_t n) {
   std::uint64_t total = 0;
   std::size_t i = 0;
-  while (n - i >= 32) {
+  for (;;) {
     const std::size_t begin = i;
     const std::size_t end = i + std::min(n - i, kBlock);
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -199,20 +218,38 @@ __attribute__((target("avx2"))) std::uint64_t sum_avx2(const std::uint8_t* p, st
     }
     for (; i + 32 <= end; i += 32)
       a0 = add_words(a0, load32(p + i));
-    const __m256i a = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
-    total += unbias(a, (i - begin) / 32);
+    std::size_t vectors = (i - begin) / 32;
+    if (end == n && i < n) {
+      a1 = add_words(a1, tail_vector(load32(p + n - 32), n, n - i));
+      ++vectors;
+      i = n;
+    }
+    total += unbias(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)), vectors);
+    if (i == n) return total;
   }
-  *consumed = i;
-  return total;
 }
 
-// The same, storing every vector at dst too (dst 32-byte aligned).
+// The same while copying p[0, n) to dst, n >= 32. Stores that straddle
+// cache lines cost more than loads do, so the bulk is stored aligned: the
+// first 32 bytes are copied unaligned and their first `head` bytes summed,
+// then the rest from dst + head (32-byte aligned). Sums are of the words
+// from offset `head` on (a head byte at offset j sits at j - head, so an
+// odd head has its bytes swapped); *head_out says where that is.
 __attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
                                                             const std::uint8_t* src, std::size_t n,
-                                                            std::size_t* consumed) {
-  std::uint64_t total = 0;
+                                                            std::size_t* head_out) {
+  const std::size_t head = (32u - (reinterpret_cast<std::uintptr_t>(dst) & 31u)) & 31u;
+  *head_out = head;
+  const __m256i first = load32(src);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), first);
+  __m256i h = _mm256_andnot_si256(mask_last(32 - head), first);  // bytes j < head
+  if ((head & 1) != 0) h = swap_bytes(h);
+  dst += head;
+  src += head;
+  n -= head;
+  std::uint64_t total = unbias(add_words(_mm256_setzero_si256(), h), 1);
   std::size_t i = 0;
-  while (n - i >= 32) {
+  for (;;) {
     const std::size_t begin = i;
     const std::size_t end = i + std::min(n - i, kBlock);
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -233,11 +270,20 @@ __attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
       _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i), v);
       a0 = add_words(a0, v);
     }
-    const __m256i a = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
-    total += unbias(a, (i - begin) / 32);
+    std::size_t vectors = (i - begin) / 32;
+    if (end == n && i < n) {
+      // The last bytes as one vector that overlaps ones already stored
+      // (with the same values). It may reach back into the head: it starts
+      // at src + n - 32 >= the original src, as the original n >= 32.
+      const __m256i v = load32(src + n - 32);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + n - 32), v);
+      a1 = add_words(a1, tail_vector(v, n, n - i));
+      ++vectors;
+      i = n;
+    }
+    total += unbias(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)), vectors);
+    if (i == n) return total;
   }
-  *consumed = i;
-  return total;
 }
 
 bool have_avx2() {
@@ -287,29 +333,16 @@ std::uint32_t copy_sum_scalar(std::uint8_t* dst, const std::uint8_t* src, std::s
 
 #if defined(__x86_64__)
 std::uint32_t sum_vector(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
-  std::size_t done = 0;
-  const std::uint64_t acc = sum_avx2(p, n, &done);
-  return add(initial, to_network_sum(reduce64(sum_short(p + done, n - done, acc))));
+  if (n < kAvx2SumMin) return sum_scalar(p, n, initial);
+  return add(initial, to_network_sum(reduce64(sum_avx2(p, n))));
 }
 
 std::uint32_t copy_sum_vector(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
                               std::uint32_t initial) {
-  // Stores that straddle cache lines cost more than loads do, so the
-  // destination is aligned first: the head's bytes are summed apart and
-  // the rest, which starts `head` bytes in, is added at that offset.
-  const std::size_t head =
-      std::min<std::size_t>(n, (32u - (reinterpret_cast<std::uintptr_t>(dst) & 31u)) & 31u);
-  std::uint32_t head_sum = 0;
-  if (head != 0) {
-    head_sum = to_network_sum(reduce64(copy_sum_short(dst, src, head, 0)));
-    dst += head;
-    src += head;
-    n -= head;
-  }
-  std::size_t done = 0;
-  std::uint64_t acc = copy_sum_avx2(dst, src, n, &done);
-  acc = copy_sum_short(dst + done, src + done, n - done, acc);  // < 32 bytes left
-  return add(initial, add_at(head_sum, to_network_sum(reduce64(acc)), head));
+  if (n < kAvx2CopyMin) return copy_sum_scalar(dst, src, n, initial);
+  std::size_t head = 0;
+  const std::uint64_t acc = copy_sum_avx2(dst, src, n, &head);
+  return add(initial, add_at(0, to_network_sum(reduce64(acc)), head));
 }
 #endif
 
@@ -317,7 +350,7 @@ std::uint32_t copy_sum_vector(std::uint8_t* dst, const std::uint8_t* src, std::s
 
 std::uint32_t sum(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
 #if defined(__x86_64__)
-  if (n >= kAvx2Min && have_avx2()) return sum_vector(p, n, initial);
+  if (n >= kAvx2SumMin && have_avx2()) return sum_vector(p, n, initial);
 #endif
   return sum_scalar(p, n, initial);
 }
@@ -325,7 +358,7 @@ std::uint32_t sum(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
 std::uint32_t copy_and_sum(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
                            std::uint32_t initial) {
 #if defined(__x86_64__)
-  if (n >= kAvx2Min && have_avx2()) return copy_sum_vector(dst, src, n, initial);
+  if (n >= kAvx2CopyMin && have_avx2()) return copy_sum_vector(dst, src, n, initial);
 #endif
   return copy_sum_scalar(dst, src, n, initial);
 }
