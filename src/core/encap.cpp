@@ -141,6 +141,7 @@ std::uint8_t outer_tos(const std::uint8_t* frame, const wire::PacketLayout& layo
 // What stays the same for every outer packet of one encapsulate() call.
 struct OuterParams {
   const TunnelConfig* cfg;
+  const Tunnel* tunnel;
   std::uint16_t src_port;
   std::uint8_t tos;
   std::uint32_t flow_label;
@@ -150,52 +151,33 @@ struct OuterParams {
 };
 
 // Writes outer Ethernet + IP + TCP-like header at `h` for a TCP segment of
-// `tcp_len` bytes (header included); the TCP checksum is left 0. Returns the
+// `tcp_len` bytes (header included): the tunnel's template, then the fields
+// that change per packet; the TCP checksum is left 0. Returns the
 // pseudo-header sum for that length.
 std::uint32_t write_outer(std::uint8_t* h, const OuterParams& o, std::uint32_t tcp_len,
                           std::uint16_t ip_id, std::uint32_t seq, std::uint32_t ack,
                           std::uint8_t flags) {
-  const TunnelConfig& cfg = *o.cfg;
-  auto* eth = header_at<wire::EthernetHeader>(h);
-  eth->dst = cfg.dst_mac;
-  eth->src = cfg.src_mac;
-  eth->ethertype.set(o.v6 ? wire::kEtherTypeIpv6 : wire::kEtherTypeIpv4);
+  const Tunnel& t = *o.tunnel;
   std::uint8_t* l3 = h + wire::kEthHeaderLen;
-  std::uint32_t pseudo;
   if (!o.v6) {
-    auto* ip = header_at<wire::Ipv4Header>(l3);
-    ip->version_ihl = 0x45;
-    ip->tos = o.tos;
-    ip->total_length.set(static_cast<std::uint16_t>(20 + tcp_len));
-    ip->id.set(ip_id);
-    ip->frag.set(cfg.df ? wire::kIpv4FlagDf : 0);
-    ip->ttl = cfg.ttl;
-    ip->protocol = wire::kIpProtoTcp;
-    std::memcpy(ip->src, cfg.src.data(), 4);
-    std::memcpy(ip->dst, cfg.dst.data(), 4);
-    ip->checksum.set(csum::ipv4_header(l3, 20));
-    pseudo = csum::pseudo_v4(ip->src, ip->dst, wire::kIpProtoTcp, tcp_len);
+    std::memcpy(h, t.outer_template(), wire::kEthHeaderLen + 20 + 20);
+    const std::uint16_t total = static_cast<std::uint16_t>(20 + tcp_len);
+    l3[1] = o.tos;
+    wire::store_be16(l3 + 2, total);
+    wire::store_be16(l3 + 4, ip_id);
+    wire::store_be16(l3 + 10, csum::finish(t.outer_ip_sum() + o.tos + total + ip_id));
   } else {
-    auto* ip = header_at<wire::Ipv6Header>(l3);
-    ip->version_tc_flow.set(0x60000000u | std::uint32_t{o.tos} << 20 | (o.flow_label & 0xfffff));
-    ip->payload_length.set(static_cast<std::uint16_t>(tcp_len));
-    ip->next_header = wire::kIpProtoTcp;
-    ip->hop_limit = cfg.ttl;
-    std::memcpy(ip->src, cfg.src.data(), 16);
-    std::memcpy(ip->dst, cfg.dst.data(), 16);
-    pseudo = csum::pseudo_v6(ip->src, ip->dst, wire::kIpProtoTcp, tcp_len);
+    std::memcpy(h, t.outer_template(), wire::kEthHeaderLen + 40 + 20);
+    wire::store_be32(l3, 0x60000000u | std::uint32_t{o.tos} << 20 | (o.flow_label & 0xfffff));
+    wire::store_be16(l3 + 4, static_cast<std::uint16_t>(tcp_len));
   }
-  auto* tcp = header_at<wire::TcpHeader>(l3 + o.ip_len);
-  tcp->src_port.set(o.src_port);
-  tcp->dst_port.set(cfg.dst_port);
-  tcp->seq.set(seq);
-  tcp->ack.set(ack);
-  tcp->data_offset_ns = 5 << 4;
-  tcp->flags = flags;
-  tcp->window.set(0);  // R18; OVS sends 0xffff, receivers ignore it
-  tcp->checksum.set(0);
-  tcp->urgent.set(0);
-  return pseudo;
+  std::uint8_t* tcp = l3 + o.ip_len;
+  wire::store_be16(tcp, o.src_port);
+  wire::store_be32(tcp + 4, seq);
+  wire::store_be32(tcp + 8, ack);
+  tcp[13] = flags;
+  // tcp_len < 65536 (gso_fits): the pseudo-header's length word as is.
+  return t.outer_pseudo_sum() + tcp_len;
 }
 
 bool gso_fits(std::uint32_t stt_len, const OuterParams& o) {
@@ -259,18 +241,11 @@ void emit_frame(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt, std::ui
               n == 1 ? ack_psh : wire::kTcpAck);
   const std::uint32_t l3 = wire::kEthHeaderLen, l4 = l3 + o.ip_len;
   // IPv4: every header word but total length, ID and checksum.
-  std::uint32_t ip_fixed = 0;
-  if (!o.v6) {
-    for (std::uint32_t w = 0; w < 20; w += 2) {
-      if (w != 2 && w != 4 && w != 10) ip_fixed += wire::load_be16(tmpl + l3 + w);
-    }
-  }
+  const std::uint32_t ip_fixed = o.tunnel->outer_ip_sum() + o.tos;
   // TCP: the pseudo-header without its length, and every header word but
   // SEQ, flags and checksum (window and urgent pointer are zero).
-  const std::uint32_t tcp_fixed =
-      (o.v6 ? csum::pseudo_v6(o.cfg->src.data(), o.cfg->dst.data(), wire::kIpProtoTcp, 0)
-            : csum::pseudo_v4(o.cfg->src.data(), o.cfg->dst.data(), wire::kIpProtoTcp, 0)) +
-      o.src_port + o.cfg->dst_port + (pid >> 16) + (pid & 0xffffu) + stt_len;  // SEQ's high half
+  const std::uint32_t tcp_fixed = o.tunnel->outer_pseudo_sum() + o.src_port + o.cfg->dst_port +
+                                  (pid >> 16) + (pid & 0xffffu) + stt_len;  // SEQ's high half
   const bool copy = form == TxForm::kSegmentedCopy;
   for (std::uint32_t i = 0; i < n; ++i) {
     const std::uint32_t off = i * seg;
@@ -364,7 +339,45 @@ Tunnel::Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id)
 
 Tunnel::Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id,
                std::uint16_t initial_ip_id)
-    : cfg_(cfg), packet_id_(initial_packet_id), ip_id_(initial_ip_id) {}
+    : cfg_(cfg), packet_id_(initial_packet_id), ip_id_(initial_ip_id) {
+  build_outer_template();
+}
+
+void Tunnel::build_outer_template() {
+  std::uint8_t* h = outer_.data();
+  auto* eth = header_at<wire::EthernetHeader>(h);
+  eth->dst = cfg_.dst_mac;
+  eth->src = cfg_.src_mac;
+  const bool v6 = cfg_.src.is_v6();
+  eth->ethertype.set(v6 ? wire::kEtherTypeIpv6 : wire::kEtherTypeIpv4);
+  std::uint8_t* l3 = h + wire::kEthHeaderLen;
+  if (!v6) {
+    auto* ip = header_at<wire::Ipv4Header>(l3);
+    ip->version_ihl = 0x45;
+    ip->frag.set(cfg_.df ? wire::kIpv4FlagDf : 0);
+    ip->ttl = cfg_.ttl;
+    ip->protocol = wire::kIpProtoTcp;
+    std::memcpy(ip->src, cfg_.src.data(), 4);
+    std::memcpy(ip->dst, cfg_.dst.data(), 4);
+    outer_ip_sum_ = 0;
+    for (std::uint32_t w = 0; w < 20; w += 2)
+      outer_ip_sum_ += wire::load_be16(l3 + w);  // the per-packet words are still zero
+    outer_pseudo_sum_ = csum::pseudo_v4(ip->src, ip->dst, wire::kIpProtoTcp, 0);
+  } else {
+    auto* ip = header_at<wire::Ipv6Header>(l3);
+    ip->next_header = wire::kIpProtoTcp;
+    ip->hop_limit = cfg_.ttl;
+    std::memcpy(ip->src, cfg_.src.data(), 16);
+    std::memcpy(ip->dst, cfg_.dst.data(), 16);
+    outer_ip_sum_ = 0;
+    outer_pseudo_sum_ = csum::pseudo_v6(ip->src, ip->dst, wire::kIpProtoTcp, 0);
+  }
+  auto* tcp = header_at<wire::TcpHeader>(l3 + (v6 ? 40 : 20));
+  tcp->dst_port.set(cfg_.dst_port);
+  tcp->data_offset_ns = 5 << 4;
+  // Source port, SEQ, ACK, flags, checksum per packet; window 0 (R18; OVS
+  // sends 0xffff, receivers ignore it); urgent pointer 0.
+}
 
 namespace {
 // Worst case for one call: a 64 KB inner frame cut by software GSO into as
@@ -435,6 +448,7 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
 
   OuterParams o{};
   o.cfg = &cfg;
+  o.tunnel = &tunnel;
   o.v6 = cfg.src.is_v6();
   o.ip_len = o.v6 ? 40 : 20;
   o.hdr_len = wire::kEthHeaderLen + o.ip_len + 20;

@@ -55,7 +55,10 @@ class Tunnel {
   Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id, std::uint16_t initial_ip_id);
 
   const TunnelConfig& config() const { return cfg_; }
-  void set_next_hop(const wire::MacAddr& dst_mac) { cfg_.dst_mac = dst_mac; }
+  void set_next_hop(const wire::MacAddr& dst_mac) {
+    cfg_.dst_mac = dst_mac;
+    std::copy(dst_mac.b.begin(), dst_mac.b.end(), outer_.begin());
+  }
   std::uint32_t next_packet_id() { return packet_id_++; }
   std::uint16_t next_ip_id(std::uint16_t n) {  // reserves n consecutive IPv4 IDs
     std::uint16_t first = ip_id_;
@@ -67,10 +70,26 @@ class Tunnel {
   // Largest STT payload one outer segment carries: mtu - IP - TCP.
   std::uint32_t segment_payload() const { return cfg_.mtu - outer_l3l4_len(); }
 
+  // For encapsulate(): the outer Ethernet + IP + TCP header with what the
+  // tunnel fixes filled in (MACs, EtherType, IP version, DF, TTL, protocol,
+  // addresses, TCP destination port and data offset) and every per-packet
+  // field zero, built once here rather than field by field per frame; and
+  // the sums of those fixed fields: the IPv4 header's (TOS, length, ID and
+  // checksum not included) and the TCP pseudo-header's (length not included).
+  static constexpr std::size_t kMaxOuterHeader = 14 + 40 + 20;
+  const std::uint8_t* outer_template() const { return outer_.data(); }
+  std::uint32_t outer_ip_sum() const { return outer_ip_sum_; }
+  std::uint32_t outer_pseudo_sum() const { return outer_pseudo_sum_; }
+
  private:
+  void build_outer_template();
+
   TunnelConfig cfg_;
   std::uint32_t packet_id_;
   std::uint16_t ip_id_;
+  std::array<std::uint8_t, kMaxOuterHeader> outer_{};
+  std::uint32_t outer_ip_sum_ = 0;
+  std::uint32_t outer_pseudo_sum_ = 0;
 };
 
 struct VlanTci {

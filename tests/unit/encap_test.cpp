@@ -1061,6 +1061,29 @@ TEST(Encap, CopyFormTooFewSlotsIsBatchFull) {
   EXPECT_EQ(r.c(EncapCounter::kDropSlotTooSmall), 1u);
 }
 
+// The outer headers come from a template the tunnel builds once; a new
+// next hop must reach it, in every form.
+TEST(Encap, NextHopChangeReachesEveryForm) {
+  for (bool v6 : {false, true}) {
+    Encapsulator e(config(v6));
+    Ring ring(8, 2048, 2048);
+    ring.attach(*e.batch);
+    Frame f = make_frame({.v6 = v6, .payload = 2000});
+    const wire::MacAddr hop{{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}};
+    e.tunnel.set_next_hop(hop);
+    for (TxForm form : {TxForm::kSegmented, TxForm::kSegmentedCopy, TxForm::kGso}) {
+      Result r = e.run(f.bytes, {}, form);
+      ASSERT_EQ(r.status, EncapStatus::kOk);
+      for (const Outer& o : r.packets) {
+        EXPECT_TRUE(std::equal(hop.b.begin(), hop.b.end(), o.bytes.begin()));
+        EXPECT_TRUE(
+            std::equal(test::kOuterSrcMac.begin(), test::kOuterSrcMac.end(), o.bytes.begin() + 6));
+        EXPECT_TRUE(o.ip_ok());
+      }
+    }
+  }
+}
+
 TEST(Encap, DropTooShort) {
   Encapsulator e(config(false));
   std::vector<std::uint8_t> tiny(13, 0);
