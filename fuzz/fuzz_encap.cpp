@@ -1,14 +1,14 @@
 // fuzz_encap: encapsulate() on arbitrary inner frames and offload state, in
-// both transmit forms, then the receive path on what came out.
+// all three transmit forms, then the receive path on what came out.
 //
 // Every outer packet produced must parse as an STT segment (software
 // segments with valid checksums, verified here; GSO super-segments with
 // their NEEDS_CSUM metadata) and fit the MTU (segments) or the GSO size
 // (super-segments); reassembling them must give back exactly the STT frames
-// that were sent, one per STT frame counted; both forms must carry the same
-// STT frames; and decapsulating a frame that needed no offload handling
-// must return the inner frame unchanged (with the 802.1Q tag restored when
-// the STT header carried one).
+// that were sent, one per STT frame counted; every form must carry the same
+// STT frames (and the copy form whole packets, each in its own slot); and decapsulating a frame
+// that needed no offload handling must return the inner frame unchanged (with the 802.1Q tag
+// restored when the STT header carried one).
 //
 // Input layout:
 //   byte 0   bit 0 IPv6 underlay, bits 1-2 MTU, bit 3 VLAN in the request,
@@ -118,6 +118,11 @@ FormResult run_form(core::TxForm form, const core::TunnelConfig& tcfg,
     return new core::Reassembler(rc);
   }();
   static auto* dout = new core::DecapOutput();
+  // Copy slots for kSegmentedCopy: one outer packet of the largest MTU each.
+  static constexpr std::size_t kSlot = 9000 + wire::kEthHeaderLen;
+  static auto* slots = new std::vector<std::uint8_t>(core::TxBatch::kMaxPackets * kSlot);
+  batch->set_copy_slots(form == core::TxForm::kSegmentedCopy ? slots->data() : nullptr, kSlot,
+                        kSlot, core::TxBatch::kMaxPackets);
 
   core::Tunnel tunnel(tcfg, 0x12345678);
   core::CounterSet<core::EncapCounter> ec;
@@ -144,9 +149,15 @@ FormResult run_form(core::TxForm form, const core::TunnelConfig& tcfg,
   for (const core::TxPacket& p : *batch) {
     STT_FUZZ_CHECK(p.header_len <= core::TxBatch::kMaxHeader);
     STT_FUZZ_CHECK(p.payload_len >= 1);
-    if (form == core::TxForm::kSegmented) {
+    if (form == core::TxForm::kSegmented || form == core::TxForm::kSegmentedCopy) {
       STT_FUZZ_CHECK(p.gso == core::OffloadInfo{});
       STT_FUZZ_CHECK(p.header_len - wire::kEthHeaderLen + p.payload_len <= tcfg.mtu);
+      if (form == core::TxForm::kSegmentedCopy) {
+        // Whole packets, each inside its own slot.
+        const std::size_t slot = static_cast<std::size_t>(&p - batch->begin());
+        STT_FUZZ_CHECK(p.header == batch->copy_slot(slot));
+        STT_FUZZ_CHECK(p.header + p.header_len == p.payload);
+      }
     } else if (p.gso.is_gso()) {
       // A super-segment: contiguous, for the TSO engine to cut.
       STT_FUZZ_CHECK(p.header + p.header_len == p.payload);
@@ -256,8 +267,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       run_form(core::TxForm::kSegmented, tcfg, inner, req, expect_identity, restored_tci);
   const FormResult gso =
       run_form(core::TxForm::kGso, tcfg, inner, req, expect_identity, restored_tci);
+  const FormResult copy =
+      run_form(core::TxForm::kSegmentedCopy, tcfg, inner, req, expect_identity, restored_tci);
   STT_FUZZ_CHECK(seg.ok == gso.ok);
   STT_FUZZ_CHECK(seg.stt_frames == gso.stt_frames);
+  STT_FUZZ_CHECK(seg.ok == copy.ok);
+  STT_FUZZ_CHECK(seg.stt_frames == copy.stt_frames);
   if (expect_identity) STT_FUZZ_CHECK(seg.ok);
   return 0;
 }
