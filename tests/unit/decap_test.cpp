@@ -106,17 +106,21 @@ struct Frame {
 
   Frame(const Hdr& h, const std::vector<std::uint8_t>& inner, std::uint8_t tos = 0,
         bool ce = false) {
-    buf.assign(64 + 18 + inner.size(), 0);
+    // The header is built apart and appended: GCC 12 at -O3 misreads
+    // stores into the freshly assigned vector as overflowing it.
+    std::uint8_t hdr[18];
+    hdr[0] = h.version;
+    hdr[1] = h.flags;
+    hdr[2] = h.l4_offset;
+    hdr[3] = h.reserved;
+    wire::store_be16(hdr + 4, h.mss);
+    wire::store_be16(hdr + 6, h.vlan);
+    wire::store_be64(hdr + 8, h.context);
+    wire::store_be16(hdr + 16, h.padding);
+    buf.assign(64, 0);
+    buf.insert(buf.end(), hdr, hdr + sizeof(hdr));
+    buf.insert(buf.end(), inner.begin(), inner.end());
     std::uint8_t* d = buf.data() + 64;
-    d[0] = h.version;
-    d[1] = h.flags;
-    d[2] = h.l4_offset;
-    d[3] = h.reserved;
-    wire::store_be16(d + 4, h.mss);
-    wire::store_be16(d + 6, h.vlan);
-    wire::store_be64(d + 8, h.context);
-    wire::store_be16(d + 16, h.padding);
-    std::copy(inner.begin(), inner.end(), d + 18);
     rf.data = d;
     rf.len = static_cast<std::uint32_t>(18 + inner.size());
     rf.headroom = 64;

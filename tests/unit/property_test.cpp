@@ -34,8 +34,8 @@ struct SentFrame {
 
 struct Packet {
   Bytes bytes;
-  std::size_t frame;
-  std::uint64_t sort_key;
+  std::size_t frame = 0;
+  std::uint64_t sort_key = 0;
   bool corrupt = false;  // an extra copy with one payload bit flipped
 };
 
