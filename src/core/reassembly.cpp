@@ -505,9 +505,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
         e.frame_len == seg.frame_len && Impl::matches(e, seg)) {
       std::uint8_t* dst = m.frame_data(e) + seg.offset;
       if (pending) {
-        const std::uint32_t s =
-            wire::csum::copy_and_sum(dst, seg.payload, seg.payload_len, seg.pending_sum);
-        if (wire::csum::fold(s) != 0xffff) return bad_checksum();
+        if (!copy_payload_checked(dst, seg)) return bad_checksum();
       } else {
         std::memcpy(dst, seg.payload, seg.payload_len);
       }
@@ -632,9 +630,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   if (pending) {
     // The bytes land where nothing is held yet, so a mismatch only has to
     // leave them unrecorded (and a frame created for them released).
-    const std::uint32_t s =
-        wire::csum::copy_and_sum(dst, seg.payload, seg.payload_len, seg.pending_sum);
-    if (wire::csum::fold(s) != 0xffff) {
+    if (!copy_payload_checked(dst, seg)) {
       if (fresh) m.release(ei);
       return bad_checksum();
     }

@@ -50,6 +50,12 @@ struct SttSegment {
 // nothing is pending.
 bool pending_checksum_ok(const SttSegment& seg);
 
+// Copies the payload (payload_len bytes) to `dst`, which must not overlap
+// it, and completes a pending checksum check in the same pass over the
+// bytes; true when nothing was pending or the checksum is right. The bytes
+// are copied either way: on false the caller must not treat them as held.
+bool copy_payload_checked(std::uint8_t* dst, const SttSegment& seg);
+
 // Why a packet was not accepted as an STT segment. The first group means
 // "not STT for us" (not an error); the rest are drops.
 enum class RxCounter : std::uint8_t {
