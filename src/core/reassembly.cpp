@@ -55,6 +55,7 @@ namespace {
 constexpr std::uint32_t kPage = 2048;
 constexpr std::uint32_t kHeadroom = 64;
 constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
 
 std::uint32_t round8(std::uint32_t n) {
   return (n + 7u) & ~7u;
@@ -154,6 +155,9 @@ struct Reassembler::Impl {
     std::uint32_t run_lo = 0, run_hi = 0;
     bool scattered = false;
     bool live = false;  // in the index (not on the free list)
+    // live, not scattered and holding bytes: the next in-order piece may
+    // be appended at run_hi (the fast path in add() tests this alone).
+    bool appendable = false;
     std::uint16_t frame_len = 0;
     std::uint16_t segments = 0;
     std::uint16_t src_port = 0;
@@ -183,7 +187,8 @@ struct Reassembler::Impl {
         free_entries(max_frames),
         index(table_capacity(max_frames), kNone),
         sources(table_capacity(max_frames)),
-        seed(mix64(reinterpret_cast<std::uintptr_t>(this))) {
+        seed(mix64(reinterpret_cast<std::uintptr_t>(this))),
+        timeout_ns(cfg.timeout_ns) {
     for (std::size_t i = 0; i < max_frames; ++i) {
       free_entries[i] = static_cast<std::uint32_t>(max_frames - 1 - i);
     }
@@ -394,11 +399,26 @@ struct Reassembler::Impl {
     const std::uint64_t created = entries[age.head].created_ns;
     return now_ns >= created && now_ns - created >= timeout_ns;
   }
+  // Keeps `deadline` = when the oldest frame expires (saturated at the
+  // end of time; never when there is none), after the age list's head
+  // may have changed. It only filters: before it nothing can be expired,
+  // and expire() makes the exact test.
+  void age_head_changed() {
+    if (age.head == kNone) {
+      deadline = kNever;
+      return;
+    }
+    const std::uint64_t created = entries[age.head].created_ns;
+    deadline = created > kNever - timeout_ns ? kNever : created + timeout_ns;
+  }
   void release(std::uint32_t e) {
     Entry& x = entries[e];
     x.live = false;
+    x.appendable = false;
     index_erase(e);
+    const bool was_oldest = age.head == e;
     unlink<&Entry::age_prev, &Entry::age_next>(age, e);
+    if (was_oldest) age_head_changed();
     unlink<&Entry::lru_prev, &Entry::lru_next>(lru, e);
     clear_bits(page_map.data(), x.first_page, x.first_page + x.pages);
     pages_used -= x.pages;
@@ -443,6 +463,8 @@ struct Reassembler::Impl {
   std::size_t bytes_held = 0;
   std::size_t in_flight = 0;
   std::uint32_t last = kNone;  // the entry the last segment went to (may be free now)
+  std::uint64_t timeout_ns;
+  std::uint64_t deadline = kNever;  // see age_head_changed()
 };
 
 Reassembler::Reassembler(const ReassemblyConfig& cfg)
@@ -492,7 +514,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   }
 
   Impl& m = *impl_;
-  if (m.oldest_expired(now_ns, cfg_.timeout_ns)) expire(now_ns);
+  if (now_ns >= m.deadline) expire(now_ns);
 
   // The usual piece: the next one, in order, of the frame the last segment
   // went to. What the general path below would find (that frame, the same
@@ -501,8 +523,8 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   // the run's new end.
   if (m.last != kNone) {
     Impl::Entry& e = m.entries[m.last];
-    if (e.live && !e.scattered && e.held != 0 && seg.offset == e.run_hi &&
-        e.frame_len == seg.frame_len && Impl::matches(e, seg)) {
+    if (e.appendable && seg.offset == e.run_hi && e.frame_len == seg.frame_len &&
+        Impl::matches(e, seg)) {
       std::uint8_t* dst = m.frame_data(e) + seg.offset;
       if (pending) {
         if (!copy_payload_checked(dst, seg)) return bad_checksum();
@@ -608,6 +630,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
     m.pages_used += need;
     m.index_insert(ei);
     m.link_tail<&Impl::Entry::age_prev, &Impl::Entry::age_next>(m.age, ei);
+    if (m.age.head == ei) m.age_head_changed();
     m.link_tail<&Impl::Entry::lru_prev, &Impl::Entry::lru_next>(m.lru, ei);
     ++m.in_flight;
   }
@@ -639,6 +662,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   }
   if (!fresh) m.touch(ei);
   m.hold(e, lo, hi);
+  e.appendable = !e.scattered;
   e.held += seg.payload_len;
   m.bytes_held += seg.payload_len;
   ++e.segments;
