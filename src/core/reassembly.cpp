@@ -146,6 +146,7 @@ struct Reassembler::Impl {
     wire::IpAddr dst;
     std::uint32_t packet_id = 0;
     std::uint64_t hash = 0;
+    std::uint64_t src_hash = 0;  // hash_addr(src, seed): the per-source table's
     std::uint64_t created_ns = 0;
     std::uint32_t first_page = 0;
     std::uint32_t pages = 0;
@@ -300,8 +301,9 @@ struct Reassembler::Impl {
   // ------------------------------------------------------------ frame index
   // Open addressing, linear probing, deletion by backward shift: no
   // tombstones, so probe lengths do not grow with churn.
-  std::uint64_t key_hash(const SttSegment& s) const {
-    return mix64(hash_addr(s.outer_src, seed) ^ (hash_addr(s.outer_dst, ~seed) >> 1) ^
+  // The source's own hash (the per-source table's) is part of the key's.
+  std::uint64_t key_hash(const SttSegment& s, std::uint64_t src_hash) const {
+    return mix64(src_hash ^ (hash_addr(s.outer_dst, ~seed) >> 1) ^
                  (std::uint64_t{s.packet_id} << 17));
   }
   std::size_t mask() const { return index.size() - 1; }
@@ -319,13 +321,15 @@ struct Reassembler::Impl {
   }
   // The frame a segment belongs to. Segments of one frame mostly arrive
   // back to back, so the last frame used is tried before the index (and
-  // its hash, computed into *h only when needed).
-  std::uint32_t lookup(const SttSegment& s, std::uint64_t* h) {
+  // its hash, computed into *h only when needed). When it is not found,
+  // *src_h is the source's hash.
+  std::uint32_t lookup(const SttSegment& s, std::uint64_t* h, std::uint64_t* src_h) {
     if (last != kNone && entries[last].live && matches(entries[last], s)) {
       *h = entries[last].hash;
       return last;
     }
-    *h = key_hash(s);
+    *src_h = hash_addr(s.outer_src, seed);
+    *h = key_hash(s, *src_h);
     return find(s, *h);
   }
   void index_insert(std::uint32_t e) {
@@ -364,8 +368,8 @@ struct Reassembler::Impl {
 
   // ------------------------------------------------------------ per-source counts
   // Same scheme as the index; a slot with frames == 0 is empty.
-  std::size_t source_slot(const wire::IpAddr& a) const {
-    const std::uint64_t h = hash_addr(a, seed);
+  // `h` is hash_addr(a, seed), computed once per frame by the caller.
+  std::size_t source_slot(const wire::IpAddr& a, std::uint64_t h) const {
     const std::size_t m = sources.size() - 1;
     std::size_t i = h & m;
     while (sources[i].frames != 0 && !(sources[i].hash == h && same_ip(sources[i].addr, a))) {
@@ -373,17 +377,19 @@ struct Reassembler::Impl {
     }
     return i;
   }
-  std::uint32_t source_count(const wire::IpAddr& a) const { return sources[source_slot(a)].frames; }
-  void source_add(const wire::IpAddr& a) {
-    Source& s = sources[source_slot(a)];
+  std::uint32_t source_count(const wire::IpAddr& a, std::uint64_t h) const {
+    return sources[source_slot(a, h)].frames;
+  }
+  void source_add(const wire::IpAddr& a, std::uint64_t h) {
+    Source& s = sources[source_slot(a, h)];
     if (s.frames == 0) {
       s.addr = a;
-      s.hash = hash_addr(a, seed);
+      s.hash = h;
     }
     ++s.frames;
   }
-  void source_remove(const wire::IpAddr& a) {
-    const std::size_t slot = source_slot(a);
+  void source_remove(const wire::IpAddr& a, std::uint64_t h) {
+    const std::size_t slot = source_slot(a, h);
     if (--sources[slot].frames != 0) return;
     backward_shift(
         sources, slot, sources.size() - 1, [](const Source& s) { return s.hash; },
@@ -423,7 +429,7 @@ struct Reassembler::Impl {
     clear_bits(page_map.data(), x.first_page, x.first_page + x.pages);
     pages_used -= x.pages;
     bytes_held -= x.held;
-    source_remove(x.src);
+    source_remove(x.src, x.src_hash);
     free_entries.push_back(e);  // capacity reserved: never reallocates
     --in_flight;
   }
@@ -554,8 +560,8 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
     counters_.inc(ReasmCounter::kDropBadChecksum);
     return false;
   };
-  std::uint64_t h = 0;
-  std::uint32_t ei = m.lookup(seg, &h);
+  std::uint64_t h = 0, src_h = 0;
+  std::uint32_t ei = m.lookup(seg, &h, &src_h);
 
   if (ei != kNone && m.entries[ei].frame_len != seg.frame_len) {
     if (pending && !pending_checksum_ok(seg)) return bad_checksum();
@@ -570,7 +576,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   if (fresh) {
     const std::uint32_t need = pages_for(seg.frame_len);
     const std::size_t need_bytes = std::size_t{need} * kPage;
-    const bool at_source_limit = m.source_count(seg.outer_src) >= cfg_.max_frames_per_source;
+    const bool at_source_limit = m.source_count(seg.outer_src, src_h) >= cfg_.max_frames_per_source;
     const bool refused = at_source_limit || need > m.num_pages;
     const bool must_evict = m.in_flight >= m.max_frames ||
                             std::size_t{m.pages_used} * kPage + need_bytes > cfg_.mem_high;
@@ -619,13 +625,14 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
     e.dst = seg.outer_dst;
     e.packet_id = seg.packet_id;
     e.hash = h;
+    e.src_hash = src_h;
     e.created_ns = now_ns;
     e.first_page = first;
     e.pages = need;
     e.frame_len = seg.frame_len;
     e.src_port = seg.src_port;
     e.live = true;
-    m.source_add(seg.outer_src);
+    m.source_add(seg.outer_src, src_h);
     set_bits(m.page_map.data(), first, first + need);
     m.pages_used += need;
     m.index_insert(ei);
