@@ -114,8 +114,9 @@ inline std::uint64_t pseudo_v4_raw(const SttSegment& seg, std::uint8_t proto,
 
 // ---------------------------------------------------------------- copy + verify
 // The receive side's fused pass: copies a payload and sums it at once
-// (returns the sum of its 16-bit words, folded, in host order, as raw
-// loads give them). The caller checks the sum; nothing here decides.
+// (returns the sum of its 16-bit words in host order, as raw loads give
+// them, not folded: a positive integer below 2^40). The caller checks the
+// sum; nothing here decides.
 #if defined(__x86_64__)
 // AVX2, chosen at run time. Each 32-byte vector is copied with unaligned
 // loads and stores (the source and destination of a segment have unrelated
@@ -151,7 +152,7 @@ __attribute__((target("avx2"))) inline __m256i words(__m256i v) {
                            _mm256_set1_epi16(1));
 }
 
-__attribute__((target("avx2"))) std::uint16_t copy_sum_avx2(std::uint8_t* dst,
+__attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
                                                             const std::uint8_t* src,
                                                             std::size_t n) {
   __m256i a = _mm256_setzero_si256(), c = _mm256_setzero_si256();
@@ -184,7 +185,7 @@ __attribute__((target("avx2"))) std::uint16_t copy_sum_avx2(std::uint8_t* dst,
     }
   }
   const std::int64_t even = lane_total(_mm256_add_epi32(a, c)) + even_vectors * 8 * 0x10000;
-  return fold_host(std::uint64_t{fold_host(static_cast<std::uint64_t>(even))} + odd);
+  return static_cast<std::uint64_t>(even) + odd;
 }
 
 bool have_avx2() {
@@ -196,8 +197,8 @@ bool have_avx2() {
 }
 #endif
 
-// The host-order folded sum of n bytes copied from src to dst.
-inline std::uint16_t copy_sum(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) {
+// The host-order sum (not folded) of n bytes copied from src to dst.
+inline std::uint64_t copy_sum(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) {
 #if defined(__x86_64__)
   if (n >= kFusedMin && n <= kFusedMax && have_avx2()) return copy_sum_avx2(dst, src, n);
 #endif
@@ -516,8 +517,8 @@ bool copy_payload_checked(std::uint8_t* dst, const SttSegment& seg) {
   }
   // The payload starts 20 bytes into the TCP segment, at an even offset,
   // so its words line up with the pending sum's.
-  const std::uint16_t payload = copy_sum(dst, seg.payload, seg.payload_len);
-  return fold_host(std::uint64_t{payload} + swap16(wire::csum::fold(seg.pending_sum))) == 0xffff;
+  const std::uint64_t payload = copy_sum(dst, seg.payload, seg.payload_len);
+  return fold_host(payload + swap16(wire::csum::fold(seg.pending_sum))) == 0xffff;
 }
 
 }  // namespace stt::core
