@@ -505,6 +505,11 @@ RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& o
   return fast_segment(pkt, len, offload, cfg, out);
 }
 
+RxCounter parse_segment_general(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
+                                const RxConfig& cfg, SttSegment* out) {
+  return parse_segment_slow(pkt, len, offload, cfg, out);
+}
+
 bool pending_checksum_ok(const SttSegment& seg) {
   return !seg.checksum_pending ||
          wire::csum::fold(wire::csum::sum(seg.payload, seg.payload_len, seg.pending_sum)) == 0xffff;

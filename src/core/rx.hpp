@@ -86,4 +86,10 @@ std::string_view counter_name(RxCounter c);
 RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
                         const RxConfig& cfg, SttSegment* out);
 
+// parse_segment() without its fast path: the general parser alone, which
+// classifies every packet the fast path does not take. For tests and
+// fuzzing, which check that both give the same result for every packet.
+RxCounter parse_segment_general(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
+                                const RxConfig& cfg, SttSegment* out);
+
 }  // namespace stt::core
