@@ -126,8 +126,19 @@ DecapStatus decapsulate(const ReassembledFrame& frame, const DecapConfig& cfg, D
 
   std::uint8_t* inner = frame.data + wire::kSttHeaderLen;
   std::uint32_t len = frame.len - wire::kSttHeaderLen;
+  // The inner headers are parsed only when something needs them: P (they
+  // are checked against the header), uniform DSCP, or an outer ECN field
+  // that can change the inner one (CE, or ECT(1) over ECT(0)); outer
+  // Not-ECT and ECT(0) leave it as it is (RFC 6040 §4.2). A frame with
+  // none of these is handed on untouched, as the parse would have left it.
+  const std::uint8_t outer_ecn = frame.ce ? wire::kEcnCe : wire::ecn_of(frame.first_tos);
+  const bool inner_ip_may_change =
+      (cfg.ecn && (outer_ecn == wire::kEcnCe || outer_ecn == wire::kEcnEct1)) ||
+      cfg.dscp_mode == DscpMode::kUniform;
   wire::PacketLayout layout;
-  const wire::ParseError perr = wire::parse_ethernet(inner, len, &layout);
+  const wire::ParseError perr = partial || inner_ip_may_change
+                                    ? wire::parse_ethernet(inner, len, &layout)
+                                    : wire::ParseError::kOk;
 
   // With P = 0 the L4 offset, MSS, FLAG_IPV4 and T mean nothing (R12).
   // With P = 1 they must describe the inner headers exactly.
@@ -154,8 +165,7 @@ DecapStatus decapsulate(const ReassembledFrame& frame, const DecapConfig& cfg, D
     const std::uint8_t old_tos = v4 ? l3[1] : ip6->traffic_class();
     std::uint8_t new_tos = old_tos;
     if (cfg.ecn) {
-      const std::uint8_t outer = frame.ce ? wire::kEcnCe : wire::ecn_of(frame.first_tos);
-      const int ecn = rfc6040_decap(wire::ecn_of(old_tos), outer);
+      const int ecn = rfc6040_decap(wire::ecn_of(old_tos), outer_ecn);
       if (ecn < 0) return drop(DecapCounter::kDropEcnNotEct);
       new_tos = static_cast<std::uint8_t>((old_tos & 0xfc) | ecn);
       if (ecn == wire::kEcnCe && wire::ecn_of(old_tos) != wire::kEcnCe) {

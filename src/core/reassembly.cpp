@@ -55,6 +55,7 @@ namespace {
 constexpr std::uint32_t kPage = 2048;
 constexpr std::uint32_t kHeadroom = 64;
 constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
 
 std::uint32_t round8(std::uint32_t n) {
   return (n + 7u) & ~7u;
@@ -145,6 +146,7 @@ struct Reassembler::Impl {
     wire::IpAddr dst;
     std::uint32_t packet_id = 0;
     std::uint64_t hash = 0;
+    std::uint64_t src_hash = 0;  // hash_addr(src, seed): the per-source table's
     std::uint64_t created_ns = 0;
     std::uint32_t first_page = 0;
     std::uint32_t pages = 0;
@@ -154,6 +156,9 @@ struct Reassembler::Impl {
     std::uint32_t run_lo = 0, run_hi = 0;
     bool scattered = false;
     bool live = false;  // in the index (not on the free list)
+    // live, not scattered and holding bytes: the next in-order piece may
+    // be appended at run_hi (the fast path in add() tests this alone).
+    bool appendable = false;
     std::uint16_t frame_len = 0;
     std::uint16_t segments = 0;
     std::uint16_t src_port = 0;
@@ -183,7 +188,8 @@ struct Reassembler::Impl {
         free_entries(max_frames),
         index(table_capacity(max_frames), kNone),
         sources(table_capacity(max_frames)),
-        seed(mix64(reinterpret_cast<std::uintptr_t>(this))) {
+        seed(mix64(reinterpret_cast<std::uintptr_t>(this))),
+        timeout_ns(cfg.timeout_ns) {
     for (std::size_t i = 0; i < max_frames; ++i) {
       free_entries[i] = static_cast<std::uint32_t>(max_frames - 1 - i);
     }
@@ -295,8 +301,9 @@ struct Reassembler::Impl {
   // ------------------------------------------------------------ frame index
   // Open addressing, linear probing, deletion by backward shift: no
   // tombstones, so probe lengths do not grow with churn.
-  std::uint64_t key_hash(const SttSegment& s) const {
-    return mix64(hash_addr(s.outer_src, seed) ^ (hash_addr(s.outer_dst, ~seed) >> 1) ^
+  // The source's own hash (the per-source table's) is part of the key's.
+  std::uint64_t key_hash(const SttSegment& s, std::uint64_t src_hash) const {
+    return mix64(src_hash ^ (hash_addr(s.outer_dst, ~seed) >> 1) ^
                  (std::uint64_t{s.packet_id} << 17));
   }
   std::size_t mask() const { return index.size() - 1; }
@@ -314,13 +321,15 @@ struct Reassembler::Impl {
   }
   // The frame a segment belongs to. Segments of one frame mostly arrive
   // back to back, so the last frame used is tried before the index (and
-  // its hash, computed into *h only when needed).
-  std::uint32_t lookup(const SttSegment& s, std::uint64_t* h) {
+  // its hash, computed into *h only when needed). When it is not found,
+  // *src_h is the source's hash.
+  std::uint32_t lookup(const SttSegment& s, std::uint64_t* h, std::uint64_t* src_h) {
     if (last != kNone && entries[last].live && matches(entries[last], s)) {
       *h = entries[last].hash;
       return last;
     }
-    *h = key_hash(s);
+    *src_h = hash_addr(s.outer_src, seed);
+    *h = key_hash(s, *src_h);
     return find(s, *h);
   }
   void index_insert(std::uint32_t e) {
@@ -359,8 +368,8 @@ struct Reassembler::Impl {
 
   // ------------------------------------------------------------ per-source counts
   // Same scheme as the index; a slot with frames == 0 is empty.
-  std::size_t source_slot(const wire::IpAddr& a) const {
-    const std::uint64_t h = hash_addr(a, seed);
+  // `h` is hash_addr(a, seed), computed once per frame by the caller.
+  std::size_t source_slot(const wire::IpAddr& a, std::uint64_t h) const {
     const std::size_t m = sources.size() - 1;
     std::size_t i = h & m;
     while (sources[i].frames != 0 && !(sources[i].hash == h && same_ip(sources[i].addr, a))) {
@@ -368,17 +377,19 @@ struct Reassembler::Impl {
     }
     return i;
   }
-  std::uint32_t source_count(const wire::IpAddr& a) const { return sources[source_slot(a)].frames; }
-  void source_add(const wire::IpAddr& a) {
-    Source& s = sources[source_slot(a)];
+  std::uint32_t source_count(const wire::IpAddr& a, std::uint64_t h) const {
+    return sources[source_slot(a, h)].frames;
+  }
+  void source_add(const wire::IpAddr& a, std::uint64_t h) {
+    Source& s = sources[source_slot(a, h)];
     if (s.frames == 0) {
       s.addr = a;
-      s.hash = hash_addr(a, seed);
+      s.hash = h;
     }
     ++s.frames;
   }
-  void source_remove(const wire::IpAddr& a) {
-    const std::size_t slot = source_slot(a);
+  void source_remove(const wire::IpAddr& a, std::uint64_t h) {
+    const std::size_t slot = source_slot(a, h);
     if (--sources[slot].frames != 0) return;
     backward_shift(
         sources, slot, sources.size() - 1, [](const Source& s) { return s.hash; },
@@ -394,16 +405,31 @@ struct Reassembler::Impl {
     const std::uint64_t created = entries[age.head].created_ns;
     return now_ns >= created && now_ns - created >= timeout_ns;
   }
+  // Keeps `deadline` = when the oldest frame expires (saturated at the
+  // end of time; never when there is none), after the age list's head
+  // may have changed. It only filters: before it nothing can be expired,
+  // and expire() makes the exact test.
+  void age_head_changed() {
+    if (age.head == kNone) {
+      deadline = kNever;
+      return;
+    }
+    const std::uint64_t created = entries[age.head].created_ns;
+    deadline = created > kNever - timeout_ns ? kNever : created + timeout_ns;
+  }
   void release(std::uint32_t e) {
     Entry& x = entries[e];
     x.live = false;
+    x.appendable = false;
     index_erase(e);
+    const bool was_oldest = age.head == e;
     unlink<&Entry::age_prev, &Entry::age_next>(age, e);
+    if (was_oldest) age_head_changed();
     unlink<&Entry::lru_prev, &Entry::lru_next>(lru, e);
     clear_bits(page_map.data(), x.first_page, x.first_page + x.pages);
     pages_used -= x.pages;
     bytes_held -= x.held;
-    source_remove(x.src);
+    source_remove(x.src, x.src_hash);
     free_entries.push_back(e);  // capacity reserved: never reallocates
     --in_flight;
   }
@@ -443,6 +469,8 @@ struct Reassembler::Impl {
   std::size_t bytes_held = 0;
   std::size_t in_flight = 0;
   std::uint32_t last = kNone;  // the entry the last segment went to (may be free now)
+  std::uint64_t timeout_ns;
+  std::uint64_t deadline = kNever;  // see age_head_changed()
 };
 
 Reassembler::Reassembler(const ReassemblyConfig& cfg)
@@ -492,7 +520,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   }
 
   Impl& m = *impl_;
-  if (m.oldest_expired(now_ns, cfg_.timeout_ns)) expire(now_ns);
+  if (now_ns >= m.deadline) expire(now_ns);
 
   // The usual piece: the next one, in order, of the frame the last segment
   // went to. What the general path below would find (that frame, the same
@@ -501,13 +529,11 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   // the run's new end.
   if (m.last != kNone) {
     Impl::Entry& e = m.entries[m.last];
-    if (e.live && !e.scattered && e.held != 0 && seg.offset == e.run_hi &&
-        e.frame_len == seg.frame_len && Impl::matches(e, seg)) {
+    if (e.appendable && seg.offset == e.run_hi && e.frame_len == seg.frame_len &&
+        Impl::matches(e, seg)) {
       std::uint8_t* dst = m.frame_data(e) + seg.offset;
       if (pending) {
-        const std::uint32_t s =
-            wire::csum::copy_and_sum(dst, seg.payload, seg.payload_len, seg.pending_sum);
-        if (wire::csum::fold(s) != 0xffff) return bad_checksum();
+        if (!copy_payload_checked(dst, seg)) return bad_checksum();
       } else {
         std::memcpy(dst, seg.payload, seg.payload_len);
       }
@@ -534,8 +560,8 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
     counters_.inc(ReasmCounter::kDropBadChecksum);
     return false;
   };
-  std::uint64_t h = 0;
-  std::uint32_t ei = m.lookup(seg, &h);
+  std::uint64_t h = 0, src_h = 0;
+  std::uint32_t ei = m.lookup(seg, &h, &src_h);
 
   if (ei != kNone && m.entries[ei].frame_len != seg.frame_len) {
     if (pending && !pending_checksum_ok(seg)) return bad_checksum();
@@ -550,7 +576,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   if (fresh) {
     const std::uint32_t need = pages_for(seg.frame_len);
     const std::size_t need_bytes = std::size_t{need} * kPage;
-    const bool at_source_limit = m.source_count(seg.outer_src) >= cfg_.max_frames_per_source;
+    const bool at_source_limit = m.source_count(seg.outer_src, src_h) >= cfg_.max_frames_per_source;
     const bool refused = at_source_limit || need > m.num_pages;
     const bool must_evict = m.in_flight >= m.max_frames ||
                             std::size_t{m.pages_used} * kPage + need_bytes > cfg_.mem_high;
@@ -599,17 +625,19 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
     e.dst = seg.outer_dst;
     e.packet_id = seg.packet_id;
     e.hash = h;
+    e.src_hash = src_h;
     e.created_ns = now_ns;
     e.first_page = first;
     e.pages = need;
     e.frame_len = seg.frame_len;
     e.src_port = seg.src_port;
     e.live = true;
-    m.source_add(seg.outer_src);
+    m.source_add(seg.outer_src, src_h);
     set_bits(m.page_map.data(), first, first + need);
     m.pages_used += need;
     m.index_insert(ei);
     m.link_tail<&Impl::Entry::age_prev, &Impl::Entry::age_next>(m.age, ei);
+    if (m.age.head == ei) m.age_head_changed();
     m.link_tail<&Impl::Entry::lru_prev, &Impl::Entry::lru_next>(m.lru, ei);
     ++m.in_flight;
   }
@@ -632,9 +660,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   if (pending) {
     // The bytes land where nothing is held yet, so a mismatch only has to
     // leave them unrecorded (and a frame created for them released).
-    const std::uint32_t s =
-        wire::csum::copy_and_sum(dst, seg.payload, seg.payload_len, seg.pending_sum);
-    if (wire::csum::fold(s) != 0xffff) {
+    if (!copy_payload_checked(dst, seg)) {
       if (fresh) m.release(ei);
       return bad_checksum();
     }
@@ -643,6 +669,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   }
   if (!fresh) m.touch(ei);
   m.hold(e, lo, hi);
+  e.appendable = !e.scattered;
   e.held += seg.payload_len;
   m.bytes_held += seg.payload_len;
   ++e.segments;

@@ -3,6 +3,10 @@
 #include <bit>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
 #include "wire/headers.hpp"
@@ -83,6 +87,124 @@ inline bool same_ip(const wire::IpAddr& a, const wire::IpAddr& b) {
   return ((a0 ^ b0) | (a1 ^ b1)) == 0 && a.version == b.version;
 }
 
+// A 32-bit word as a plain load of its big-endian bytes would give it.
+inline std::uint32_t raw_be32(std::uint32_t v) {
+  return std::endian::native == std::endian::little ? __builtin_bswap32(v) : v;
+}
+inline std::uint16_t swap16(std::uint16_t v) {
+  return static_cast<std::uint16_t>((v << 8) | (v >> 8));
+}
+// Folds a sum of raw (host-order) loads to 16 bits, still in host order.
+inline std::uint16_t fold_host(std::uint64_t acc) {
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  return static_cast<std::uint16_t>(acc);
+}
+// The IPv4 pseudo-header (RFC 9293 §3.1) as raw 32-bit loads: source,
+// destination, and the {zero, protocol, length} word.
+inline std::uint64_t pseudo_v4_raw(const SttSegment& seg, std::uint8_t proto,
+                                   std::uint32_t l4_len) {
+  std::uint32_t s, d;
+  std::memcpy(&s, seg.outer_src.data(), 4);
+  std::memcpy(&d, seg.outer_dst.data(), 4);
+  return std::uint64_t{s} + d + raw_be32((std::uint32_t{proto} << 16) | l4_len);
+}
+
+// ---------------------------------------------------------------- copy + verify
+// The receive side's fused pass: copies a payload and sums it at once
+// (returns the sum of its 16-bit words in host order, as raw loads give
+// them, not folded: a positive integer below 2^40). The caller checks the
+// sum; nothing here decides.
+#if defined(__x86_64__)
+// AVX2, chosen at run time. Each 32-byte vector is copied with unaligned
+// loads and stores (the source and destination of a segment have unrelated
+// alignments), and summed with one multiply-add: the 16-bit words, biased
+// by -0x8000 so that they are signed, are added pairwise into 32-bit lanes;
+// 0x10000 per lane and vector is added back at the end. The last partial
+// vector is the final 32 bytes, copied again (the same bytes) and summed
+// with the already-summed bytes masked to zero; at an odd length its words
+// fall in the other byte lane, and its sum is swapped before it is added
+// (RFC 1071 §2(B)). So there is no byte loop and no per-call setup beyond
+// a few instructions. Needs n >= 32. Each add is at most 0x10000 in
+// magnitude and the 8 lanes of both accumulators take n/32 + 2 of them in
+// all, so for n <= kFusedMax their total stays inside int32.
+constexpr std::size_t kFusedMin = 32;
+constexpr std::size_t kFusedMax = 65536;
+
+alignas(64) constexpr std::uint8_t kTailMask[64] = {
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+__attribute__((target("avx2"))) inline std::int64_t lane_total(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// The vector's 16-bit words, less 0x8000 each, added in pairs.
+__attribute__((target("avx2"))) inline __m256i words(__m256i v) {
+  return _mm256_madd_epi16(_mm256_xor_si256(v, _mm256_set1_epi16(static_cast<short>(0x8000))),
+                           _mm256_set1_epi16(1));
+}
+
+__attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
+                                                            const std::uint8_t* src,
+                                                            std::size_t n) {
+  __m256i a = _mm256_setzero_si256(), c = _mm256_setzero_si256();
+  std::size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 32));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), v0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i + 32), v1);
+    a = _mm256_add_epi32(a, words(v0));
+    c = _mm256_add_epi32(c, words(v1));
+  }
+  if (i + 32 <= n) {
+    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), v0);
+    a = _mm256_add_epi32(a, words(v0));
+    i += 32;
+  }
+  std::int64_t even_vectors = static_cast<std::int64_t>(i / 32);
+  std::uint16_t odd = 0;
+  if (const std::size_t rest = n - i; rest != 0) {
+    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + n - 32));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + n - 32), v);
+    v = _mm256_and_si256(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMask + rest)));
+    if (n & 1) {
+      odd = swap16(fold_host(static_cast<std::uint64_t>(lane_total(words(v)) + 8 * 0x10000)));
+    } else {
+      a = _mm256_add_epi32(a, words(v));
+      ++even_vectors;
+    }
+  }
+  const std::int64_t even = lane_total(_mm256_add_epi32(a, c)) + even_vectors * 8 * 0x10000;
+  return static_cast<std::uint64_t>(even) + odd;
+}
+
+bool have_avx2() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return yes;
+}
+#endif
+
+// The host-order sum (not folded) of n bytes copied from src to dst.
+inline std::uint64_t copy_sum(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) {
+#if defined(__x86_64__)
+  if (n >= kFusedMin && n <= kFusedMax && have_avx2()) return copy_sum_avx2(dst, src, n);
+#endif
+  return swap16(wire::csum::fold(wire::csum::copy_and_sum(dst, src, n)));
+}
+
 // The outer IP header, reduced to what the TCP checks need.
 struct OuterIp {
   std::uint32_t l4_offset = 0;  // start of the TCP header
@@ -127,43 +249,6 @@ RxCounter parse_outer_v4(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   ip->proto = h->protocol;
   ip->tos = h->tos;
   return RxCounter::kSegments;
-}
-
-// The usual segment: untagged IPv4 without options, not a fragment, TCP,
-// to us. Accepts it in one straight pass (the same checks as the general
-// path, merged) or returns false, and the general path then classifies the
-// packet from scratch, so every malformed header still maps to its counter.
-inline bool fast_outer_v4(const std::uint8_t* pkt, std::size_t len, const RxConfig& cfg,
-                          SttSegment* out, OuterIp* ip) {
-  constexpr std::uint32_t l3 = sizeof(wire::EthernetHeader);
-  if (len < l3 + sizeof(wire::Ipv4Header)) return false;
-  const auto* h = header_at<wire::Ipv4Header>(pkt + l3);
-  const std::uint32_t total = h->total_length.get();
-  if (header_at<wire::EthernetHeader>(pkt)->ethertype.get() != wire::kEtherTypeIpv4 ||
-      h->version_ihl != 0x45 || total < sizeof(wire::Ipv4Header) || total > len - l3 ||
-      h->protocol != wire::kIpProtoTcp || (h->frag.get() & 0x3fff) != 0 ||
-      wire::csum::fold(wire::csum::sum_ipv4_base_header(pkt + l3)) != 0xffff) {
-    return false;
-  }
-  // The addresses as raw 4-byte words: stored into the IpAddrs (zero
-  // padded, version 4) and compared with the local address without
-  // building an IpAddr on the stack first.
-  std::uint32_t src4, dst4;
-  std::memcpy(&src4, h->src, 4);
-  std::memcpy(&dst4, h->dst, 4);
-  if (cfg.local.version != 0) {
-    std::uint64_t l0, l1;
-    std::memcpy(&l0, cfg.local.b.data(), 8);
-    std::memcpy(&l1, cfg.local.b.data() + 8, 8);
-    if (((l0 ^ ip4_word(dst4)) | l1) != 0 || cfg.local.version != 4) return false;
-  }
-  store_ip4(&out->outer_src, ip4_word(src4));
-  store_ip4(&out->outer_dst, ip4_word(dst4));
-  ip->l4_offset = l3 + sizeof(wire::Ipv4Header);
-  ip->ip_end = l3 + total;
-  ip->proto = wire::kIpProtoTcp;
-  ip->tos = h->tos;
-  return true;
 }
 
 // IPv6: the base header is checked here; the extension-header chain is
@@ -233,16 +318,30 @@ RxCounter parse_outer_v6(const std::uint8_t* pkt, std::size_t len, std::uint32_t
 [[gnu::noinline]] bool tcp_checksum(const std::uint8_t* tcp, std::uint32_t l4_len,
                                     std::uint8_t proto, const RxConfig& cfg, const SttSegment& seg,
                                     bool* pending, std::uint32_t* pending_sum) {
-  const std::uint32_t pseudo =
-      seg.outer_src.is_v4()
-          ? wire::csum::pseudo_v4(seg.outer_src.data(), seg.outer_dst.data(), proto, l4_len)
-          : wire::csum::pseudo_v6(seg.outer_src.data(), seg.outer_dst.data(), proto, l4_len);
+  if (!seg.outer_src.is_v4()) {
+    const std::uint32_t pseudo =
+        wire::csum::pseudo_v6(seg.outer_src.data(), seg.outer_dst.data(), proto, l4_len);
+    if (cfg.defer_checksum) {
+      *pending = true;
+      *pending_sum = wire::csum::sum_header(tcp, sizeof(wire::TcpHeader), pseudo);
+      return true;
+    }
+    return wire::csum::fold(wire::csum::sum(tcp, l4_len, pseudo)) == 0xffff;
+  }
+  // IPv4, the usual case: the pseudo-header (and, to defer, the TCP
+  // header) as raw 32-bit loads, folded once.
+  std::uint64_t acc = pseudo_v4_raw(seg, proto, l4_len);
   if (cfg.defer_checksum) {
+    for (std::size_t i = 0; i < sizeof(wire::TcpHeader); i += 4) {
+      std::uint32_t w;
+      std::memcpy(&w, tcp + i, 4);
+      acc += w;
+    }
     *pending = true;
-    *pending_sum = wire::csum::sum_header(tcp, sizeof(wire::TcpHeader), pseudo);
+    *pending_sum = swap16(fold_host(acc));
     return true;
   }
-  return wire::csum::fold(wire::csum::sum(tcp, l4_len, pseudo)) == 0xffff;
+  return wire::csum::fold(wire::csum::sum(tcp, l4_len, swap16(fold_host(acc)))) == 0xffff;
 }
 
 // The TCP header of a segment whose outer IP header was accepted.
@@ -305,18 +404,126 @@ inline RxCounter parse_tcp(std::uint8_t* pkt, const OuterIp& ip, const OffloadIn
   return parse_tcp(pkt, ip, offload, cfg, out);
 }
 
+// The TCP checksum of a segment fast_segment() has otherwise accepted and
+// filled in, checked in software; a wrong one goes to the general path,
+// which counts it. (Out of line, and reached by a tail call, so the fast
+// path keeps no registers for it.)
+[[gnu::noinline]] RxCounter check_then_accept(std::uint8_t* pkt, std::size_t len,
+                                              const OffloadInfo& offload, const RxConfig& cfg,
+                                              SttSegment* out, std::uint32_t pseudo) {
+  constexpr std::uint32_t l4 = sizeof(wire::EthernetHeader) + sizeof(wire::Ipv4Header);
+  const std::uint32_t l4_len = out->payload_len + std::uint32_t{sizeof(wire::TcpHeader)};
+  if (wire::csum::fold(wire::csum::sum(pkt + l4, l4_len, pseudo)) == 0xffff) {
+    return RxCounter::kSegments;
+  }
+  return parse_segment_slow(pkt, len, offload, cfg, out);
+}
+
+// The usual segment, whole: untagged IPv4 without options, not a fragment,
+// to us, TCP to our port with a 20-byte header and no SYN/RST/FIN, a
+// payload that fits L, the checksums right (or left pending). Accepts it
+// in one straight pass, from a few 64-bit loads of the headers; anything
+// else goes to parse_segment_slow(), which classifies the packet from
+// scratch, so every malformed header still maps to its own counter.
+// Everything accepted here is accepted there with the same result.
+inline RxCounter fast_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
+                              const RxConfig& cfg, SttSegment* out) {
+  constexpr std::uint32_t l3 = sizeof(wire::EthernetHeader);
+  constexpr std::uint32_t l4 = l3 + sizeof(wire::Ipv4Header);
+  constexpr std::uint32_t hdrs = l4 + sizeof(wire::TcpHeader);
+  if (len < hdrs || wire::load_be16(pkt + 12) != wire::kEtherTypeIpv4) {
+    return parse_segment_slow(pkt, len, offload, cfg, out);
+  }
+  const std::uint8_t* ip = pkt + l3;
+  // Big-endian 64-bit words: {version/IHL, TOS, total length, ID, flags +
+  // fragment offset} and {TTL, protocol, checksum, source}.
+  const std::uint64_t w0 = wire::load_be64(ip), w1 = wire::load_be64(ip + 8);
+  const std::uint32_t dst_be = wire::load_be32(ip + 16);
+  const std::uint32_t total = static_cast<std::uint32_t>(w0 >> 32) & 0xffffu;
+  // {source port, destination port, SEQ} and {ACK, data offset, flags, window}.
+  const std::uint64_t t0 = wire::load_be64(pkt + l4), t1 = wire::load_be64(pkt + l4 + 8);
+  const std::uint32_t seq = static_cast<std::uint32_t>(t0);
+  const std::uint32_t n = total - (hdrs - l3);
+  const std::uint32_t frame_len = seq >> 16, offset = seq & 0xffffu;
+  const std::uint32_t src_be = static_cast<std::uint32_t>(w1);
+  const std::uint64_t ip_sum =
+      (w0 >> 32) + (w0 & 0xffffffffu) + (w1 >> 32) + std::uint64_t{src_be} + dst_be;
+  // IP: version 4, IHL 5; neither MF nor a fragment offset; TCP; at least
+  // one payload byte after the TCP header; within the packet; the header
+  // checksum right (0xffff reads the same in either byte order). TCP: our
+  // port; data offset 5 (the high nibble); SYN, RST and FIN clear; a
+  // payload that fits L, and L long enough.
+  if ((w0 & 0xff00'0000'0000'3fffull) != 0x4500'0000'0000'0000ull ||
+      ((w1 >> 48) & 0xffu) != wire::kIpProtoTcp || total <= hdrs - l3 || total > len - l3 ||
+      fold_host(ip_sum) != 0xffff || ((t0 >> 32) & 0xffffu) != cfg.port ||
+      ((t1 >> 16) & 0xf007u) != 0x5000u || frame_len < wire::kSttMinFrame ||
+      offset + n > frame_len) {
+    return parse_segment_slow(pkt, len, offload, cfg, out);
+  }
+  std::uint32_t src4, dst4;
+  std::memcpy(&src4, ip + 12, 4);
+  std::memcpy(&dst4, ip + 16, 4);
+  if (cfg.local.version != 0) {
+    std::uint64_t l0, l1;
+    std::memcpy(&l0, cfg.local.b.data(), 8);
+    std::memcpy(&l1, cfg.local.b.data() + 8, 8);
+    if (((l0 ^ ip4_word(dst4)) | l1) != 0 || cfg.local.version != 4) {
+      return parse_segment_slow(pkt, len, offload, cfg, out);
+    }
+  }
+  store_ip4(&out->outer_src, ip4_word(src4));
+  store_ip4(&out->outer_dst, ip4_word(dst4));
+  out->src_port = static_cast<std::uint16_t>(t0 >> 48);
+  out->dst_port = static_cast<std::uint16_t>(t0 >> 32);
+  out->packet_id = static_cast<std::uint32_t>(t1 >> 32);
+  out->frame_len = static_cast<std::uint16_t>(frame_len);
+  out->offset = static_cast<std::uint16_t>(offset);
+  out->tos = static_cast<std::uint8_t>(w0 >> 48);
+  out->tcp_flags = static_cast<std::uint8_t>(t1 >> 16);
+  out->headroom = hdrs;
+  out->payload = pkt + hdrs;
+  out->payload_len = n;
+  out->checksum_pending = false;
+  out->pending_sum = 0;
+  if (offload.data_valid() || offload.needs_csum()) return RxCounter::kSegments;
+  // The checksum in software: the pseudo-header (and, to defer, the TCP
+  // header) in the same big-endian words.
+  std::uint64_t acc = std::uint64_t{src_be} + dst_be +
+                      ((std::uint32_t{wire::kIpProtoTcp} << 16) | (total - (l4 - l3)));
+  if (!cfg.defer_checksum) return check_then_accept(pkt, len, offload, cfg, out, fold_host(acc));
+  acc += (t0 >> 32) + (t0 & 0xffffffffu) + (t1 >> 32) + (t1 & 0xffffffffu) +
+         wire::load_be32(pkt + l4 + 16);
+  out->checksum_pending = true;
+  out->pending_sum = fold_host(acc);
+  return RxCounter::kSegments;
+}
+
 }  // namespace
 
 RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
                         const RxConfig& cfg, SttSegment* out) {
-  OuterIp ip;
-  if (fast_outer_v4(pkt, len, cfg, out, &ip)) return parse_tcp(pkt, ip, offload, cfg, out);
+  return fast_segment(pkt, len, offload, cfg, out);
+}
+
+RxCounter parse_segment_general(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
+                                const RxConfig& cfg, SttSegment* out) {
   return parse_segment_slow(pkt, len, offload, cfg, out);
 }
 
 bool pending_checksum_ok(const SttSegment& seg) {
   return !seg.checksum_pending ||
          wire::csum::fold(wire::csum::sum(seg.payload, seg.payload_len, seg.pending_sum)) == 0xffff;
+}
+
+bool copy_payload_checked(std::uint8_t* dst, const SttSegment& seg) {
+  if (!seg.checksum_pending) {
+    std::memcpy(dst, seg.payload, seg.payload_len);
+    return true;
+  }
+  // The payload starts 20 bytes into the TCP segment, at an even offset,
+  // so its words line up with the pending sum's.
+  const std::uint64_t payload = copy_sum(dst, seg.payload, seg.payload_len);
+  return fold_host(payload + swap16(wire::csum::fold(seg.pending_sum))) == 0xffff;
 }
 
 }  // namespace stt::core

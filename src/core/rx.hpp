@@ -50,6 +50,12 @@ struct SttSegment {
 // nothing is pending.
 bool pending_checksum_ok(const SttSegment& seg);
 
+// Copies the payload (payload_len bytes) to `dst`, which must not overlap
+// it, and completes a pending checksum check in the same pass over the
+// bytes; true when nothing was pending or the checksum is right. The bytes
+// are copied either way: on false the caller must not treat them as held.
+bool copy_payload_checked(std::uint8_t* dst, const SttSegment& seg);
+
 // Why a packet was not accepted as an STT segment. The first group means
 // "not STT for us" (not an error); the rest are drops.
 enum class RxCounter : std::uint8_t {
@@ -79,5 +85,11 @@ std::string_view counter_name(RxCounter c);
 // that classifies the packet; kSegments means `out` is filled.
 RxCounter parse_segment(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
                         const RxConfig& cfg, SttSegment* out);
+
+// parse_segment() without its fast path: the general parser alone, which
+// classifies every packet the fast path does not take. For tests and
+// fuzzing, which check that both give the same result for every packet.
+RxCounter parse_segment_general(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
+                                const RxConfig& cfg, SttSegment* out);
 
 }  // namespace stt::core
