@@ -112,99 +112,6 @@ inline std::uint64_t pseudo_v4_raw(const SttSegment& seg, std::uint8_t proto,
   return std::uint64_t{s} + d + raw_be32((std::uint32_t{proto} << 16) | l4_len);
 }
 
-// ---------------------------------------------------------------- copy + verify
-// The receive side's fused pass: copies a payload and sums it at once
-// (returns the sum of its 16-bit words in host order, as raw loads give
-// them, not folded: a positive integer below 2^40). The caller checks the
-// sum; nothing here decides.
-#if defined(__x86_64__)
-// AVX2, chosen at run time. Each 32-byte vector is copied with unaligned
-// loads and stores (the source and destination of a segment have unrelated
-// alignments), and summed with one multiply-add: the 16-bit words, biased
-// by -0x8000 so that they are signed, are added pairwise into 32-bit lanes;
-// 0x10000 per lane and vector is added back at the end. The last partial
-// vector is the final 32 bytes, copied again (the same bytes) and summed
-// with the already-summed bytes masked to zero; at an odd length its words
-// fall in the other byte lane, and its sum is swapped before it is added
-// (RFC 1071 §2(B)). So there is no byte loop and no per-call setup beyond
-// a few instructions. Needs n >= 32. Each add is at most 0x10000 in
-// magnitude and the 8 lanes of both accumulators take n/32 + 2 of them in
-// all, so for n <= kFusedMax their total stays inside int32.
-constexpr std::size_t kFusedMin = 32;
-constexpr std::size_t kFusedMax = 65536;
-
-alignas(64) constexpr std::uint8_t kTailMask[64] = {
-    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
-    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-
-__attribute__((target("avx2"))) inline std::int64_t lane_total(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
-
-// The vector's 16-bit words, less 0x8000 each, added in pairs.
-__attribute__((target("avx2"))) inline __m256i words(__m256i v) {
-  return _mm256_madd_epi16(_mm256_xor_si256(v, _mm256_set1_epi16(static_cast<short>(0x8000))),
-                           _mm256_set1_epi16(1));
-}
-
-__attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
-                                                            const std::uint8_t* src,
-                                                            std::size_t n) {
-  __m256i a = _mm256_setzero_si256(), c = _mm256_setzero_si256();
-  std::size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 32));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), v0);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i + 32), v1);
-    a = _mm256_add_epi32(a, words(v0));
-    c = _mm256_add_epi32(c, words(v1));
-  }
-  if (i + 32 <= n) {
-    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), v0);
-    a = _mm256_add_epi32(a, words(v0));
-    i += 32;
-  }
-  std::int64_t even_vectors = static_cast<std::int64_t>(i / 32);
-  std::uint16_t odd = 0;
-  if (const std::size_t rest = n - i; rest != 0) {
-    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + n - 32));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + n - 32), v);
-    v = _mm256_and_si256(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMask + rest)));
-    if (n & 1) {
-      odd = swap16(fold_host(static_cast<std::uint64_t>(lane_total(words(v)) + 8 * 0x10000)));
-    } else {
-      a = _mm256_add_epi32(a, words(v));
-      ++even_vectors;
-    }
-  }
-  const std::int64_t even = lane_total(_mm256_add_epi32(a, c)) + even_vectors * 8 * 0x10000;
-  return static_cast<std::uint64_t>(even) + odd;
-}
-
-bool have_avx2() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return yes;
-}
-#endif
-
-// The host-order sum (not folded) of n bytes copied from src to dst.
-inline std::uint64_t copy_sum(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) {
-#if defined(__x86_64__)
-  if (n >= kFusedMin && n <= kFusedMax && have_avx2()) return copy_sum_avx2(dst, src, n);
-#endif
-  return swap16(wire::csum::fold(wire::csum::copy_and_sum(dst, src, n)));
-}
-
 // The outer IP header, reduced to what the TCP checks need.
 struct OuterIp {
   std::uint32_t l4_offset = 0;  // start of the TCP header
@@ -522,8 +429,8 @@ bool copy_payload_checked(std::uint8_t* dst, const SttSegment& seg) {
   }
   // The payload starts 20 bytes into the TCP segment, at an even offset,
   // so its words line up with the pending sum's.
-  const std::uint64_t payload = copy_sum(dst, seg.payload, seg.payload_len);
-  return fold_host(payload + swap16(wire::csum::fold(seg.pending_sum))) == 0xffff;
+  return wire::csum::fold(wire::csum::copy_and_sum(dst, seg.payload, seg.payload_len,
+                                                   seg.pending_sum)) == 0xffff;
 }
 
 }  // namespace stt::core
