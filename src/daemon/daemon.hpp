@@ -24,9 +24,7 @@ namespace stt::daemon {
 
 struct DaemonOptions {
   core::TxForm tx_form = core::TxForm::kGso;
-  int tick_ms = 25;              // upper bound between timer checks
-  unsigned busy_poll_us = 0;     // EventLoop::set_busy_poll
-  bool busy_poll_yield = false;  // ... with sched_yield() between empty polls
+  int tick_ms = 25;  // upper bound between timer checks
 };
 
 class Daemon : public ControlHandler {
