@@ -166,6 +166,7 @@ void Daemon::run() {
   spdlog::info("ready: {} network(s) on underlay {} ({}, port {}), control socket {}",
                cfg_.networks.size(), cfg_.underlay_interface, cfg_.local.to_string(), cfg_.port,
                cfg_.control_socket);
+  loop_.set_busy_poll(opt_.busy_poll_us);
   loop_.run(opt_.tick_ms, [this] { dp_->tick(Dataplane::now_ns()); });
 }
 

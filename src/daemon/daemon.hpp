@@ -24,7 +24,8 @@ namespace stt::daemon {
 
 struct DaemonOptions {
   core::TxForm tx_form = core::TxForm::kGso;
-  int tick_ms = 25;  // upper bound between timer checks
+  int tick_ms = 25;           // upper bound between timer checks
+  unsigned busy_poll_us = 0;  // EventLoop::set_busy_poll
 };
 
 class Daemon : public ControlHandler {

@@ -1,17 +1,31 @@
 #include "daemon/event_loop.hpp"
 
+#include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <system_error>
 
 namespace stt::daemon {
+namespace {
+
+std::uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
 
 EventLoop::EventLoop() : epfd_(epoll_create1(EPOLL_CLOEXEC)) {
   if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
 }
 
-EventLoop::~EventLoop() { close(epfd_); }
+EventLoop::~EventLoop() {
+  close(epfd_);
+}
 
 void EventLoop::add(int fd, Handler handler, std::uint32_t events) {
   epoll_event ev{};
@@ -31,12 +45,25 @@ void EventLoop::remove(int fd) {
 void EventLoop::run(int timeout_ms, const std::function<void()>& on_tick) {
   running_ = true;
   epoll_event events[64];
+  std::uint64_t spin_until = 0;  // busy-poll window end; 0: none open
   while (running_) {
-    const int n = epoll_wait(epfd_, events, 64, timeout_ms);
-    if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    const int n = epoll_wait(epfd_, events, 64, spin_until != 0 ? 0 : timeout_ms);
+    if (n < 0 && errno != EINTR)
+      throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    if (busy_poll_ns_ != 0) {
+      if (n > 0) {
+        spin_until = monotonic_ns() + busy_poll_ns_;
+      } else if (spin_until != 0) {
+        if (monotonic_ns() >= spin_until) {
+          spin_until = 0;  // the window closed empty: sleep on the next wait
+        } else {
+          sched_yield();  // a runnable task on this CPU goes first
+        }
+      }
+    }
     for (int i = 0; i < n && running_; ++i) {
       auto it = handlers_.find(events[i].data.fd);
-      if (it == handlers_.end()) continue;  // removed by an earlier handler this round
+      if (it == handlers_.end()) continue;      // removed by an earlier handler this round
       std::shared_ptr<Handler> h = it->second;  // survives its own removal
       (*h)(events[i].events);
     }

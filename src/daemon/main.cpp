@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string log_level = "info";
   std::string tx_form = "gso";
+  unsigned busy_poll_us = 0;
   app.add_option("-c,--config", config_path, "TOML configuration file")->required();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -30,6 +31,10 @@ int main(int argc, char** argv) {
                  "gso: one GSO super-segment per STT frame, cut by the kernel or NIC; "
                  "segmented: cut in userspace (for tests and benchmarks)")
       ->check(CLI::IsMember({"gso", "segmented"}));
+  app.add_option("--busy-poll-us", busy_poll_us,
+                 "after handling traffic, keep polling for up to this many microseconds "
+                 "before sleeping (0: never)")
+      ->check(CLI::Range(0u, 100000u));
   app.set_version_flag("--version", core::version());
   try {
     app.parse(argc, argv);
@@ -55,6 +60,7 @@ int main(int argc, char** argv) {
     daemon::Daemon::block_stop_signals();
     daemon::DaemonOptions opt;
     opt.tx_form = tx_form == "segmented" ? core::TxForm::kSegmented : core::TxForm::kGso;
+    opt.busy_poll_us = busy_poll_us;
     daemon::Daemon d(cfg, opt);
     // Everything that needs more than the network capabilities is done.
     const std::string note = sys::keep_only_net_capabilities();

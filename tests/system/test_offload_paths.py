@@ -9,6 +9,7 @@ stream crosses the tunnel (h1 -> h2), one case per underlay setting:
   none: no TSO, no GRO. The kernel cuts h1's GSO super-segments in software; h2 gets
         MTU segments, reassembles them and still delivers one GSO frame to its TAP.
   segmented: sttd --tx-form segmented on h1: cut in userspace, never a GSO packet.
+  busy poll: sttd --busy-poll-us 50 on h1: the full paths still run, nothing dropped.
 
 Behaviour only: every case checks which counters moved, never how fast."""
 
@@ -90,6 +91,40 @@ class OffloadPaths(H.SystemTestCase):
         self.assertGreater(rx["rx_reassembled_frames"], 0, "no STT frame reassembled")
         self.assertGreater(rx["tap_gso_writes"], 0, "inner TSO frames not written as GSO")
         self.assertEqual(rx["rx_drop_tap_write"], 0)
+
+    def restart_h1(self, *args):
+        """Restarts h1's sttd with extra arguments (none: plain sttd), TAP set up again."""
+        d = self.daemons[0]
+        self.assertEqual(d.stop(), 0)
+        saved = H.STTD
+        if args:
+            wrapper = os.path.join(H.tmpdir(), "sttd-args.sh")
+            with open(wrapper, "w") as f:
+                f.write('#!/bin/sh\nexec "%s" %s "$@"\n' % (H.STTD, " ".join(args)))
+            os.chmod(wrapper, 0o755)
+            H.STTD = wrapper
+        try:
+            d.start()
+        finally:
+            H.STTD = saved
+        H.setup_tap(self.hosts[0], dict(NET, peers=[self.under[1]]), INNER[0] + "/24")
+
+    def test_busy_poll_window_keeps_the_paths(self):
+        # --busy-poll-us changes only when the loop sleeps: the same paths, nothing dropped.
+        self.restart_h1("--busy-poll-us", "50")
+        try:
+            self.set_underlay("on", "on")
+            tx, rx = self.stream()
+        finally:
+            self.restart_h1()
+        print("busy poll: h1 %s\n           h2 %s" % (tx, rx))
+        self.assertGreater(tx["tx_tso_frames"], 0, "no TSO super-frame read from the TAP")
+        self.assertGreater(tx["tx_gso_packets"], 0, "no GSO super-segment sent")
+        self.assertGreater(rx["tap_gso_writes"], 0, "no GSO frame written to the TAP")
+        self.assertGreater(tx["tap_csum_partial_writes"], 0, "no ACK delivered to h1's TAP")
+        for k in ("tx_drop_send_error", "tx_drop_tap_read", "rx_drop_tap_write", "rx_drop_invalid"):
+            self.assertEqual(tx.get(k, 0), 0, k)
+            self.assertEqual(rx.get(k, 0), 0, k)
 
     def test_segmented_form_cuts_in_userspace(self):
         d = self.daemons[0]
