@@ -39,6 +39,19 @@ class UnderlayOracleBase:
             H.cleanup_all()
             raise
 
+    def test_ephemeral_ports_are_not_claimed_by_wireshark(self):
+        # The inner connections' client ports come from H.EPHEMERAL_PORTS; a port
+        # tshark decodes by number (EtherCAT on 34980, say) would make the oracle
+        # see a malformed inner packet. A Wireshark that claims one must fail here.
+        lo, hi = H.EPHEMERAL_PORTS
+        out = H.run(["tshark", "-G", "decodes"]).stdout
+        claimed = [l for l in out.splitlines()
+                   if l.split("\t")[0] in ("tcp.port", "udp.port", "sctp.port")
+                   and lo <= int(l.split("\t")[1]) <= hi]
+        self.assertEqual(claimed, [], "ports in %d-%d that tshark claims" % (lo, hi))
+        got = self.hosts[0].exec(["sysctl", "-n", "net.ipv4.ip_local_port_range"]).stdout
+        self.assertEqual(got.split(), [str(lo), str(hi)])
+
     def test_capture_passes_oracle_and_host_stack_is_silent(self):
         cap = H.Capture(self.hosts[0], "veth0", name="underlay-v%d" % self.family)
         try:
