@@ -77,16 +77,6 @@ std::uint64_t mix64(std::uint64_t x) {
   return x;
 }
 
-// IpAddr's defaulted comparison is a memcmp call; this is two loads.
-inline bool same_ip(const wire::IpAddr& a, const wire::IpAddr& b) {
-  std::uint64_t a0, a1, b0, b1;
-  std::memcpy(&a0, a.b.data(), 8);
-  std::memcpy(&a1, a.b.data() + 8, 8);
-  std::memcpy(&b0, b.b.data(), 8);
-  std::memcpy(&b1, b.b.data() + 8, 8);
-  return ((a0 ^ b0) | (a1 ^ b1)) == 0 && a.version == b.version;
-}
-
 std::uint64_t hash_addr(const wire::IpAddr& a, std::uint64_t seed) {
   std::uint64_t lo, hi;
   std::memcpy(&lo, a.b.data(), 8);
@@ -317,7 +307,7 @@ struct Reassembler::Impl {
     }
   }
   static bool matches(const Entry& x, const SttSegment& s) {
-    return x.packet_id == s.packet_id && same_ip(x.src, s.outer_src) && same_ip(x.dst, s.outer_dst);
+    return x.packet_id == s.packet_id && x.src == s.outer_src && x.dst == s.outer_dst;
   }
   // The frame a segment belongs to. Segments of one frame mostly arrive
   // back to back, so the last frame used is tried before the index (and
@@ -372,7 +362,7 @@ struct Reassembler::Impl {
   std::size_t source_slot(const wire::IpAddr& a, std::uint64_t h) const {
     const std::size_t m = sources.size() - 1;
     std::size_t i = h & m;
-    while (sources[i].frames != 0 && !(sources[i].hash == h && same_ip(sources[i].addr, a))) {
+    while (sources[i].frames != 0 && !(sources[i].hash == h && sources[i].addr == a)) {
       i = (i + 1) & m;
     }
     return i;

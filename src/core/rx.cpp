@@ -78,29 +78,10 @@ inline void store_ip4(wire::IpAddr* a, std::uint64_t lo) {
   std::memcpy(a->b.data() + 8, &hi, 8);
   a->version = 4;
 }
-inline bool same_ip(const wire::IpAddr& a, const wire::IpAddr& b) {
-  std::uint64_t a0, a1, b0, b1;
-  std::memcpy(&a0, a.b.data(), 8);
-  std::memcpy(&a1, a.b.data() + 8, 8);
-  std::memcpy(&b0, b.b.data(), 8);
-  std::memcpy(&b1, b.b.data() + 8, 8);
-  return ((a0 ^ b0) | (a1 ^ b1)) == 0 && a.version == b.version;
-}
 
 // A 32-bit word as a plain load of its big-endian bytes would give it.
 inline std::uint32_t raw_be32(std::uint32_t v) {
   return std::endian::native == std::endian::little ? __builtin_bswap32(v) : v;
-}
-inline std::uint16_t swap16(std::uint16_t v) {
-  return static_cast<std::uint16_t>((v << 8) | (v >> 8));
-}
-// Folds a sum of raw (host-order) loads to 16 bits, still in host order.
-inline std::uint16_t fold_host(std::uint64_t acc) {
-  acc = (acc & 0xffffffffu) + (acc >> 32);
-  acc = (acc & 0xffffu) + (acc >> 16);
-  acc = (acc & 0xffffu) + (acc >> 16);
-  acc = (acc & 0xffffu) + (acc >> 16);
-  return static_cast<std::uint16_t>(acc);
 }
 // The IPv4 pseudo-header (RFC 9293 §3.1) as raw 32-bit loads: source,
 // destination, and the {zero, protocol, length} word.
@@ -143,8 +124,7 @@ RxCounter parse_outer_v4(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   }
   out->outer_src = ip4(h->src);
   out->outer_dst = ip4(h->dst);
-  if (cfg.local.version != 0 && !same_ip(out->outer_dst, cfg.local) &&
-      !out->outer_dst.is_multicast()) {
+  if (cfg.local.version != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
     return RxCounter::kNotOurAddress;
   }
   if (h->protocol != wire::kIpProtoTcp) return RxCounter::kNotTcp;
@@ -184,8 +164,7 @@ RxCounter parse_outer_v6(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   }
   out->outer_src = wire::IpAddr::v6(h->src);
   out->outer_dst = wire::IpAddr::v6(h->dst);
-  if (cfg.local.version != 0 && !same_ip(out->outer_dst, cfg.local) &&
-      !out->outer_dst.is_multicast()) {
+  if (cfg.local.version != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
     return RxCounter::kNotOurAddress;
   }
   if (layout.l4_proto != wire::kIpProtoTcp) return RxCounter::kNotTcp;
@@ -245,10 +224,11 @@ RxCounter parse_outer_v6(const std::uint8_t* pkt, std::size_t len, std::uint32_t
       acc += w;
     }
     *pending = true;
-    *pending_sum = swap16(fold_host(acc));
+    *pending_sum = wire::csum::host_to_network(wire::csum::fold64(acc));
     return true;
   }
-  return wire::csum::fold(wire::csum::sum(tcp, l4_len, swap16(fold_host(acc)))) == 0xffff;
+  return wire::csum::fold(wire::csum::sum(
+             tcp, l4_len, wire::csum::host_to_network(wire::csum::fold64(acc)))) == 0xffff;
 }
 
 // The TCP header of a segment whose outer IP header was accepted.
@@ -362,7 +342,7 @@ inline RxCounter fast_segment(std::uint8_t* pkt, std::size_t len, const OffloadI
   // payload that fits L, and L long enough.
   if ((w0 & 0xff00'0000'0000'3fffull) != 0x4500'0000'0000'0000ull ||
       ((w1 >> 48) & 0xffu) != wire::kIpProtoTcp || total <= hdrs - l3 || total > len - l3 ||
-      fold_host(ip_sum) != 0xffff || ((t0 >> 32) & 0xffffu) != cfg.port ||
+      wire::csum::fold64(ip_sum) != 0xffff || ((t0 >> 32) & 0xffffu) != cfg.port ||
       ((t1 >> 16) & 0xf007u) != 0x5000u || frame_len < wire::kSttMinFrame ||
       offset + n > frame_len) {
     return parse_segment_slow(pkt, len, offload, cfg, out);
@@ -397,11 +377,12 @@ inline RxCounter fast_segment(std::uint8_t* pkt, std::size_t len, const OffloadI
   // header) in the same big-endian words.
   std::uint64_t acc = std::uint64_t{src_be} + dst_be +
                       ((std::uint32_t{wire::kIpProtoTcp} << 16) | (total - (l4 - l3)));
-  if (!cfg.defer_checksum) return check_then_accept(pkt, len, offload, cfg, out, fold_host(acc));
+  if (!cfg.defer_checksum)
+    return check_then_accept(pkt, len, offload, cfg, out, wire::csum::fold64(acc));
   acc += (t0 >> 32) + (t0 & 0xffffffffu) + (t1 >> 32) + (t1 & 0xffffffffu) +
          wire::load_be32(pkt + l4 + 16);
   out->checksum_pending = true;
-  out->pending_sum = fold_host(acc);
+  out->pending_sum = wire::csum::fold64(acc);
   return RxCounter::kSegments;
 }
 

@@ -34,11 +34,7 @@ inline std::uint32_t reduce64(std::uint64_t acc) {
 
 // Host-order 16-bit fold of a host-order accumulator, then to network order.
 inline std::uint32_t to_network_sum(std::uint32_t host_sum) {
-  std::uint16_t f = fold(host_sum);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  f = static_cast<std::uint16_t>((f << 8) | (f >> 8));
-#endif
-  return f;
+  return host_to_network(fold(host_sum));
 }
 
 std::uint64_t sum_words(const std::uint8_t* p, std::size_t n, std::uint64_t acc,

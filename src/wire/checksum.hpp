@@ -34,6 +34,28 @@ inline std::uint32_t add(std::uint32_t a, std::uint32_t b) {
   return static_cast<std::uint32_t>((s & 0xffffffffu) + (s >> 32));
 }
 
+inline std::uint16_t fold(std::uint32_t s) {
+  s = (s & 0xffffu) + (s >> 16);
+  s = (s & 0xffffu) + (s >> 16);
+  return static_cast<std::uint16_t>(s);
+}
+
+// fold() of a 64-bit accumulator (sums of 32-bit words, which cannot
+// overflow it for any packet).
+inline std::uint16_t fold64(std::uint64_t acc) {
+  return fold(add(static_cast<std::uint32_t>(acc), static_cast<std::uint32_t>(acc >> 32)));
+}
+
+// A 16-bit sum of words loaded in host order, as the sum of the same words
+// in network order: swapping the bytes of every word swaps the bytes of the
+// one's-complement sum (RFC 1071 §2(B)).
+inline std::uint16_t host_to_network(std::uint16_t f) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  f = static_cast<std::uint16_t>((f << 8) | (f >> 8));
+#endif
+  return f;
+}
+
 // sum() for a header of `n` bytes, n a multiple of 4 (an IPv4 or TCP
 // header), inline: the per-packet header checks cost a few adds, not a call.
 inline std::uint32_t sum_header(const std::uint8_t* p, std::size_t n, std::uint32_t initial = 0) {
@@ -43,15 +65,7 @@ inline std::uint32_t sum_header(const std::uint8_t* p, std::size_t n, std::uint3
     __builtin_memcpy(&w, p + i, 4);
     acc += w;
   }
-  acc = (acc & 0xffffffffu) + (acc >> 32);
-  acc = (acc & 0xffffu) + (acc >> 16);
-  acc = (acc & 0xffffu) + (acc >> 16);
-  acc = (acc & 0xffffu) + (acc >> 16);
-  std::uint16_t f = static_cast<std::uint16_t>(acc);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  f = static_cast<std::uint16_t>((f << 8) | (f >> 8));
-#endif
-  return add(initial, f);
+  return add(initial, host_to_network(fold64(acc)));
 }
 
 // sum_header() of a 20-byte IPv4 header without options, in three loads
@@ -62,22 +76,7 @@ inline std::uint32_t sum_ipv4_base_header(const std::uint8_t* p) {
   __builtin_memcpy(&a, p, 8);
   __builtin_memcpy(&b, p + 8, 8);
   __builtin_memcpy(&c, p + 16, 4);
-  std::uint64_t acc = (a & 0xffffffffu) + (a >> 32) + (b & 0xffffffffu) + (b >> 32) + c;
-  acc = (acc & 0xffffffffu) + (acc >> 32);
-  acc = (acc & 0xffffu) + (acc >> 16);
-  acc = (acc & 0xffffu) + (acc >> 16);
-  acc = (acc & 0xffffu) + (acc >> 16);
-  std::uint16_t f = static_cast<std::uint16_t>(acc);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  f = static_cast<std::uint16_t>((f << 8) | (f >> 8));
-#endif
-  return f;
-}
-
-inline std::uint16_t fold(std::uint32_t s) {
-  s = (s & 0xffffu) + (s >> 16);
-  s = (s & 0xffffu) + (s >> 16);
-  return static_cast<std::uint16_t>(s);
+  return host_to_network(fold64((a & 0xffffffffu) + (a >> 32) + (b & 0xffffffffu) + (b >> 32) + c));
 }
 
 inline std::uint16_t finish(std::uint32_t s) {
