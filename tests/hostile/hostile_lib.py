@@ -63,36 +63,31 @@ class HostileCase(H.SystemTestCase):
     _seq = 0
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.sw, hosts, cls.under = H.bridged_hosts(3, cls.family)
-            cls.h1, cls.victim_host, cls.attacker = hosts
-            # bridged_hosts() turns br_netfilter off, so malformed frames reach the victim.
-            cls.daemons = []
-            for i, h in enumerate(hosts[:2]):
-                net = dict(NET, peers=[cls.under[1 - i]])
-                cls.daemons.append(H.Daemon(h, cls.under[i], [net]).start())
-                H.setup_tap(h, net, INNER[i] + "/24")
-            cls.victim = cls.daemons[1]
-            cls.tap_mac = cls.victim_host.mac("stt-blue")
-            # Pinned inner neighbours: no ARP falls into a measured window, so every frame
-            # delivered to the victim's TAP is one a case (or its ping) sent.
-            macs = [h.mac("stt-blue") for h in hosts[:2]]
-            for i, h in enumerate(hosts[:2]):
-                h.ip(["neigh", "replace", INNER[1 - i], "lladdr", macs[1 - i], "dev",
-                      "stt-blue", "nud", "permanent"])
-            ok, out = H.ping(cls.h1, INNER[1], count=2)
-            if not ok:
-                raise H.HarnessError("overlay does not work before any attack:\n" + out)
-            victim_underlay_mac = cls.victim_host.mac("veth0")
-            cls.ep = P.Endpoint(cls.attacker.mac("veth0"), victim_underlay_mac,
-                                src_ip=cls.under[0], dst_ip=cls.under[1])
-            cls.attacker_ip = cls.under[2]
-            cls._pid = 0x5A000000
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.sw, hosts, cls.under = H.bridged_hosts(3, cls.family)
+        cls.h1, cls.victim_host, cls.attacker = hosts
+        # bridged_hosts() turns br_netfilter off, so malformed frames reach the victim.
+        cls.daemons = []
+        for i, h in enumerate(hosts[:2]):
+            net = dict(NET, peers=[cls.under[1 - i]])
+            cls.daemons.append(H.Daemon(h, cls.under[i], [net]).start())
+            H.setup_tap(h, net, INNER[i] + "/24")
+        cls.victim = cls.daemons[1]
+        cls.tap_mac = cls.victim_host.mac("stt-blue")
+        # Pinned inner neighbours: no ARP falls into a measured window, so every frame
+        # delivered to the victim's TAP is one a case (or its ping) sent.
+        macs = [h.mac("stt-blue") for h in hosts[:2]]
+        for i, h in enumerate(hosts[:2]):
+            h.ip(["neigh", "replace", INNER[1 - i], "lladdr", macs[1 - i], "dev",
+                  "stt-blue", "nud", "permanent"])
+        ok, out = H.ping(cls.h1, INNER[1], count=2)
+        if not ok:
+            raise H.HarnessError("overlay does not work before any attack:\n" + out)
+        victim_underlay_mac = cls.victim_host.mac("veth0")
+        cls.ep = P.Endpoint(cls.attacker.mac("veth0"), victim_underlay_mac,
+                            src_ip=cls.under[0], dst_ip=cls.under[1])
+        cls.attacker_ip = cls.under[2]
+        cls._pid = 0x5A000000
 
     # ------------------------------------------------------------ building
     @classmethod

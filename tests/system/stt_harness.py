@@ -665,7 +665,8 @@ def json_numbers(obj, path=""):
 # ---------------------------------------------------------------- runner
 
 class SystemTestCase(unittest.TestCase):
-    """Base class: refuses to run without root and the binaries."""
+    """Base class: refuses to run without root and the binaries, then builds the class's
+    topology (build_topology), cleaning up whatever a failed build left."""
 
     @classmethod
     def setUpClass(cls):
@@ -676,6 +677,15 @@ class SystemTestCase(unittest.TestCase):
                 raise HarnessError("%s=%r is not an executable; build sttd and sttctl" %
                                    (var, path))
         sweep_stale()
+        try:
+            cls.build_topology()
+        except BaseException:
+            cleanup_all()  # what the failed setup made, before unittest gives up on the class
+            raise
+
+    @classmethod
+    def build_topology(cls):
+        """The class's hosts, underlay and daemons: for subclasses (nothing here)."""
 
     @classmethod
     def tearDownClass(cls):

@@ -72,16 +72,11 @@ CASES = [
 
 class InvalidConfig(H.SystemTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.hosts, cls.under = H.two_hosts(4)
-            cls.h = cls.hosts[0]
-            cls.links = cls.h.links()
-            cls.dir = H.tmpdir()
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+        cls.h = cls.hosts[0]
+        cls.links = cls.h.links()
+        cls.dir = H.tmpdir()
 
     def write(self, name, text):
         sock = os.path.join(self.dir, "bad.sock")

@@ -19,18 +19,13 @@ def nft_ruleset(host):
 
 class Lifecycle(H.SystemTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.hosts, cls.under = H.two_hosts(4)
-            cls.before = [nft_ruleset(h) for h in cls.hosts]
-            assert cls.before == ["", ""], "fresh namespaces have an nft ruleset: %s" % cls.before
-            cls.links_before = [h.links() for h in cls.hosts]
-            cls.daemons = H.start_overlay(cls.hosts, cls.under, NETS,
-                                          [a + "/24" for a in INNER], MACS)
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+        cls.before = [nft_ruleset(h) for h in cls.hosts]
+        assert cls.before == ["", ""], "fresh namespaces have an nft ruleset: %s" % cls.before
+        cls.links_before = [h.links() for h in cls.hosts]
+        cls.daemons = H.start_overlay(cls.hosts, cls.under, NETS,
+                                      [a + "/24" for a in INNER], MACS)
 
     def test_sigterm_cleans_up_and_restart_restores_traffic(self):
         h1, h2 = self.hosts

@@ -28,15 +28,10 @@ def ethtool(host, *args):
 
 class OffloadPaths(H.SystemTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.hosts, cls.under = H.two_hosts(4)
-            cls.daemons = H.start_overlay(cls.hosts, cls.under, [NET], [a + "/24" for a in INNER])
-            cls.server = H.Iperf3Server(cls.hosts[1], INNER[1])
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+        cls.daemons = H.start_overlay(cls.hosts, cls.under, [NET], [a + "/24" for a in INNER])
+        cls.server = H.Iperf3Server(cls.hosts[1], INNER[1])
 
     @classmethod
     def tearDownClass(cls):

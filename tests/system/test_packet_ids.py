@@ -36,19 +36,14 @@ def stt_first_segments(frames, src, dst):
 
 class PacketIds(H.SystemTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.hosts, cls.under = H.two_hosts(4)
-            cls.daemons = []
-            for i, h in enumerate(cls.hosts):
-                nets = [dict(n, peers=[cls.under[1 - i]]) for n in NETS]
-                cls.daemons.append(H.Daemon(h, cls.under[i], nets).start())
-                for n in nets:
-                    H.setup_tap(h, n, INNER[n["name"]][i] + "/24")
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+        cls.daemons = []
+        for i, h in enumerate(cls.hosts):
+            nets = [dict(n, peers=[cls.under[1 - i]]) for n in NETS]
+            cls.daemons.append(H.Daemon(h, cls.under[i], nets).start())
+            for n in nets:
+                H.setup_tap(h, n, INNER[n["name"]][i] + "/24")
 
     def test_two_networks_to_one_peer_share_one_id_sequence(self):
         h1 = self.hosts[0]

@@ -40,15 +40,10 @@ def nft_tables(host):
 
 class Privileges(H.SystemTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.hosts, cls.under = H.two_hosts(4)
-            cls.daemons = H.start_overlay(cls.hosts, cls.under, NETS,
-                                          [a + "/24" for a in INNER], MACS)
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+        cls.daemons = H.start_overlay(cls.hosts, cls.under, NETS,
+                                      [a + "/24" for a in INNER], MACS)
 
     def sttd_pid(self, d):
         # `ip netns exec` execs sttd in place: the Popen pid is sttd's.

@@ -24,18 +24,13 @@ OTHER_PEER = "10.0.0.9"  # a peer nobody answers for: only its registration is c
 
 class Reload(H.SystemTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.hosts, cls.under = H.two_hosts(4)
-            cls.daemons = []
-            for i, h in enumerate(cls.hosts):
-                d = H.Daemon(h, cls.under[i], cls.nets(i, [BLUE, RED]))
-                cls.daemons.append(d.start())
-                H.setup_tap(h, BLUE, INNER["blue"][i] + "/24", mac=MACS["blue"][i])
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+        cls.daemons = []
+        for i, h in enumerate(cls.hosts):
+            d = H.Daemon(h, cls.under[i], cls.nets(i, [BLUE, RED]))
+            cls.daemons.append(d.start())
+            H.setup_tap(h, BLUE, INNER["blue"][i] + "/24", mac=MACS["blue"][i])
 
     @classmethod
     def nets(cls, i, nets, **extra):

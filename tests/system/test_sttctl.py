@@ -18,23 +18,18 @@ NEW_PEER = "10.0.0.77"
 
 class Sttctl(H.SystemTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.hosts, cls.under = H.two_hosts(4)
-            cls.daemons = []
-            for i, h in enumerate(cls.hosts):
-                nets = [dict(n, peers=[cls.under[1 - i]]) for n in NETS]
-                if i == 0:
-                    nets[0]["fdb"] = [(STATIC, cls.under[1])]
-                cls.daemons.append(H.Daemon(h, cls.under[i], nets).start())
-                H.setup_tap(h, nets[0], INNER[i] + "/24")
-            cls.d = cls.daemons[0]
-            ok, out = H.ping(cls.hosts[0], INNER[1], count=2)
-            assert ok, out
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+        cls.daemons = []
+        for i, h in enumerate(cls.hosts):
+            nets = [dict(n, peers=[cls.under[1 - i]]) for n in NETS]
+            if i == 0:
+                nets[0]["fdb"] = [(STATIC, cls.under[1])]
+            cls.daemons.append(H.Daemon(h, cls.under[i], nets).start())
+            H.setup_tap(h, nets[0], INNER[i] + "/24")
+        cls.d = cls.daemons[0]
+        ok, out = H.ping(cls.hosts[0], INNER[1], count=2)
+        assert ok, out
 
     def both(self, args):
         """Runs a verb in text and in JSON; returns (lower-case text, JSON, JSON strings)."""

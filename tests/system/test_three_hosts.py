@@ -14,27 +14,22 @@ STATIC_IP, UNKNOWN_IP = "192.168.60.99", "192.168.60.98"
 
 class ThreeHostsOnBridge(H.SystemTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.sw, cls.hosts, cls.under = H.bridged_hosts(3)
-            cls.daemons, cls.nets = [], []
-            for i, h in enumerate(cls.hosts):
-                peers = [a for j, a in enumerate(cls.under) if j != i]
-                net = {"name": "blue", "context_id": 0xB1E, "peers": peers}
-                if i == 0:
-                    net["fdb"] = [(STATIC_MAC, cls.under[2])]
-                cls.nets.append(net)
-                cls.daemons.append(H.Daemon(h, cls.under[i], [net]).start())
-                H.setup_tap(h, net, INNER[i] + "/24")
-                h.sysctl("net.ipv4.icmp_echo_ignore_broadcasts", 0)
-            # Frames to the two MACs no host owns: resolved statically on h1.
-            for ip, mac in ((STATIC_IP, STATIC_MAC), (UNKNOWN_IP, UNKNOWN_MAC)):
-                cls.hosts[0].ip(["neigh", "replace", ip, "lladdr", mac, "dev", "stt-blue",
-                                 "nud", "permanent"])
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.sw, cls.hosts, cls.under = H.bridged_hosts(3)
+        cls.daemons, cls.nets = [], []
+        for i, h in enumerate(cls.hosts):
+            peers = [a for j, a in enumerate(cls.under) if j != i]
+            net = {"name": "blue", "context_id": 0xB1E, "peers": peers}
+            if i == 0:
+                net["fdb"] = [(STATIC_MAC, cls.under[2])]
+            cls.nets.append(net)
+            cls.daemons.append(H.Daemon(h, cls.under[i], [net]).start())
+            H.setup_tap(h, net, INNER[i] + "/24")
+            h.sysctl("net.ipv4.icmp_echo_ignore_broadcasts", 0)
+        # Frames to the two MACs no host owns: resolved statically on h1.
+        for ip, mac in ((STATIC_IP, STATIC_MAC), (UNKNOWN_IP, UNKNOWN_MAC)):
+            cls.hosts[0].ip(["neigh", "replace", ip, "lladdr", mac, "dev", "stt-blue",
+                             "nud", "permanent"])
 
     def sent_by_h1(self, action):
         """Runs action() while capturing h1's underlay; returns {outer dst: STT segments}."""

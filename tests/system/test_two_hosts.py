@@ -13,14 +13,9 @@ class TwoHostsBase:  # mixin, so unittest does not run it on its own
     family = 4
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.hosts, cls.under = H.two_hosts(cls.family)
-            cls.daemons = H.start_overlay(cls.hosts, cls.under, [NET], [a + "/24" for a in INNER])
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(cls.family)
+        cls.daemons = H.start_overlay(cls.hosts, cls.under, [NET], [a + "/24" for a in INNER])
 
     def test_underlay_mtu_is_1500_and_tap_mtu_9000(self):
         for h in self.hosts:

@@ -12,20 +12,15 @@ NETS = [
 
 class TwoNetworks(H.SystemTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.hosts, cls.under = H.two_hosts(4)
-            cls.daemons = []
-            for i, h in enumerate(cls.hosts):
-                nets = [{"name": n["name"], "context_id": n["context_id"],
-                         "peers": [cls.under[1 - i]]} for n in NETS]
-                cls.daemons.append(H.Daemon(h, cls.under[i], nets).start())
-                for n, cfg in zip(NETS, nets):
-                    H.setup_tap(h, cfg, "%s%d/24" % (n["subnet"], i + 1), mac=n["macs"][i])
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+        cls.daemons = []
+        for i, h in enumerate(cls.hosts):
+            nets = [{"name": n["name"], "context_id": n["context_id"],
+                     "peers": [cls.under[1 - i]]} for n in NETS]
+            cls.daemons.append(H.Daemon(h, cls.under[i], nets).start())
+            for n, cfg in zip(NETS, nets):
+                H.setup_tap(h, cfg, "%s%d/24" % (n["subnet"], i + 1), mac=n["macs"][i])
 
     def test_no_frame_crosses_networks(self):
         caps = {}

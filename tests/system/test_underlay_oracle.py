@@ -18,26 +18,21 @@ class UnderlayOracleBase:
     family = 4
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.hosts, cls.under = H.two_hosts(cls.family)
-            # The capture must show the wire form. With TX checksum offload on, a veth
-            # tap sees segments whose checksum a NIC would still fill in (and TSO
-            # super-frames); with it off, the kernel finishes both before the tap.
-            for h in cls.hosts:
-                h.exec(["ethtool", "-K", "veth0", "tx", "off"])
-            cls.daemons = []
-            for i, h in enumerate(cls.hosts):
-                nets = [{k: v for k, v in n.items() if k != "subnet"} for n in NETS]
-                for n in nets:
-                    n["peers"] = [cls.under[1 - i]]
-                cls.daemons.append(H.Daemon(h, cls.under[i], nets).start())
-                for n, cfg in zip(NETS, nets):
-                    H.setup_tap(h, cfg, "%s%d/24" % (n["subnet"], i + 1))
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(cls.family)
+        # The capture must show the wire form. With TX checksum offload on, a veth
+        # tap sees segments whose checksum a NIC would still fill in (and TSO
+        # super-frames); with it off, the kernel finishes both before the tap.
+        for h in cls.hosts:
+            h.exec(["ethtool", "-K", "veth0", "tx", "off"])
+        cls.daemons = []
+        for i, h in enumerate(cls.hosts):
+            nets = [{k: v for k, v in n.items() if k != "subnet"} for n in NETS]
+            for n in nets:
+                n["peers"] = [cls.under[1 - i]]
+            cls.daemons.append(H.Daemon(h, cls.under[i], nets).start())
+            for n, cfg in zip(NETS, nets):
+                H.setup_tap(h, cfg, "%s%d/24" % (n["subnet"], i + 1))
 
     def test_ephemeral_ports_are_not_claimed_by_wireshark(self):
         # The inner connections' client ports come from H.EPHEMERAL_PORTS; a port

@@ -36,15 +36,10 @@ def build(dst, case, marker):
 
 class VlanTag(H.SystemTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.hosts, cls.under = H.two_hosts(4)
-            cls.daemons = H.start_overlay(cls.hosts, cls.under, [NET],
-                                          ["192.168.80.1/24", "192.168.80.2/24"])
-        except BaseException:
-            H.cleanup_all()
-            raise
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+        cls.daemons = H.start_overlay(cls.hosts, cls.under, [NET],
+                                      ["192.168.80.1/24", "192.168.80.2/24"])
 
     def test_tag_vid_and_pcp_survive(self):
         dst = self.hosts[1].mac("stt-blue")
