@@ -287,12 +287,14 @@ class Daemon:
         self.proc = None
         self.starts = 0
 
-    def start(self, timeout=10):
+    def start(self, timeout=10, args=()):
+        """Starts sttd -c CONFIG, with `args` (extra sttd options) before -c."""
         self.starts += 1
+        cmd = [STTD] + list(args) + ["-c", self.config]
         logf = open(self.log, "a")
-        logf.write("==== start %d: %s -c %s\n" % (self.starts, STTD, self.config))
+        logf.write("==== start %d: %s\n" % (self.starts, " ".join(cmd)))
         logf.flush()
-        self.proc = self.host.popen([STTD, "-c", self.config], stderr=logf, stdout=logf)
+        self.proc = self.host.popen(cmd, stderr=logf, stdout=logf)
         logf.close()
         if (self.label, self.log) not in _daemon_logs:
             _daemon_logs.append((self.label, self.log))

@@ -13,8 +13,6 @@ stream crosses the tunnel (h1 -> h2), one case per underlay setting:
 
 Behaviour only: every case checks which counters moved, never how fast."""
 
-import os
-
 import stt_harness as H
 
 NET = {"name": "blue", "context_id": 0x4242, "mtu": 1500}
@@ -91,17 +89,7 @@ class OffloadPaths(H.SystemTestCase):
         """Restarts h1's sttd with extra arguments (none: plain sttd), TAP set up again."""
         d = self.daemons[0]
         self.assertEqual(d.stop(), 0)
-        saved = H.STTD
-        if args:
-            wrapper = os.path.join(H.tmpdir(), "sttd-args.sh")
-            with open(wrapper, "w") as f:
-                f.write('#!/bin/sh\nexec "%s" %s "$@"\n' % (H.STTD, " ".join(args)))
-            os.chmod(wrapper, 0o755)
-            H.STTD = wrapper
-        try:
-            d.start()
-        finally:
-            H.STTD = saved
+        d.start(args=args)
         H.setup_tap(self.hosts[0], dict(NET, peers=[self.under[1]]), INNER[0] + "/24")
 
     def test_busy_poll_window_keeps_the_paths(self):
@@ -122,18 +110,7 @@ class OffloadPaths(H.SystemTestCase):
             self.assertEqual(rx.get(k, 0), 0, k)
 
     def test_segmented_form_cuts_in_userspace(self):
-        d = self.daemons[0]
-        self.assertEqual(d.stop(), 0)
-        wrapper = os.path.join(H.tmpdir(), "sttd-segmented.sh")
-        with open(wrapper, "w") as f:
-            f.write('#!/bin/sh\nexec "%s" --tx-form segmented "$@"\n' % H.STTD)
-        os.chmod(wrapper, 0o755)
-        saved, H.STTD = H.STTD, wrapper
-        try:
-            d.start()
-        finally:
-            H.STTD = saved
-        H.setup_tap(self.hosts[0], dict(NET, peers=[self.under[1]]), INNER[0] + "/24")
+        self.restart_h1("--tx-form", "segmented")
         self.set_underlay("on", "off")
         try:
             tx, rx = self.stream()
