@@ -13,13 +13,14 @@
 
 namespace stt::bench {
 
-inline core::TunnelConfig tunnel_config() {
+// The underlay: IPv4, Ethernet MTU `mtu` (1500, or 9000 for jumbo frames).
+inline core::TunnelConfig tunnel_config(std::uint32_t mtu = 1500) {
   core::TunnelConfig c;
   c.src_mac = *wire::MacAddr::parse("00:00:5e:00:53:01");
   c.dst_mac = *wire::MacAddr::parse("00:00:5e:00:53:02");
   c.src = *wire::IpAddr::parse("192.0.2.1");
   c.dst = *wire::IpAddr::parse("192.0.2.2");
-  c.mtu = 1500;
+  c.mtu = mtu;
   return c;
 }
 

@@ -5,7 +5,10 @@
 // Frames: "1500" is a 1500-byte inner Ethernet frame (IPv4/TCP, checksums
 // complete, no offload); "65000" is a 65000-byte inner TCP super-packet as
 // a TAP hands it over (NEEDS_CSUM with the pseudo-header sum, GSO TCPv4,
-// gso_size 1448). The underlay is IPv4 with MTU 1500 throughout.
+// gso_size 1448). The underlay is IPv4; the transmit and receive rows run
+// at MTU 1500 and at MTU 9000 (jumbo frames, as overlay underlays usually
+// are: a 1500-byte frame is then one segment). Their arguments are
+// {frame bytes, MTU}.
 
 #include <benchmark/benchmark.h>
 
@@ -67,8 +70,8 @@ void BM_csum_copy_and_sum(benchmark::State& state) {
 
 // One inner frame in a buffer with headroom, and what encapsulate() needs.
 struct TxFixture {
-  explicit TxFixture(std::size_t inner_len)
-      : tunnel(tunnel_config(), 1), batch(std::make_unique<core::TxBatch>()) {
+  TxFixture(std::size_t inner_len, std::uint32_t mtu)
+      : tunnel(tunnel_config(mtu), 1), batch(std::make_unique<core::TxBatch>()) {
     frame = make_inner_frame(inner_len, &req.offload);
     buf.set_size(frame.size());
     std::memcpy(buf.data(), frame.data(), frame.size());
@@ -88,10 +91,11 @@ struct TxFixture {
   core::CounterSet<core::EncapCounter> counters;
 };
 
-// Software segmentation to MTU 1500: per-segment headers and checksums.
+// Software segmentation to the underlay MTU: per-segment headers and checksums.
 // The payload is not copied (TxPacket points into the frame).
 void BM_encap_segmented(benchmark::State& state) {
-  TxFixture fx(static_cast<std::size_t>(state.range(0)));
+  TxFixture fx(static_cast<std::size_t>(state.range(0)),
+               static_cast<std::uint32_t>(state.range(1)));
   for (auto _ : state) {
     if (!fx.encap(core::TxForm::kSegmented)) {
       state.SkipWithError("encapsulate dropped the frame");
@@ -106,10 +110,12 @@ void BM_encap_segmented(benchmark::State& state) {
 // The same, with every outer packet written whole into a slot of a ring
 // (kSegmentedCopy): segmentation as copy + checksums, the payload read once.
 void BM_encap_segmented_copy(benchmark::State& state) {
-  TxFixture fx(static_cast<std::size_t>(state.range(0)));
-  constexpr std::size_t kSlot = 2048;
-  std::vector<std::uint8_t> ring(core::TxBatch::kMaxPackets * kSlot);
-  fx.batch->set_copy_slots(ring.data(), kSlot, kSlot, core::TxBatch::kMaxPackets);
+  TxFixture fx(static_cast<std::size_t>(state.range(0)),
+               static_cast<std::uint32_t>(state.range(1)));
+  // A slot holds one outer Ethernet frame (MTU + 14 bytes).
+  const std::size_t slot = state.range(1) <= 2048 - 14 ? 2048 : 9216;
+  std::vector<std::uint8_t> ring(core::TxBatch::kMaxPackets * slot);
+  fx.batch->set_copy_slots(ring.data(), slot, slot, core::TxBatch::kMaxPackets);
   for (auto _ : state) {
     if (!fx.encap(core::TxForm::kSegmentedCopy)) {
       state.SkipWithError("encapsulate dropped the frame");
@@ -125,7 +131,8 @@ void BM_encap_segmented_copy(benchmark::State& state) {
 // GSO form: one super-segment with outer GSO metadata; should not touch
 // the payload at all.
 void BM_encap_gso(benchmark::State& state) {
-  TxFixture fx(static_cast<std::size_t>(state.range(0)));
+  TxFixture fx(static_cast<std::size_t>(state.range(0)),
+               static_cast<std::uint32_t>(state.range(1)));
   for (auto _ : state) {
     if (!fx.encap(core::TxForm::kGso)) {
       state.SkipWithError("encapsulate dropped the frame");
@@ -141,8 +148,8 @@ void BM_encap_gso(benchmark::State& state) {
 // The outer packets of one encapsulated frame, each in its own buffer with
 // headroom, as a receive socket would leave them.
 struct RxFixture {
-  RxFixture(std::size_t inner_len, core::TxForm form) {
-    TxFixture tx(inner_len);
+  RxFixture(std::size_t inner_len, std::uint32_t mtu, core::TxForm form) {
+    TxFixture tx(inner_len, mtu);
     inner_len_ = tx.frame.size();
     if (!tx.encap(form)) return;
     for (const core::TxPacket& p : *tx.batch) {
@@ -189,7 +196,8 @@ struct RxFixture {
 // or already verified by the kernel), the reassembler (one copy) and
 // decapsulate (offload consumer: metadata handed on).
 void reasm_decap(benchmark::State& state, std::uint8_t rx_flags, bool defer_checksum = false) {
-  RxFixture fx(static_cast<std::size_t>(state.range(0)), core::TxForm::kSegmented);
+  RxFixture fx(static_cast<std::size_t>(state.range(0)), static_cast<std::uint32_t>(state.range(1)),
+               core::TxForm::kSegmented);
   fx.rx.defer_checksum = defer_checksum;
   core::OffloadInfo off;
   off.flags = rx_flags;
@@ -219,7 +227,8 @@ void BM_reasm_decap_fused(benchmark::State& state) {
 // The whole-frame path: one GRO-coalesced packet (the GSO-form output,
 // checksum verified by the kernel) through parse, pass-through and decap.
 void BM_decap_whole(benchmark::State& state) {
-  RxFixture fx(static_cast<std::size_t>(state.range(0)), core::TxForm::kGso);
+  RxFixture fx(static_cast<std::size_t>(state.range(0)), static_cast<std::uint32_t>(state.range(1)),
+               core::TxForm::kGso);
   if (fx.packets.size() != 1) {
     state.SkipWithError("GSO form did not give one super-segment");
     return;
@@ -240,17 +249,31 @@ void BM_decap_whole(benchmark::State& state) {
 void sizes(benchmark::internal::Benchmark* b) {
   b->Arg(1500)->Arg(65000)->Repetitions(3)->ReportAggregatesOnly(true)->MinTime(0.2);
 }
+void sizes_and_mtus(benchmark::internal::Benchmark* b) {
+  for (long size : {1500, 65000})
+    for (long mtu : {1500, 9000})
+      b->Args({size, mtu});
+  b->Repetitions(3)->ReportAggregatesOnly(true)->MinTime(0.2);
+}
+// The GSO form and the whole-frame path do not depend on the MTU.
+void sizes_at_mtu_1500(benchmark::internal::Benchmark* b) {
+  b->Args({1500, 1500})
+      ->Args({65000, 1500})
+      ->Repetitions(3)
+      ->ReportAggregatesOnly(true)
+      ->MinTime(0.2);
+}
 
 BENCHMARK(BM_memcpy)->Apply(sizes);
 BENCHMARK(BM_csum_sum)->Apply(sizes);
 BENCHMARK(BM_csum_copy_and_sum)->Apply(sizes);
-BENCHMARK(BM_encap_segmented)->Apply(sizes);
-BENCHMARK(BM_encap_segmented_copy)->Apply(sizes);
-BENCHMARK(BM_encap_gso)->Apply(sizes);
-BENCHMARK(BM_reasm_decap)->Apply(sizes);
-BENCHMARK(BM_reasm_decap_rxcsum)->Apply(sizes);
-BENCHMARK(BM_reasm_decap_fused)->Apply(sizes);
-BENCHMARK(BM_decap_whole)->Apply(sizes);
+BENCHMARK(BM_encap_segmented)->Apply(sizes_and_mtus);
+BENCHMARK(BM_encap_segmented_copy)->Apply(sizes_and_mtus);
+BENCHMARK(BM_encap_gso)->Apply(sizes_at_mtu_1500);
+BENCHMARK(BM_reasm_decap)->Apply(sizes_and_mtus);
+BENCHMARK(BM_reasm_decap_rxcsum)->Apply(sizes_and_mtus);
+BENCHMARK(BM_reasm_decap_fused)->Apply(sizes_and_mtus);
+BENCHMARK(BM_decap_whole)->Apply(sizes_at_mtu_1500);
 
 }  // namespace
 }  // namespace stt::bench
