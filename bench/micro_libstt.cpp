@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "core/buffer.hpp"
 #include "core/decap.hpp"
 #include "core/encap.hpp"
@@ -29,17 +30,6 @@ namespace stt::bench {
 namespace {
 
 // ------------------------------------------------------------ references
-
-void BM_memcpy(benchmark::State& state) {
-  const std::size_t n = static_cast<std::size_t>(state.range(0));
-  std::vector<std::uint8_t> src(n, 0x5a), dst(n);
-  for (auto _ : state) {
-    std::memcpy(dst.data(), src.data(), n);
-    benchmark::DoNotOptimize(dst.data());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n));
-}
 
 void BM_csum_sum(benchmark::State& state) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
@@ -247,24 +237,20 @@ void BM_decap_whole(benchmark::State& state) {
 }
 
 void sizes(benchmark::internal::Benchmark* b) {
-  b->Arg(1500)->Arg(65000)->Repetitions(3)->ReportAggregatesOnly(true)->MinTime(0.2);
+  b->Arg(1500)->Arg(65000)->Apply(repeat);
 }
 void sizes_and_mtus(benchmark::internal::Benchmark* b) {
   for (long size : {1500, 65000})
     for (long mtu : {1500, 9000})
       b->Args({size, mtu});
-  b->Repetitions(3)->ReportAggregatesOnly(true)->MinTime(0.2);
+  b->Apply(repeat);
 }
 // The GSO form and the whole-frame path do not depend on the MTU.
 void sizes_at_mtu_1500(benchmark::internal::Benchmark* b) {
-  b->Args({1500, 1500})
-      ->Args({65000, 1500})
-      ->Repetitions(3)
-      ->ReportAggregatesOnly(true)
-      ->MinTime(0.2);
+  b->Args({1500, 1500})->Args({65000, 1500})->Apply(repeat);
 }
 
-BENCHMARK(BM_memcpy)->Apply(sizes);
+BENCHMARK(memcpy_reference)->Name("BM_memcpy")->Apply(sizes);
 BENCHMARK(BM_csum_sum)->Apply(sizes);
 BENCHMARK(BM_csum_copy_and_sum)->Apply(sizes);
 BENCHMARK(BM_encap_segmented)->Apply(sizes_and_mtus);

@@ -13,40 +13,11 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <map>
 #include <string>
-#include <utility>
-#include <vector>
+
+#include "bench_support.hpp"
 
 namespace {
-
-// Collects the median bytes/s of every benchmark while printing as usual.
-class MedianCollector : public benchmark::ConsoleReporter {
- public:
-  explicit MedianCollector(bool color) : ConsoleReporter(color ? OO_ColorTabular : OO_Tabular) {}
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& r : runs) {
-      if (r.error_occurred) {
-        errors_.push_back(r.run_name.str() + ": " + r.error_message);
-        continue;
-      }
-      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
-      const bool single = r.run_type == Run::RT_Iteration && r.repetitions <= 1;
-      if (!median && !single) continue;
-      auto it = r.counters.find("bytes_per_second");
-      if (it == r.counters.end()) continue;
-      // "BM_name/arg[/arg]", without the min_time/repeats decorations.
-      medians_[r.run_name.function_name + "/" + r.run_name.args] = it->second.value;
-    }
-  }
-  const std::map<std::string, double>& medians() const { return medians_; }
-  const std::vector<std::string>& errors() const { return errors_; }
-
- private:
-  std::map<std::string, double> medians_;
-  std::vector<std::string> errors_;
-};
 
 struct Row {
   const char* name;  // benchmark function, without "BM_"
@@ -73,12 +44,15 @@ constexpr long kMtus[] = {0, 1500, 9000};  // 0: the row takes no MTU
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  MedianCollector reporter(isatty(fileno(stdout)) != 0);
+  stt::bench::MedianCollector reporter(isatty(fileno(stdout)) != 0);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
   const auto& m = reporter.medians();
-  std::printf("\nmedian of 3 repetitions; ratio = GB/s / memcpy GB/s of the same bytes\n");
+  std::printf("\n%s; ratio = GB/s / memcpy GB/s of the same bytes\n",
+              stt::bench::smoke_run()
+                  ? "smoke run (STT_BENCH_SMOKE): one short run each, not a measurement"
+                  : "median of 3 repetitions");
   std::printf("%-56s %6s %5s %9s %9s %12s %9s %8s\n", "benchmark", "bytes", "mtu", "ns/frame",
               "GB/s", "memcpy GB/s", "ratio", "target");
   int misses = 0;

@@ -25,11 +25,11 @@
 
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "core/buffer.hpp"
 #include "core/encap.hpp"
 #include "daemon/dataplane.hpp"
@@ -194,68 +194,38 @@ void BM_rx_segments(benchmark::State& state) {
   rx(state, core::TxForm::kSegmented);
 }
 
-void BM_memcpy(benchmark::State& state) {
-  const std::size_t n = static_cast<std::size_t>(state.range(0));
-  std::vector<std::uint8_t> src(n, 1), dst(n);
-  for (auto _ : state) {
-    std::memcpy(dst.data(), src.data(), n);
-    benchmark::DoNotOptimize(dst.data());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n));
-}
-
 void sizes(benchmark::internal::Benchmark* b) {
-  b->Arg(1514)->Arg(65000)->Repetitions(3)->ReportAggregatesOnly(true)->MinTime(0.2);
+  b->Arg(1514)->Arg(65000)->Apply(stt::bench::repeat);
 }
-BENCHMARK(BM_memcpy)->Apply(sizes);
+BENCHMARK(stt::bench::memcpy_reference)->Name("BM_memcpy")->Apply(sizes);
 BENCHMARK(BM_tx_gso)->Apply(sizes);
 BENCHMARK(BM_tx_segmented)->Apply(sizes);
 BENCHMARK(BM_rx_whole)->Apply(sizes);
 BENCHMARK(BM_rx_segments)->Apply(sizes);
 
-// Keeps the median bytes/s of every benchmark while printing as usual.
-class Medians : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& r : runs) {
-      if (r.error_occurred) {
-        errors.push_back(r.run_name.str() + ": " + r.error_message);
-        continue;
-      }
-      if (r.run_type != Run::RT_Aggregate || r.aggregate_name != "median") continue;
-      auto it = r.counters.find("bytes_per_second");
-      if (it != r.counters.end()) {
-        by_name[r.run_name.function_name + "/" + r.run_name.args] = it->second.value;
-      }
-    }
-  }
-  std::map<std::string, double> by_name;
-  std::vector<std::string> errors;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  Medians rep;
+  stt::bench::MedianCollector rep(false);
   benchmark::RunSpecifiedBenchmarks(&rep);
-  std::printf("\nsttd data path per frame, medians of 3, beside memcpy of the same bytes:\n");
+  std::printf(
+      "\nsttd data path per frame, %s, beside memcpy of the same bytes:\n",
+      stt::bench::smoke_run() ? "smoke run (STT_BENCH_SMOKE), not a measurement" : "medians of 3");
   std::printf("%-16s %6s %10s %8s %12s %6s\n", "path", "bytes", "ns/frame", "GB/s", "memcpy GB/s",
               "ratio");
   for (const char* name : {"tx_gso", "tx_segmented", "rx_whole", "rx_segments"}) {
     for (const char* size : {"1514", "65000"}) {
-      auto it = rep.by_name.find(std::string("BM_") + name + "/" + size);
-      auto ref = rep.by_name.find(std::string("BM_memcpy/") + size);
-      if (it == rep.by_name.end() || ref == rep.by_name.end()) continue;
+      auto it = rep.medians().find(std::string("BM_") + name + "/" + size);
+      auto ref = rep.medians().find(std::string("BM_memcpy/") + size);
+      if (it == rep.medians().end() || ref == rep.medians().end()) continue;
       const double bytes = std::stod(size);
       std::printf("%-16s %6s %10.0f %8.2f %12.2f %6.2f\n", name, size, 1e9 * bytes / it->second,
                   it->second / 1e9, ref->second / 1e9, it->second / ref->second);
     }
   }
-  for (const auto& e : rep.errors)
+  for (const auto& e : rep.errors())
     std::printf("error: %s\n", e.c_str());
   benchmark::Shutdown();
-  return rep.errors.empty() ? 0 : 1;
+  return rep.errors().empty() ? 0 : 1;
 }
