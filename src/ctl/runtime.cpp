@@ -97,6 +97,19 @@ bool is_scalar_list(const Json& j) {
          std::all_of(j.begin(), j.end(), [](const Json& x) { return is_scalar(x); });
 }
 
+// A list of phrases (a string with a space in it), such as reload's
+// "changes": one per line, since joined by spaces they would run together.
+bool is_phrase_list(const Json& j) {
+  return is_scalar_list(j) && std::any_of(j.begin(), j.end(), [](const Json& x) {
+           return x.is_string() && x.get<std::string>().find(' ') != std::string::npos;
+         });
+}
+
+// Rendered on the line of its key: a scalar, or a list of words.
+bool is_inline(const Json& j) {
+  return is_scalar(j) || (is_scalar_list(j) && !is_phrase_list(j));
+}
+
 std::string scalar_text(const Json& j) {
   if (j.is_string()) return j.get<std::string>().empty() ? "-" : j.get<std::string>();
   if (j.is_null()) return "-";
@@ -187,10 +200,10 @@ void render_object(const Json& j, std::size_t indent, std::string& out) {
   // Scalars first as aligned rows, then nested sections, each in key order.
   std::size_t w = 0;
   for (const auto& [k, v] : j.items()) {
-    if (is_scalar(v) || is_scalar_list(v)) w = std::max(w, k.size());
+    if (is_inline(v)) w = std::max(w, k.size());
   }
   for (const auto& [k, v] : j.items()) {
-    if (!(is_scalar(v) || is_scalar_list(v))) continue;
+    if (!is_inline(v)) continue;
     std::string s(indent, ' ');
     s += k;
     pad_to(s, k.size(), w + 2);
@@ -199,7 +212,7 @@ void render_object(const Json& j, std::size_t indent, std::string& out) {
     out += '\n';
   }
   for (const auto& [k, v] : j.items()) {
-    if (is_scalar(v) || is_scalar_list(v)) continue;
+    if (is_inline(v)) continue;
     out += std::string(indent, ' ') + k + ":\n";
     render(v, indent + 2, out);
   }
@@ -214,6 +227,11 @@ void render(const Json& j, std::size_t indent, std::string& out) {
     }
     if (std::all_of(j.begin(), j.end(), [](const Json& e) { return is_flat(e); })) {
       return render_table(j, indent, out);
+    }
+    if (is_phrase_list(j)) {
+      for (const auto& x : j)
+        out += std::string(indent, ' ') + "- " + scalar_text(x) + "\n";
+      return;
     }
     if (is_scalar_list(j)) {
       out += std::string(indent, ' ') + scalar_text(j) + "\n";
