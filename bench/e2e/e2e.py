@@ -293,8 +293,8 @@ class Topology:
                 cfg, sock = self.stt_config(i)
                 socks.append(sock)
                 logf = open(self.sttd_logs[i], "a")
-                self.sttd[i] = self.popen(i, [sttd, "-c", cfg], stdout=logf, stderr=logf,
-                                          start_new_session=True)
+                self.sttd[i] = self.popen(i, [sttd, "-c", cfg] + self.args.sttd_arg,
+                                          stdout=logf, stderr=logf, start_new_session=True)
                 logf.close()
             for i in (0, 1):
                 last = [""]
@@ -552,6 +552,7 @@ def machine_info(args):
             os.path.exists(args.sttd) else None,
         },
         "sttd_path": args.sttd,
+        "sttd_args": args.sttd_arg,
         "sttd_built": datetime.datetime.fromtimestamp(
             os.path.getmtime(args.sttd), datetime.timezone.utc).isoformat(timespec="seconds")
         if args.sttd and os.path.exists(args.sttd) else None,
@@ -720,6 +721,9 @@ def parse_args(argv):
     ap.add_argument("--out", required=True, help="directory for results.json, chart.png")
     ap.add_argument("--sttd", default=None)
     ap.add_argument("--sttctl", default=None)
+    ap.add_argument("--sttd-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for both sttd (repeat it: "
+                    "--sttd-arg=--tx-form --sttd-arg=segmented)")
     ap.add_argument("--stt-unavailable", default=None,
                     help="(run.sh) why sttd cannot be used, e.g. the build failed")
     ap.add_argument("--perf", action="store_true",

@@ -5,6 +5,8 @@
 #   bench/e2e/run.sh [--runs N] [--duration S] [--profiles full,tcp-only,none]
 #                    [--paths bare,vxlan,stt] [--pings N] [--out DIR] [--keep-logs]
 #                    [--perf] [--build-dir DIR] [--no-build] [--sttd PATH --sttctl PATH]
+#                    [--sttd-arg=ARG ...]   (each ARG passed to both sttd, e.g.
+#                                            --sttd-arg=--tx-form --sttd-arg=segmented)
 #
 # As root. Builds sttd and sttctl (Release) in --build-dir (default build-e2e) unless
 # --no-build or --sttd/--sttctl are given; if that fails, the STT rows carry the error and
