@@ -13,6 +13,10 @@ IP_RECVTOS, so it sees exactly what sttd wrote into the TAP.
   (`dscp = "inherit"`) must write DSCP 34 inward and the pipe model must not; CE must be
   carried into an ECT inner packet and a Not-ECT inner packet dropped and counted
   `drop_ecn_not_ect` ("normal" and "compat"); with `ecn = "off"` the outer ECN is ignored.
+* Across segments (R25, R27): 4000-byte datagrams, so every STT frame is three segments
+  that h2 reassembles; the switch marks each frame's offset-0 segment AF12 (ECN kept) and
+  its later segments EF + CE. The uniform model must write AF12 inward, and CE must reach
+  the inner header although the offset-0 segment never carried it.
 
 Each mode is one class with its own topology and daemons; IPv4 and IPv6 underlays."""
 
@@ -22,7 +26,7 @@ import sys
 
 import stt_harness as H
 
-NET = {"name": "blue", "context_id": 0x6040}
+NET = {"name": "blue", "context_id": 0x6040, "mtu": 9000}  # room for multi-segment frames
 INNER = ["192.168.77.1", "192.168.77.2"]
 MACS = ["02:00:00:00:77:01", "02:00:00:00:77:02"]
 UDP_PORT = 47000
@@ -33,14 +37,15 @@ NOT_ECT, ECT1, ECT0, CE = 0, 1, 2, 3
 # CE, is delivered in every mode and marks the end of the phase (see wait_fence).
 SENT = [(18, NOT_ECT), (10, ECT0), (46, ECT1), (8, CE)]
 
+# Each item is TOS:SIZE:TAG; the datagram is TAG padded with "." to SIZE bytes.
 _SENDER = r"""
 import socket, sys
 dst, port, items = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for it in items:
-    tos, payload = it.split(":", 1)
+    tos, size, tag = it.split(":", 2)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, int(tos))
-    s.sendto(payload.encode(), (dst, port))
+    s.sendto(tag.encode().ljust(int(size), b"."), (dst, port))
 """
 
 # Prints one JSON line per datagram: {"tos": N, "payload": "..."}; the TOS comes from the
@@ -51,12 +56,12 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
 s.bind((sys.argv[1], int(sys.argv[2])))
 while True:
-    data, anc, _, _ = s.recvmsg(2048, socket.CMSG_SPACE(4))
+    data, anc, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(4))
     tos = None
     for level, kind, val in anc:
         if level == socket.IPPROTO_IP and kind == socket.IP_TOS:
             tos = val[0]
-    print(json.dumps({"tos": tos, "payload": data.decode()}), flush=True)
+    print(json.dumps({"tos": tos, "payload": data.decode().rstrip(".")}), flush=True)
 """
 
 REMARK_RULES = """
@@ -68,6 +73,24 @@ table bridge sttremark {
   }
 }
 """ % {"port": H.STT_PORT, "dscp": REMARK_DSCP}
+
+# R25/R27 across segments: the offset-0 segment of every STT frame gets DSCP AF12 and keeps
+# its ECN field; every later segment gets EF and CE.
+FIRST_DSCP, LATER_DSCP = 12, 46
+SPLIT_RULES = """
+table bridge sttremark {
+  chain remark {
+    type filter hook forward priority 0; policy accept;
+    ether type ip tcp dport %(port)d tcp sequence & 0xffff == 0 ip dscp set %(first)d counter
+    ether type ip tcp dport %(port)d tcp sequence & 0xffff != 0 ip dscp set %(later)d \\
+        ip ecn set ce counter
+    ether type ip6 tcp dport %(port)d tcp sequence & 0xffff == 0 ip6 dscp set %(first)d counter
+    ether type ip6 tcp dport %(port)d tcp sequence & 0xffff != 0 ip6 dscp set %(later)d \\
+        ip6 ecn set ce counter
+  }
+}
+""" % {"port": H.STT_PORT, "first": FIRST_DSCP, "later": LATER_DSCP}
+BIG = 4000  # UDP payload bytes: one inner packet (TAP MTU 9000), three segments (MTU 1500)
 
 
 def tos(dscp, ecn):
@@ -147,9 +170,10 @@ class DscpEcnBase:
         ecn = ecn_in if self.ecn == "normal" else NOT_ECT
         return tos(dscp, ecn)
 
-    def expect_inner_remarked(self, dscp_in, ecn_in):
-        """The TOS h2 sees after the outer was set to DSCP 34 + CE, or None for a drop."""
-        dscp = REMARK_DSCP if self.dscp == "inherit" else dscp_in
+    def expect_inner_remarked(self, dscp_in, ecn_in, outer_dscp=REMARK_DSCP):
+        """The TOS h2 sees after the outer was set to `outer_dscp` + CE (on the offset-0
+        segment, for the DSCP; on any segment, for CE), or None for a drop."""
+        dscp = outer_dscp if self.dscp == "inherit" else dscp_in
         if self.ecn == "off":
             return tos(dscp, ecn_in)
         if ecn_in == NOT_ECT:
@@ -162,12 +186,12 @@ class DscpEcnBase:
         with open(self.recv_path) as f:
             return [json.loads(l) for l in f.read().splitlines() if l.endswith("}")]
 
-    def send(self, phase):
-        """Sends SENT with a phase tag; returns {payload: (dscp, ecn)}."""
+    def send(self, phase, size=0):
+        """Sends SENT with a phase tag, padded to `size` bytes; returns {tag: (dscp, ecn)}."""
         items, sent = [], {}
         for dscp, ecn in SENT:
             payload = "dscpecn-%s-%s-%d-%d" % (type(self).__name__, phase, dscp, ecn)
-            items.append("%d:%s" % (tos(dscp, ecn), payload))
+            items.append("%d:%d:%s" % (tos(dscp, ecn), size, payload))
             sent[payload] = (dscp, ecn)
         self.hosts[0].exec([sys.executable, "-c", _SENDER, INNER[1], str(UDP_PORT)] + items)
         return sent
@@ -187,6 +211,10 @@ class DscpEcnBase:
     def not_ect_drops(self):
         return self.daemons[1].ctl_json(["stats"])["networks"]["blue"]["decap"][
             "drop_ecn_not_ect"]
+
+    def reassembled(self):
+        return self.daemons[1].ctl_json(["stats"])["networks"]["blue"]["datapath"][
+            "rx_reassembled_frames"]
 
     def remark_hits(self):
         j = json.loads(self.sw.exec(["nft", "-j", "list", "table", "bridge", "sttremark"]).stdout)
@@ -238,6 +266,39 @@ class DscpEcnBase:
         for payload, (dscp, ecn) in sent.items():
             want = self.expect_inner_remarked(dscp, ecn)
             with self.subTest(direction="rx remarked", inner=(dscp, ecn)):
+                if want is None:
+                    self.assertNotIn(payload, got, "CE over Not-ECT was delivered")
+                else:
+                    self.assertEqual(got.get(payload), want, "inner TOS %s, expected %#x" %
+                                     (got.get(payload), want))
+        self.assertEqual(self.not_ect_drops(), drops0 + dropped, "drop_ecn_not_ect")
+
+
+
+    def test_dscp_from_first_segment_and_ce_from_a_later_one(self):
+        # R25 and R27 through sttd: multi-segment frames whose offset-0 segment is
+        # remarked AF12 (ECN kept) and whose later segments are remarked EF + CE.
+        drops0, reasm0 = self.not_ect_drops(), self.reassembled()
+        self.sw.exec(["nft", "-f", "-"], input=SPLIT_RULES)
+        try:
+            sent = self.send("split", size=BIG)
+            got = self.wait_fence(sent)
+            j = json.loads(self.sw.exec(["nft", "-j", "list", "table", "bridge",
+                                         "sttremark"]).stdout)
+        finally:
+            self.sw.exec(["nft", "delete", "table", "bridge", "sttremark"], check=False)
+        hits = [e["rule"]["expr"][-1]["counter"]["packets"] for e in j["nftables"]
+                if "rule" in e]
+        first_hits, later_hits = (hits[0], hits[1]) if self.family == 4 else (hits[2], hits[3])
+        self.assertGreaterEqual(first_hits, len(sent), "offset-0 segments remarked")
+        self.assertGreaterEqual(later_hits, 2 * len(sent), "later segments remarked")
+        self.assertEqual(self.reassembled() - reasm0, len(sent),
+                         "every frame should have been reassembled from segments")
+        dropped = 0
+        for payload, (dscp, ecn) in sent.items():
+            want = self.expect_inner_remarked(dscp, ecn, outer_dscp=FIRST_DSCP)
+            dropped += want is None
+            with self.subTest(inner=(dscp, ecn)):
                 if want is None:
                     self.assertNotIn(payload, got, "CE over Not-ECT was delivered")
                 else:
