@@ -260,6 +260,16 @@ void parse_underlay(const Checker& c, const Table& u, Config& cfg) {
       c.fail(e->source(), u.key("ecn"), "\"" + v + "\" is not one of normal, compat, off");
     }
   }
+  if (const toml::node* l = u.get("lro", toml::node_type::string)) {
+    const std::string& v = l->as_string()->get();
+    if (v == "disable") {
+      cfg.lro = LroSetting::kDisable;
+    } else if (v == "ignore") {
+      cfg.lro = LroSetting::kIgnore;
+    } else {
+      c.fail(l->source(), u.key("lro"), "\"" + v + "\" is not one of disable, ignore");
+    }
+  }
 }
 
 std::uint64_t parse_context_id(const Checker& c, const Table& t) {
@@ -390,7 +400,7 @@ Config parse_config(const std::string& text, const std::string& path_for_message
 
   const toml::node& un = top.require("underlay", toml::node_type::table);
   const Table underlay(c, *un.as_table(), "underlay",
-                       {"interface", "local", "port", "fdb_ageing", "dscp", "ecn"});
+                       {"interface", "local", "port", "fdb_ageing", "dscp", "ecn", "lro"});
   parse_underlay(c, underlay, cfg);
 
   if (const toml::node* cn = top.get("control", toml::node_type::table)) {

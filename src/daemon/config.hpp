@@ -36,6 +36,11 @@ enum class EcnSetting : std::uint8_t {
   kCompat,  // RFC 6040 compatibility mode: outer Not-ECT; decap still follows RFC 6040
   kOff,     // outer Not-ECT, and the outer ECN field is ignored on decap
 };
+// What sttd does about the underlay NIC's LRO at startup (R17, daemon/lro.hpp).
+enum class LroSetting : std::uint8_t {
+  kDisable,  // turn it off; refuse to start when that fails
+  kIgnore,   // report it, change nothing
+};
 
 struct Config {
   std::string path;                               // where it was loaded from
@@ -47,6 +52,7 @@ struct Config {
   DscpSetting dscp_mode = DscpSetting::kInherit;  // [underlay] dscp = "inherit" | 0..63
   std::uint8_t dscp = 0;                          // the outer DSCP when kFixed
   EcnSetting ecn = EcnSetting::kNormal;           // [underlay] ecn
+  LroSetting lro = LroSetting::kDisable;          // [underlay] lro
   std::vector<NetworkConfig> networks;
 };
 

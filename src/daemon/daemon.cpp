@@ -11,6 +11,7 @@
 #include <optional>
 #include <system_error>
 
+#include "daemon/lro.hpp"
 #include "linux/tap.hpp"
 
 namespace stt::daemon {
@@ -73,6 +74,12 @@ std::optional<std::string> needs_restart(const Config& a, const Config& b) {
     return changed("underlay.dscp", dscp_text(a), dscp_text(b));
   }
   if (a.ecn != b.ecn) return changed("underlay.ecn", ecn_text(a.ecn), ecn_text(b.ecn));
+  if (a.lro != b.lro) {
+    auto text = [](LroSetting s) {
+      return s == LroSetting::kDisable ? "\"disable\"" : "\"ignore\"";
+    };
+    return changed("underlay.lro", text(a.lro), text(b.lro));
+  }
   if (a.control_socket != b.control_socket) {
     return changed("control.socket", a.control_socket, b.control_socket);
   }
@@ -123,6 +130,9 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
   dpo.decap.dscp_mode = dpo.dscp_mode;
   dpo.decap.ecn = cfg_.ecn != EcnSetting::kOff;
   dp_ = std::make_unique<Dataplane>(dpo, nl_);
+  // R17, once the underlay is known to exist (the Dataplane looked it up):
+  // LRO off, or no start. What was created so far is removed on the throw.
+  lro_ = enforce_underlay_lro(cfg_.underlay_interface, cfg_.lro);
   FdbLimits limits;
   limits.ageing_ns = std::uint64_t{cfg_.fdb_ageing_s} * 1'000'000'000ull;
   for (const auto& n : cfg_.networks) {
@@ -205,7 +215,9 @@ nlohmann::json Daemon::show() {
                     {"fdb_learned", n->fdb.learned_count()},
                     {"fdb_static", n->fdb.static_count()}});
   }
-  return {{"underlay", dp_->underlay_json()},
+  nlohmann::json underlay = dp_->underlay_json();
+  underlay["lro"] = lro_json(lro_);
+  return {{"underlay", underlay},
           {"firewall", {{"table", "inet " + firewall_->table()}}},
           {"networks", nets},
           {"peers", dp_->peers_json()}};

@@ -16,6 +16,7 @@
 #include "daemon/control.hpp"
 #include "daemon/dataplane.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/lro.hpp"
 #include "linux/fd.hpp"
 #include "linux/firewall.hpp"
 #include "linux/netlink.hpp"
@@ -76,6 +77,7 @@ class Daemon : public ControlHandler {
 
   Config cfg_;
   DaemonOptions opt_;
+  LroReport lro_;  // the underlay's LRO as the startup check found and left it
   EventLoop loop_;
   sys::Netlink nl_;
   // Destroyed in reverse: control socket, then TAPs and underlay socket,

@@ -104,6 +104,14 @@ TEST(Config, DscpAndEcnSettings) {
   EXPECT_EQ(z.dscp, 0u);
 }
 
+TEST(Config, LroSetting) {
+  const std::string net = "[[network]]\nname = \"blue\"\ncontext_id = 1\n";
+  const std::string u = "[underlay]\ninterface = \"veth0\"\nlocal = \"10.0.0.1\"\n";
+  EXPECT_EQ(parse_config(u + net, "t.toml").lro, LroSetting::kDisable);
+  EXPECT_EQ(parse_config(u + "lro = \"disable\"\n" + net, "t.toml").lro, LroSetting::kDisable);
+  EXPECT_EQ(parse_config(u + "lro = \"ignore\"\n" + net, "t.toml").lro, LroSetting::kIgnore);
+}
+
 TEST(Config, LargeContextIdsAsDecimalStringAndLimits) {
   const std::string head = "[underlay]\ninterface = \"v\"\nlocal = \"10.0.0.1\"\n[[network]]\n";
   auto id = [&](const std::string& v) {
@@ -272,6 +280,10 @@ INSTANTIATE_TEST_SUITE_P(
             "t.toml:4: underlay.ecn: \"on\" is not one of normal, compat, off"},
         Bad{"ecn not a string", kUnderlay + "ecn = true\n" + kBlue,
             "t.toml:4: underlay.ecn: expected a string, got a boolean"},
+        Bad{"lro unknown", kUnderlay + "lro = \"off\"\n" + kBlue,
+            "t.toml:4: underlay.lro: \"off\" is not one of disable, ignore"},
+        Bad{"lro not a string", kUnderlay + "lro = false\n" + kBlue,
+            "t.toml:4: underlay.lro: expected a string, got a boolean"},
         Bad{"socket path too long",
             kUnderlay + "[control]\nsocket = \"/" + std::string(107, 'x') + "\"\n" + kBlue,
             "t.toml:5: control.socket: longer than 107 bytes (a Unix socket limit)"},
