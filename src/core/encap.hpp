@@ -21,6 +21,7 @@
 #include "core/offload.hpp"
 #include "wire/addr.hpp"
 #include "wire/headers.hpp"
+#include "wire/parse.hpp"
 
 namespace stt::core {
 
@@ -65,10 +66,16 @@ class Tunnel {
     ip_id_ = static_cast<std::uint16_t>(ip_id_ + n);
     return first;
   }
+  bool is_v6() const { return v6_; }
   // Outer L3 + L4 header bytes (20 + 20 for IPv4, 40 + 20 for IPv6).
-  std::uint32_t outer_l3l4_len() const { return cfg_.src.is_v6() ? 60 : 40; }
+  std::uint32_t outer_l3l4_len() const { return v6_ ? 60 : 40; }
+  // Outer Ethernet + IP + TCP header bytes (54 or 74).
+  std::uint32_t outer_header_len() const { return wire::kEthHeaderLen + outer_l3l4_len(); }
   // Largest STT payload one outer segment carries: mtu - IP - TCP.
-  std::uint32_t segment_payload() const { return cfg_.mtu - outer_l3l4_len(); }
+  std::uint32_t segment_payload() const { return seg_; }
+  // Whether the MTU leaves room for at least 8 bytes of STT frame per
+  // segment; encapsulate() drops every frame (drop_too_large) otherwise.
+  bool mtu_usable() const { return cfg_.mtu >= outer_l3l4_len() + 8; }
 
   // For encapsulate(): the outer Ethernet + IP + TCP header with what the
   // tunnel fixes filled in (MACs, EtherType, IP version, DF, TTL, protocol,
@@ -85,6 +92,8 @@ class Tunnel {
   void build_outer_template();
 
   TunnelConfig cfg_;
+  bool v6_;
+  std::uint32_t seg_;  // segment_payload(), fixed by the config
   std::uint32_t packet_id_;
   std::uint16_t ip_id_;
   std::array<std::uint8_t, kMaxOuterHeader> outer_{};
@@ -177,6 +186,13 @@ class TxBatch {
     packets_[count_++] = p;
     return true;
   }
+  // The next n packets, for the encapsulator to fill in place once room()
+  // has said they fit: packet count_ + i is at extend(n)[i] afterwards.
+  TxPacket* extend(std::size_t n) {
+    TxPacket* p = packets_.data() + count_;
+    count_ += n;
+    return p;
+  }
   FrameArena& arena() { return arena_; }
 
   // Memory for TxForm::kSegmentedCopy, owned by the caller: packet i of the
@@ -226,6 +242,12 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
 // the MACs and EtherType, mapped into [cfg.src_port_min, cfg.src_port_max].
 std::uint16_t flow_source_port(const std::uint8_t* frame, std::size_t len,
                                const wire::PacketLayout& layout, const TunnelConfig& cfg);
+
+// The inner frame's layout as encapsulate() reads it: the same result as
+// wire::parse_ethernet(frame, len, out, 2), with untagged IPv4 (not a
+// fragment) or IPv6 (no extension header) carrying TCP or UDP, the frames a
+// TAP hands over nearly always, read inline in one pass.
+wire::ParseError parse_inner(const std::uint8_t* frame, std::size_t len, wire::PacketLayout* out);
 
 // Writes the 18-byte STT header for a frame at `at`.
 struct SttFields {
