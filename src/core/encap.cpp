@@ -49,10 +49,22 @@ std::string_view counter_name(EncapCounter c) {
 
 namespace {
 
-// wire::store_be64() as one byte swap and one store, whatever the compiler
-// makes of the value's origin (inlined into a caller, the shift-and-store
-// form is not always merged back into one store).
-inline void store_be64(std::uint8_t* p, std::uint64_t v) {
+// wire::store_be16/32/64() as one byte swap and one store each. Inlined
+// into the emitters, GCC does not always merge the byte-wise form back
+// into one store: it assembled adjacent fields byte by byte instead.
+inline void put_be16(std::uint8_t* p, std::uint16_t v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap16(v);
+#endif
+  std::memcpy(p, &v, 2);
+}
+inline void put_be32(std::uint8_t* p, std::uint32_t v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap32(v);
+#endif
+  std::memcpy(p, &v, 4);
+}
+inline void put_be64(std::uint8_t* p, std::uint64_t v) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   v = __builtin_bswap64(v);
 #endif
@@ -132,22 +144,14 @@ std::uint16_t map_port(std::uint64_t hash, const TunnelConfig& cfg) {
   return 49152;  // a range of only forbidden ports: config validation should stop that
 }
 
-// Outer TOS / traffic class: DSCP per the RFC 2983 model, ECN per RFC 6040
-// §4.1 (normal mode copies the inner ECN field, CE included; compatibility
-// mode sends Not-ECT). Non-IP inner frames count as DSCP 0, Not-ECT.
-std::uint8_t outer_tos(const std::uint8_t* frame, const wire::PacketLayout& layout,
-                       const TunnelConfig& cfg) {
-  std::uint8_t inner = 0;
-  if (layout.ip_version == 4) {
-    inner = header_at<wire::Ipv4Header>(frame + layout.l3_offset)->tos;
-  } else if (layout.ip_version == 6) {
-    inner = header_at<wire::Ipv6Header>(frame + layout.l3_offset)->traffic_class();
+// The inner TOS / traffic class (0 for a non-IP frame), for
+// Tunnel::outer_tos().
+std::uint8_t inner_tos(const std::uint8_t* frame, const wire::PacketLayout& layout) {
+  if (layout.ip_version == 4) return header_at<wire::Ipv4Header>(frame + layout.l3_offset)->tos;
+  if (layout.ip_version == 6) {
+    return header_at<wire::Ipv6Header>(frame + layout.l3_offset)->traffic_class();
   }
-  const std::uint8_t dscp =
-      cfg.dscp_mode == DscpMode::kUniform ? wire::dscp_of(inner) : (cfg.pipe_dscp & 0x3f);
-  const std::uint8_t ecn =
-      cfg.ecn_mode == EcnMode::kNormal ? wire::ecn_of(inner) : wire::kEcnNotEct;
-  return static_cast<std::uint8_t>(dscp << 2 | ecn);
+  return 0;
 }
 
 // The layout parse_ethernet() gives for an untagged IPv4 (not a fragment)
@@ -245,14 +249,14 @@ template <bool kV6>
   using L = Outer<kV6>;
   std::memcpy(h, o.tunnel->outer_template(), L::kLen);
   if constexpr (kV6) {
-    wire::store_be32(h + L::kL3, 0x60000000u | std::uint32_t{o.tos} << 20 | o.flow_label);
+    put_be32(h + L::kL3, 0x60000000u | std::uint32_t{o.tos} << 20 | o.flow_label);
   } else {
     h[L::kL3 + 1] = o.tos;
   }
   std::uint8_t* tcp = h + L::kL4;
-  wire::store_be16(tcp, o.src_port);
-  wire::store_be32(tcp + 4, stt_len << 16);
-  wire::store_be32(tcp + 8, pid);
+  put_be16(tcp, o.src_port);
+  put_be32(tcp + 4, stt_len << 16);
+  put_be32(tcp + 8, pid);
 }
 
 bool gso_fits(std::uint32_t stt_len, bool v6) {
@@ -281,13 +285,13 @@ void emit_gso(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt, std::uint
   const std::uint32_t tcp_len = 20 + stt_len;  // < 65536 (gso_fits)
   write_frame_header<kV6>(h, o, stt_len, pid);
   if constexpr (kV6) {
-    wire::store_be16(h + L::kL3 + 4, static_cast<std::uint16_t>(tcp_len));
+    put_be16(h + L::kL3 + 4, static_cast<std::uint16_t>(tcp_len));
   } else {
     const std::uint16_t total = static_cast<std::uint16_t>(20 + tcp_len);
     const std::uint16_t id = tunnel.next_ip_id(static_cast<std::uint16_t>(n));
-    wire::store_be16(h + L::kL3 + 2, total);
-    wire::store_be16(h + L::kL3 + 4, id);
-    wire::store_be16(h + L::kL3 + 10, csum::finish(tunnel.outer_ip_sum() + o.tos + total + id));
+    put_be16(h + L::kL3 + 2, total);
+    put_be16(h + L::kL3 + 4, id);
+    put_be16(h + L::kL3 + 10, csum::finish(tunnel.outer_ip_sum() + o.tos + total + id));
   }
   tcp[13] = wire::kTcpAck | wire::kTcpPsh;
   const std::uint32_t pseudo = tunnel.outer_pseudo_sum() + tcp_len;
@@ -298,11 +302,11 @@ void emit_gso(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt, std::uint
   p.payload_len = stt_len;
   p.gso = OffloadInfo{};
   if (n == 1) {
-    wire::store_be16(tcp + wire::kTcpChecksumOffset, csum::finish(csum::sum(tcp, tcp_len, pseudo)));
+    put_be16(tcp + wire::kTcpChecksumOffset, csum::finish(csum::sum(tcp, tcp_len, pseudo)));
   } else {
     // CHECKSUM_PARTIAL form for the engine: the folded pseudo-header sum
     // over the whole super-segment; it adjusts the length per segment.
-    wire::store_be16(tcp + wire::kTcpChecksumOffset, csum::fold(pseudo));
+    put_be16(tcp + wire::kTcpChecksumOffset, csum::fold(pseudo));
     p.gso.flags = OffloadInfo::kNeedsCsum;
     p.gso.gso_type = kV6 ? OffloadInfo::kGsoTcpv6 : OffloadInfo::kGsoTcpv4;
     p.gso.hdr_len = L::kLen;
@@ -354,16 +358,16 @@ void emit_segments(Tunnel& tunnel, const OuterParams& o, const std::uint8_t* stt
       std::memcpy(h, h0, L::kLen);
     }
     if constexpr (kV6) {
-      wire::store_be16(h + L::kL3 + 4, static_cast<std::uint16_t>(20 + len));
+      put_be16(h + L::kL3 + 4, static_cast<std::uint16_t>(20 + len));
     } else {
       const std::uint16_t total = static_cast<std::uint16_t>(40 + len);
       const std::uint16_t id = static_cast<std::uint16_t>(ip_id + i);
-      wire::store_be16(h + L::kL3 + 2, total);
-      wire::store_be16(h + L::kL3 + 4, id);
-      wire::store_be16(h + L::kL3 + 10, csum::finish(ip_fixed + total + id));
+      put_be16(h + L::kL3 + 2, total);
+      put_be16(h + L::kL3 + 4, id);
+      put_be16(h + L::kL3 + 10, csum::finish(ip_fixed + total + id));
     }
     std::uint8_t* tcp = h + L::kL4;
-    wire::store_be16(tcp + 6, static_cast<std::uint16_t>(off));  // SEQ's low half: O
+    put_be16(tcp + 6, static_cast<std::uint16_t>(off));  // SEQ's low half: O
     tcp[13] = flags;
     const std::uint32_t hs = tcp_fixed + (20 + len) + off + flags;
     // Each slice is read once, here.
@@ -376,7 +380,7 @@ void emit_segments(Tunnel& tunnel, const OuterParams& o, const std::uint8_t* stt
       payload = stt + off;
       s = csum::sum(payload, len, hs);
     }
-    wire::store_be16(tcp + wire::kTcpChecksumOffset, csum::finish(s));
+    put_be16(tcp + wire::kTcpChecksumOffset, csum::finish(s));
     pk[i] = TxPacket{h, static_cast<std::uint16_t>(L::kLen), payload, len, OffloadInfo{}};
   }
 }
@@ -452,6 +456,25 @@ Tunnel::Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id,
       packet_id_(initial_packet_id),
       ip_id_(initial_ip_id) {
   build_outer_template();
+  // Source ports: [min, max] in either order; the mapping needs its
+  // retries only when the range holds a port it must not use.
+  port_lo_ = std::min(cfg_.src_port_min, cfg_.src_port_max);
+  const std::uint32_t hi = std::max(cfg_.src_port_min, cfg_.src_port_max);
+  port_range_ = hi - port_lo_ + 1;
+  auto in_range = [this, hi](std::uint32_t port) { return port >= port_lo_ && port <= hi; };
+  port_check_ = in_range(0) || in_range(wire::kSttPort) || in_range(cfg_.dst_port);
+  // Outer TOS: DSCP per the RFC 2983 model (uniform copies the inner DSCP,
+  // pipe sends the configured one), ECN per RFC 6040 §4.1 (normal mode
+  // copies the inner ECN field, CE included; compatibility mode sends
+  // Not-ECT). Non-IP inner frames count as DSCP 0, Not-ECT.
+  const bool uniform = cfg_.dscp_mode == DscpMode::kUniform;
+  const bool normal = cfg_.ecn_mode == EcnMode::kNormal;
+  tos_keep_ = static_cast<std::uint8_t>((uniform ? 0xfc : 0) | (normal ? 0x03 : 0));
+  tos_set_ = uniform ? 0 : static_cast<std::uint8_t>((cfg_.pipe_dscp & 0x3f) << 2);
+}
+
+std::uint16_t Tunnel::checked_source_port(std::uint64_t hash) const {
+  return map_port(hash, cfg_);
 }
 
 void Tunnel::build_outer_template() {
@@ -528,9 +551,9 @@ void write_stt_header(std::uint8_t* at, const SttFields& f) {
   // MSS and PCP/V/VID; then the context ID. Padding 0 (R9).
   static_assert(offsetof(wire::SttHeader, vlan_tci) == 6 &&
                 offsetof(wire::SttHeader, context_id) == 8);
-  store_be64(&h->version, std::uint64_t{f.flags} << 48 | std::uint64_t{f.l4_offset} << 40 |
-                              std::uint64_t{f.mss} << 16 | tci);
-  store_be64(h->context_id.b, f.context_id);
+  put_be64(&h->version, std::uint64_t{f.flags} << 48 | std::uint64_t{f.l4_offset} << 40 |
+                            std::uint64_t{f.mss} << 16 | tci);
+  put_be64(h->context_id.b, f.context_id);
   h->padding.set(0);
 }
 
@@ -551,13 +574,13 @@ namespace {
   o.flow_label = 0;
   std::uint64_t hash = 0;
   if (!req.src_port || (v6 && !req.flow_label)) hash = flow_hash(frame, len, lay);
-  if (!req.src_port) o.src_port = map_port(hash, cfg);
+  if (!req.src_port) o.src_port = tunnel.source_port(hash);
   if (v6) {
     o.flow_label =
         req.flow_label ? (*req.flow_label & 0xfffff) : static_cast<std::uint32_t>(hash & 0xfffff);
     if (!req.flow_label && o.flow_label == 0) o.flow_label = 1;
   }
-  o.tos = outer_tos(frame, lay, cfg);
+  o.tos = tunnel.outer_tos(inner_tos(frame, lay));
   return o;
 }
 

@@ -88,8 +88,22 @@ class Tunnel {
   std::uint32_t outer_ip_sum() const { return outer_ip_sum_; }
   std::uint32_t outer_pseudo_sum() const { return outer_pseudo_sum_; }
 
+  // The outer source port for a flow hash: flow_source_port()'s mapping,
+  // with the range and the check for forbidden ports worked out once.
+  std::uint16_t source_port(std::uint64_t hash) const {
+    if (port_check_) return checked_source_port(hash);
+    return static_cast<std::uint16_t>(
+        port_lo_ + static_cast<std::uint32_t>(((hash >> 32) * port_range_) >> 32));
+  }
+  // The outer TOS / traffic class for the inner one, per the DSCP and ECN
+  // modes: the inner bits the modes copy, and the configured ones.
+  std::uint8_t outer_tos(std::uint8_t inner) const {
+    return static_cast<std::uint8_t>((inner & tos_keep_) | tos_set_);
+  }
+
  private:
   void build_outer_template();
+  std::uint16_t checked_source_port(std::uint64_t hash) const;
 
   TunnelConfig cfg_;
   bool v6_;
@@ -99,6 +113,11 @@ class Tunnel {
   std::array<std::uint8_t, kMaxOuterHeader> outer_{};
   std::uint32_t outer_ip_sum_ = 0;
   std::uint32_t outer_pseudo_sum_ = 0;
+  std::uint32_t port_lo_ = 0;
+  std::uint32_t port_range_ = 0;
+  bool port_check_ = true;  // the range holds 0, the STT port or dst_port
+  std::uint8_t tos_keep_ = 0;
+  std::uint8_t tos_set_ = 0;
 };
 
 struct VlanTci {
