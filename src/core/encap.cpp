@@ -347,23 +347,17 @@ void emit_segments(Tunnel& tunnel, const OuterParams& o, const std::uint8_t* stt
   // SEQ's low half, flags and checksum (window and urgent pointer are zero).
   const std::uint32_t tcp_fixed = tunnel.outer_pseudo_sum() + o.src_port + o.dst_port +
                                   (pid >> 16) + (pid & 0xffffu) + stt_len + (5u << 12);
-  std::uint32_t off = 0;
-  for (std::uint32_t i = 0; i < n; ++i, off += seg) {
-    const bool last = i + 1 == n;
-    const std::uint32_t len = last ? stt_len - off : seg;
-    const std::uint8_t flags = last ? wire::kTcpAck | wire::kTcpPsh : wire::kTcpAck;
-    std::uint8_t* h = h0;
-    if (i != 0) {
-      h = header_of(i);
-      std::memcpy(h, h0, L::kLen);
-    }
+  // One packet: `len` bytes from `off`, its header at h (for i > 0 a copy
+  // of the first). Every packet but the last is a full segment with ACK;
+  // the last carries the rest, with ACK|PSH.
+  auto emit = [&](std::uint32_t i, std::uint32_t off, std::uint32_t len, std::uint8_t flags,
+                  std::uint8_t* h) {
     if constexpr (kV6) {
       put_be16(h + L::kL3 + 4, static_cast<std::uint16_t>(20 + len));
     } else {
       const std::uint16_t total = static_cast<std::uint16_t>(40 + len);
       const std::uint16_t id = static_cast<std::uint16_t>(ip_id + i);
-      put_be16(h + L::kL3 + 2, total);
-      put_be16(h + L::kL3 + 4, id);
+      put_be32(h + L::kL3 + 2, std::uint32_t{total} << 16 | id);
       put_be16(h + L::kL3 + 10, csum::finish(ip_fixed + total + id));
     }
     std::uint8_t* tcp = h + L::kL4;
@@ -382,13 +376,23 @@ void emit_segments(Tunnel& tunnel, const OuterParams& o, const std::uint8_t* stt
     }
     put_be16(tcp + wire::kTcpChecksumOffset, csum::finish(s));
     pk[i] = TxPacket{h, static_cast<std::uint16_t>(L::kLen), payload, len, OffloadInfo{}};
+  };
+  std::uint8_t* h = h0;
+  std::uint32_t off = 0;
+  for (std::uint32_t i = 0; i + 1 < n; ++i, off += seg) {
+    emit(i, off, seg, wire::kTcpAck, h);
+    h = header_of(i + 1);
+    std::memcpy(h, h0, L::kLen);
   }
+  emit(n - 1, off, stt_len - off, wire::kTcpAck | wire::kTcpPsh, h);
 }
 
 // Emits one STT frame (header already written at `stt`) as `n` outer
 // packets (n = packets_for(), room already checked).
-void emit_frame(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt, std::uint32_t stt_len,
-                std::uint32_t n, TxForm form, TxBatch& out, CounterSet<EncapCounter>& counters) {
+[[gnu::always_inline]] inline void emit_frame(Tunnel& tunnel, const OuterParams& o,
+                                              std::uint8_t* stt, std::uint32_t stt_len,
+                                              std::uint32_t n, TxForm form, TxBatch& out,
+                                              CounterSet<EncapCounter>& counters) {
   counters.inc(EncapCounter::kSttFrames);
   counters.inc(EncapCounter::kSegments, n);
   const bool v6 = tunnel.is_v6();
