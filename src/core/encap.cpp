@@ -274,8 +274,8 @@ std::uint32_t packets_for(std::uint32_t stt_len, TxForm form, const Tunnel& t) {
 // The GSO form: one super-segment, its outer headers in the headroom right
 // before the STT header, so that it is one contiguous run a TSO engine cuts.
 template <bool kV6>
-void emit_gso(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt, std::uint32_t stt_len,
-              TxBatch& out) {
+[[gnu::always_inline]] inline void emit_gso(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt,
+                                            std::uint32_t stt_len, TxBatch& out) {
   using L = Outer<kV6>;
   // The segments the engine will make (each takes an IPv4 ID).
   const std::uint32_t n = (stt_len + tunnel.segment_payload() - 1) / tunnel.segment_payload();
