@@ -200,13 +200,8 @@ class TxBatch {
   // For the encapsulator: scratch for header bytes, and the arena where
   // software fallbacks put inner frames.
   std::uint8_t* header_slot(std::size_t i) { return headers_[i].data(); }
-  bool push(const TxPacket& p) {
-    if (count_ == kMaxPackets) return false;
-    packets_[count_++] = p;
-    return true;
-  }
-  // The next n packets, for the encapsulator to fill in place once room()
-  // has said they fit: packet count_ + i is at extend(n)[i] afterwards.
+  // Appends n packets for the encapsulator to fill in place, once room()
+  // has said they fit; returns the first of them.
   TxPacket* extend(std::size_t n) {
     TxPacket* p = packets_.data() + count_;
     count_ += n;
