@@ -1,14 +1,16 @@
 // fuzz_encap: encapsulate() on arbitrary inner frames and offload state, in
 // all three transmit forms, then the receive path on what came out.
 //
-// Every outer packet produced must parse as an STT segment (software
-// segments with valid checksums, verified here; GSO super-segments with
-// their NEEDS_CSUM metadata) and fit the MTU (segments) or the GSO size
-// (super-segments); reassembling them must give back exactly the STT frames
-// that were sent, one per STT frame counted; every form must carry the same
-// STT frames (and the copy form whole packets, each in its own slot); and decapsulating a frame
-// that needed no offload handling must return the inner frame unchanged (with the 802.1Q tag
-// restored when the STT header carried one).
+// The inline parse encapsulate() uses for common frames must agree with
+// wire::parse_ethernet() on every input. Every outer packet produced must
+// parse as an STT segment (software segments with valid checksums, verified
+// here; GSO super-segments with their NEEDS_CSUM metadata) and fit the MTU
+// (segments) or the GSO size (super-segments); reassembling them must give
+// back exactly the STT frames that were sent, one per STT frame counted;
+// every form must carry the same STT frames (and the copy form whole
+// packets, each in its own slot); and decapsulating a frame that needed no
+// offload handling must return the inner frame unchanged (with the 802.1Q
+// tag restored when the STT header carried one).
 //
 // Input layout:
 //   byte 0   bit 0 IPv6 underlay, bits 1-2 MTU, bit 3 VLAN in the request,
@@ -248,6 +250,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (mode & 0x10)
     req.offload = coherent_offload(inner.data(), inner.size(), gso_kind, coherent_gso_size);
+
+  // encapsulate()'s inline parse says what the general parser says.
+  {
+    wire::PacketLayout a, b;
+    const wire::ParseError ea = core::parse_inner(inner.data(), inner.size(), &a);
+    const wire::ParseError eb = wire::parse_ethernet(inner.data(), inner.size(), &b, 2);
+    STT_FUZZ_CHECK(ea == eb);
+    STT_FUZZ_CHECK(a.ethertype == b.ethertype && a.vlan_tags == b.vlan_tags &&
+                   a.first_tpid == b.first_tpid && a.first_tci == b.first_tci &&
+                   a.l3_offset == b.l3_offset && a.ip_version == b.ip_version &&
+                   a.ip_header_length == b.ip_header_length && a.ip_end == b.ip_end &&
+                   a.ip_fragment == b.ip_fragment && a.l4_proto == b.l4_proto &&
+                   a.l4_offset == b.l4_offset && a.l4_header_length == b.l4_header_length);
+  }
 
   // Byte-for-byte round trip is expected when encapsulation had nothing to
   // change: no offload state, and no 802.1Q/802.1ad tag in the frame.

@@ -1,6 +1,7 @@
 #include "core/encap.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "wire/bytes.hpp"
@@ -48,6 +49,28 @@ std::string_view counter_name(EncapCounter c) {
 
 namespace {
 
+// wire::store_be16/32/64() as one byte swap and one store each. Inlined
+// into the emitters, GCC does not always merge the byte-wise form back
+// into one store: it assembled adjacent fields byte by byte instead.
+inline void put_be16(std::uint8_t* p, std::uint16_t v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap16(v);
+#endif
+  std::memcpy(p, &v, 2);
+}
+inline void put_be32(std::uint8_t* p, std::uint32_t v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap32(v);
+#endif
+  std::memcpy(p, &v, 4);
+}
+inline void put_be64(std::uint8_t* p, std::uint64_t v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
+  std::memcpy(p, &v, 8);
+}
+
 // splitmix64's finaliser: every input bit affects every output bit.
 constexpr std::uint64_t avalanche(std::uint64_t h) {
   h ^= h >> 30;
@@ -82,8 +105,9 @@ class FlowHasher {
   std::uint64_t h_ = 0x5354542d666c6f77ull;  // fixed key
 };
 
-std::uint64_t flow_hash(const std::uint8_t* frame, std::size_t len,
-                        const wire::PacketLayout& layout) {
+// Inline: the byte counts are constants in each branch, so the loops unroll.
+[[gnu::always_inline]] inline std::uint64_t flow_hash(const std::uint8_t* frame, std::size_t len,
+                                                      const wire::PacketLayout& layout) {
   FlowHasher h;
   if (layout.ip_version == 4) {
     const auto* ip = header_at<wire::Ipv4Header>(frame + layout.l3_offset);
@@ -120,189 +144,280 @@ std::uint16_t map_port(std::uint64_t hash, const TunnelConfig& cfg) {
   return 49152;  // a range of only forbidden ports: config validation should stop that
 }
 
-// Outer TOS / traffic class: DSCP per the RFC 2983 model, ECN per RFC 6040
-// §4.1 (normal mode copies the inner ECN field, CE included; compatibility
-// mode sends Not-ECT). Non-IP inner frames count as DSCP 0, Not-ECT.
-std::uint8_t outer_tos(const std::uint8_t* frame, const wire::PacketLayout& layout,
-                       const TunnelConfig& cfg) {
-  std::uint8_t inner = 0;
-  if (layout.ip_version == 4) {
-    inner = header_at<wire::Ipv4Header>(frame + layout.l3_offset)->tos;
-  } else if (layout.ip_version == 6) {
-    inner = header_at<wire::Ipv6Header>(frame + layout.l3_offset)->traffic_class();
+// The inner TOS / traffic class (0 for a non-IP frame), for
+// Tunnel::outer_tos().
+std::uint8_t inner_tos(const std::uint8_t* frame, const wire::PacketLayout& layout) {
+  if (layout.ip_version == 4) return header_at<wire::Ipv4Header>(frame + layout.l3_offset)->tos;
+  if (layout.ip_version == 6) {
+    return header_at<wire::Ipv6Header>(frame + layout.l3_offset)->traffic_class();
   }
-  const std::uint8_t dscp =
-      cfg.dscp_mode == DscpMode::kUniform ? wire::dscp_of(inner) : (cfg.pipe_dscp & 0x3f);
-  const std::uint8_t ecn =
-      cfg.ecn_mode == EcnMode::kNormal ? wire::ecn_of(inner) : wire::kEcnNotEct;
-  return static_cast<std::uint8_t>(dscp << 2 | ecn);
+  return 0;
+}
+
+// The layout parse_ethernet() gives for an untagged IPv4 (not a fragment)
+// or IPv6 (no extension header) TCP/UDP frame whose lengths all check out;
+// false for any other frame, which then goes to the general parser (that
+// one also says what is wrong with it). Every test below is one of
+// parse_ethernet()'s, in the same order of dependence.
+[[gnu::always_inline]] inline bool parse_common(const std::uint8_t* p, std::size_t n,
+                                                wire::PacketLayout* out) {
+  if (n < wire::kEthHeaderLen) return false;
+  const std::uint16_t type = wire::load_be16(p + 12);
+  std::uint8_t version, proto;
+  std::uint32_t ip_hl, end;
+  if (type == wire::kEtherTypeIpv4) {
+    if (n < wire::kEthHeaderLen + sizeof(wire::Ipv4Header)) return false;
+    const auto* ip = header_at<wire::Ipv4Header>(p + wire::kEthHeaderLen);
+    ip_hl = ip->header_length();
+    const std::uint32_t total = ip->total_length.get();
+    // total <= n - 14 and total >= ip_hl put the whole header inside the frame.
+    if (ip->version() != 4 || ip_hl < sizeof(wire::Ipv4Header) || total < ip_hl ||
+        total > n - wire::kEthHeaderLen || ip->is_fragment()) {
+      return false;
+    }
+    version = 4;
+    proto = ip->protocol;
+    end = wire::kEthHeaderLen + total;
+  } else if (type == wire::kEtherTypeIpv6) {
+    if (n < wire::kEthHeaderLen + sizeof(wire::Ipv6Header)) return false;
+    const auto* ip = header_at<wire::Ipv6Header>(p + wire::kEthHeaderLen);
+    const std::uint32_t payload = ip->payload_length.get();
+    if (ip->version() != 6 || payload > n - wire::kEthHeaderLen - sizeof(wire::Ipv6Header)) {
+      return false;
+    }
+    version = 6;
+    proto = ip->next_header;  // TCP or UDP below: no extension header
+    ip_hl = sizeof(wire::Ipv6Header);
+    end = wire::kEthHeaderLen + sizeof(wire::Ipv6Header) + payload;
+  } else {
+    return false;
+  }
+  const std::uint32_t l4 = wire::kEthHeaderLen + ip_hl;  // <= end
+  std::uint32_t l4_hl;
+  if (proto == wire::kIpProtoTcp) {
+    if (end - l4 < sizeof(wire::TcpHeader)) return false;
+    l4_hl = header_at<wire::TcpHeader>(p + l4)->header_length();
+    if (l4_hl < sizeof(wire::TcpHeader) || end - l4 < l4_hl) return false;
+  } else if (proto == wire::kIpProtoUdp) {
+    if (end - l4 < sizeof(wire::UdpHeader)) return false;
+    l4_hl = sizeof(wire::UdpHeader);
+  } else {
+    return false;
+  }
+  *out = wire::PacketLayout{.ethertype = type,
+                            .vlan_tags = 0,
+                            .first_tpid = 0,
+                            .first_tci = 0,
+                            .l3_offset = wire::kEthHeaderLen,
+                            .ip_version = version,
+                            .ip_header_length = ip_hl,
+                            .ip_end = end,
+                            .ip_fragment = false,
+                            .l4_proto = proto,
+                            .l4_offset = l4,
+                            .l4_header_length = l4_hl};
+  return true;
 }
 
 // What stays the same for every outer packet of one encapsulate() call.
 struct OuterParams {
-  const TunnelConfig* cfg;
   const Tunnel* tunnel;
   std::uint16_t src_port;
+  std::uint16_t dst_port;
   std::uint8_t tos;
   std::uint32_t flow_label;
-  bool v6;
-  std::uint32_t ip_len;   // 20 or 40
-  std::uint32_t hdr_len;  // 14 + ip_len + 20
 };
 
-// Writes outer Ethernet + IP + TCP-like header at `h` for a TCP segment of
-// `tcp_len` bytes (header included): the tunnel's template, then the fields
-// that change per packet; the TCP checksum is left 0. Returns the
-// pseudo-header sum for that length.
-std::uint32_t write_outer(std::uint8_t* h, const OuterParams& o, std::uint32_t tcp_len,
-                          std::uint16_t ip_id, std::uint32_t seq, std::uint32_t ack,
-                          std::uint8_t flags) {
-  const Tunnel& t = *o.tunnel;
-  std::uint8_t* l3 = h + wire::kEthHeaderLen;
-  if (!o.v6) {
-    std::memcpy(h, t.outer_template(), wire::kEthHeaderLen + 20 + 20);
-    const std::uint16_t total = static_cast<std::uint16_t>(20 + tcp_len);
-    l3[1] = o.tos;
-    wire::store_be16(l3 + 2, total);
-    wire::store_be16(l3 + 4, ip_id);
-    wire::store_be16(l3 + 10, csum::finish(t.outer_ip_sum() + o.tos + total + ip_id));
+// Outer header layout, by underlay IP version.
+template <bool kV6>
+struct Outer {
+  static constexpr std::uint32_t kL3 = wire::kEthHeaderLen;
+  static constexpr std::uint32_t kIpLen = kV6 ? 40 : 20;
+  static constexpr std::uint32_t kL4 = kL3 + kIpLen;
+  static constexpr std::uint32_t kLen = kL4 + 20;  // Ethernet + IP + TCP
+  static_assert(kLen <= TxBatch::kMaxHeader && kLen <= Tunnel::kMaxOuterHeader);
+};
+
+// Writes the outer Ethernet + IP + TCP-like header at `h`: the tunnel's
+// template, then what is the same for every packet of this STT frame (TOS
+// or traffic class and flow label, source port, SEQ's high half = the frame
+// length, ACK = the packet ID). Lengths, IPv4 ID and checksum, SEQ's low
+// half, flags and the TCP checksum are each packet's own.
+template <bool kV6>
+[[gnu::always_inline]] inline void write_frame_header(std::uint8_t* h, const OuterParams& o,
+                                                      std::uint32_t stt_len, std::uint32_t pid) {
+  using L = Outer<kV6>;
+  std::memcpy(h, o.tunnel->outer_template(), L::kLen);
+  if constexpr (kV6) {
+    put_be32(h + L::kL3, 0x60000000u | std::uint32_t{o.tos} << 20 | o.flow_label);
   } else {
-    std::memcpy(h, t.outer_template(), wire::kEthHeaderLen + 40 + 20);
-    wire::store_be32(l3, 0x60000000u | std::uint32_t{o.tos} << 20 | (o.flow_label & 0xfffff));
-    wire::store_be16(l3 + 4, static_cast<std::uint16_t>(tcp_len));
+    h[L::kL3 + 1] = o.tos;
   }
-  std::uint8_t* tcp = l3 + o.ip_len;
-  wire::store_be16(tcp, o.src_port);
-  wire::store_be32(tcp + 4, seq);
-  wire::store_be32(tcp + 8, ack);
-  tcp[13] = flags;
-  // tcp_len < 65536 (gso_fits): the pseudo-header's length word as is.
-  return t.outer_pseudo_sum() + tcp_len;
+  std::uint8_t* tcp = h + L::kL4;
+  put_be16(tcp, o.src_port);
+  put_be32(tcp + 4, stt_len << 16);
+  put_be32(tcp + 8, pid);
 }
 
-bool gso_fits(std::uint32_t stt_len, const OuterParams& o) {
+bool gso_fits(std::uint32_t stt_len, bool v6) {
   // IPv4 total length covers IP + TCP + frame; IPv6 payload length TCP + frame.
-  return (o.v6 ? 20 : 40) + stt_len <= 65535;
+  return (v6 ? 20 : 40) + stt_len <= 65535;
 }
 
 // How many TxPackets one STT frame of `stt_len` bytes becomes.
-std::uint32_t packets_for(std::uint32_t stt_len, TxForm form, const OuterParams& o,
-                          std::uint32_t seg) {
-  if (form == TxForm::kGso && gso_fits(stt_len, o)) return 1;
+std::uint32_t packets_for(std::uint32_t stt_len, TxForm form, const Tunnel& t) {
+  if (form == TxForm::kGso && gso_fits(stt_len, t.is_v6())) return 1;
+  const std::uint32_t seg = t.segment_payload();
   return (stt_len + seg - 1) / seg;
 }
 
-// Emits one STT frame (header already written at `stt`) as outer packets.
-void emit_frame(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt, std::uint32_t stt_len,
-                TxForm form, TxBatch& out, CounterSet<EncapCounter>& counters) {
-  const std::uint32_t seg = tunnel.segment_payload();
-  const std::uint32_t n = (stt_len + seg - 1) / seg;
+// The GSO form: one super-segment, its outer headers in the headroom right
+// before the STT header, so that it is one contiguous run a TSO engine cuts.
+template <bool kV6>
+[[gnu::always_inline]] inline void emit_gso(Tunnel& tunnel, const OuterParams& o, std::uint8_t* stt,
+                                            std::uint32_t stt_len, TxBatch& out) {
+  using L = Outer<kV6>;
+  // The segments the engine will make (each takes an IPv4 ID).
+  const std::uint32_t n = (stt_len + tunnel.segment_payload() - 1) / tunnel.segment_payload();
   const std::uint32_t pid = tunnel.next_packet_id();
-  const std::uint16_t ip_id = o.v6 ? 0 : tunnel.next_ip_id(static_cast<std::uint16_t>(n));
-  const std::uint32_t seq0 = stt_len << 16;
-  counters.inc(EncapCounter::kSttFrames);
-
-  if (form == TxForm::kGso && gso_fits(stt_len, o)) {
-    // Outer headers go in the headroom right before the STT header, so the
-    // super-segment is one contiguous run that a TSO engine cuts.
-    std::uint8_t* h = stt - o.hdr_len;
-    std::uint8_t* tcp = h + o.hdr_len - 20;
-    const std::uint32_t pseudo =
-        write_outer(h, o, 20 + stt_len, ip_id, seq0, pid, wire::kTcpAck | wire::kTcpPsh);
-    OffloadInfo gso{};
-    if (n == 1) {
-      wire::store_be16(tcp + wire::kTcpChecksumOffset,
-                       csum::finish(csum::sum(tcp, 20 + stt_len, pseudo)));
-    } else {
-      // CHECKSUM_PARTIAL form for the engine: the folded pseudo-header sum
-      // over the whole super-segment; it adjusts the length per segment.
-      wire::store_be16(tcp + wire::kTcpChecksumOffset, csum::fold(pseudo));
-      gso.flags = OffloadInfo::kNeedsCsum;
-      gso.gso_type = o.v6 ? OffloadInfo::kGsoTcpv6 : OffloadInfo::kGsoTcpv4;
-      gso.hdr_len = static_cast<std::uint16_t>(o.hdr_len);
-      gso.gso_size = static_cast<std::uint16_t>(seg);
-      gso.csum_start = static_cast<std::uint16_t>(o.hdr_len - 20);
-      gso.csum_offset = wire::kTcpChecksumOffset;
-    }
-    out.push(TxPacket{h, static_cast<std::uint16_t>(o.hdr_len), stt, stt_len, gso});
-    counters.inc(EncapCounter::kSegments);
-    return;
+  std::uint8_t* h = stt - L::kLen;
+  std::uint8_t* tcp = h + L::kL4;
+  const std::uint32_t tcp_len = 20 + stt_len;  // < 65536 (gso_fits)
+  write_frame_header<kV6>(h, o, stt_len, pid);
+  if constexpr (kV6) {
+    put_be16(h + L::kL3 + 4, static_cast<std::uint16_t>(tcp_len));
+  } else {
+    const std::uint16_t total = static_cast<std::uint16_t>(20 + tcp_len);
+    const std::uint16_t id = tunnel.next_ip_id(static_cast<std::uint16_t>(n));
+    put_be16(h + L::kL3 + 2, total);
+    put_be16(h + L::kL3 + 4, id);
+    put_be16(h + L::kL3 + 10, csum::finish(tunnel.outer_ip_sum() + o.tos + total + id));
   }
-
-  // Software segmentation. The outer header is written once, in the first
-  // packet's header slot; every packet copies it and patches what differs
-  // (IP length, ID and checksum; SEQ; flags; TCP checksum). Both checksums
-  // are built from sums of the fields that never change, so a segment costs
-  // a header copy, a few stores and the sum of its payload slice (in the
-  // copy form: the sum taken while the slice is copied into its slot).
-  std::uint8_t* const tmpl = out.header_slot(out.size());
-  const std::uint32_t ack_psh = wire::kTcpAck | wire::kTcpPsh;
-  write_outer(tmpl, o, 20 + std::min(seg, stt_len), ip_id, seq0, pid,
-              n == 1 ? ack_psh : wire::kTcpAck);
-  const std::uint32_t l3 = wire::kEthHeaderLen, l4 = l3 + o.ip_len;
-  // IPv4: every header word but total length, ID and checksum.
-  const std::uint32_t ip_fixed = o.tunnel->outer_ip_sum() + o.tos;
-  // TCP: the pseudo-header without its length, and every header word but
-  // SEQ, flags and checksum (window and urgent pointer are zero).
-  const std::uint32_t tcp_fixed = o.tunnel->outer_pseudo_sum() + o.src_port + o.cfg->dst_port +
-                                  (pid >> 16) + (pid & 0xffffu) + stt_len;  // SEQ's high half
-  const bool copy = form == TxForm::kSegmentedCopy;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    const std::uint32_t off = i * seg;
-    const std::uint32_t len = std::min(seg, stt_len - off);
-    const std::uint32_t flags = i + 1 == n ? ack_psh : wire::kTcpAck;
-    std::uint8_t* h;
-    if (copy) {
-      h = out.copy_slot(out.size());
-      // Constant sizes: an inline copy, no call.
-      if (o.v6) {
-        std::memcpy(h, tmpl, wire::kEthHeaderLen + 40 + 20);
-      } else {
-        std::memcpy(h, tmpl, wire::kEthHeaderLen + 20 + 20);
-      }
-    } else {
-      h = out.header_slot(out.size());
-      if (i != 0) std::memcpy(h, tmpl, TxBatch::kMaxHeader);
-    }
-    std::uint8_t* tcp = h + l4;
-    if (!o.v6) {
-      const std::uint16_t total = static_cast<std::uint16_t>(40 + len);
-      const std::uint16_t id = static_cast<std::uint16_t>(ip_id + i);
-      wire::store_be16(h + l3 + 2, total);
-      wire::store_be16(h + l3 + 4, id);
-      wire::store_be16(h + l3 + 10, csum::finish(ip_fixed + total + id));
-    } else {
-      wire::store_be16(h + l3 + 4, static_cast<std::uint16_t>(20 + len));
-    }
-    wire::store_be16(tcp + 6, static_cast<std::uint16_t>(off));  // SEQ's low half: O
-    tcp[13] = static_cast<std::uint8_t>(flags);
-    const std::uint32_t hs = tcp_fixed + (20 + len) + off + ((5u << 12) | flags);
-    // Each slice is read once, here.
-    const std::uint8_t* payload = stt + off;
-    std::uint32_t s;
-    if (copy) {
-      payload = h + o.hdr_len;
-      s = csum::copy_and_sum(h + o.hdr_len, stt + off, len, hs);
-    } else {
-      s = csum::sum(stt + off, len, hs);
-    }
-    wire::store_be16(tcp + wire::kTcpChecksumOffset, csum::finish(s));
-    out.push(TxPacket{h, static_cast<std::uint16_t>(o.hdr_len), payload, len, OffloadInfo{}});
+  tcp[13] = wire::kTcpAck | wire::kTcpPsh;
+  const std::uint32_t pseudo = tunnel.outer_pseudo_sum() + tcp_len;
+  TxPacket& p = out.extend(1)[0];
+  p.header = h;
+  p.header_len = L::kLen;
+  p.payload = stt;
+  p.payload_len = stt_len;
+  p.gso = OffloadInfo{};
+  if (n == 1) {
+    put_be16(tcp + wire::kTcpChecksumOffset, csum::finish(csum::sum(tcp, tcp_len, pseudo)));
+  } else {
+    // CHECKSUM_PARTIAL form for the engine: the folded pseudo-header sum
+    // over the whole super-segment; it adjusts the length per segment.
+    put_be16(tcp + wire::kTcpChecksumOffset, csum::fold(pseudo));
+    p.gso.flags = OffloadInfo::kNeedsCsum;
+    p.gso.gso_type = kV6 ? OffloadInfo::kGsoTcpv6 : OffloadInfo::kGsoTcpv4;
+    p.gso.hdr_len = L::kLen;
+    p.gso.gso_size = static_cast<std::uint16_t>(tunnel.segment_payload());
+    p.gso.csum_start = L::kL4;
+    p.gso.csum_offset = wire::kTcpChecksumOffset;
   }
-  counters.inc(EncapCounter::kSegments, n);
 }
 
-// Whether `out` has room for the outer packets of an STT frame of `stt_len`
-// bytes, `more` packets already promised; kCount if so, else the drop reason.
-EncapCounter check_room(std::uint32_t stt_len, TxForm form, const OuterParams& o, std::uint32_t seg,
+// Software segmentation into `n` outer packets. The first packet's header
+// is written from the tunnel's template; every later one copies it. Each
+// then gets its own IP length (and IPv4 ID and checksum), SEQ low half,
+// flags and TCP checksum. Both checksums are built from sums of the fields
+// that never change, so a segment costs a header copy, a few stores and the
+// sum of its payload slice: in the copy form, the sum taken while the slice
+// is copied into the packet's slot, right behind its header.
+template <bool kV6, bool kCopy>
+void emit_segments(Tunnel& tunnel, const OuterParams& o, const std::uint8_t* stt,
+                   std::uint32_t stt_len, std::uint32_t n, TxBatch& out) {
+  using L = Outer<kV6>;
+  const std::uint32_t seg = tunnel.segment_payload();
+  const std::uint32_t pid = tunnel.next_packet_id();
+  const std::size_t first = out.size();
+  TxPacket* const pk = out.extend(n);
+  auto header_of = [&out, first](std::uint32_t i) {
+    return kCopy ? out.copy_slot(first + i) : out.header_slot(first + i);
+  };
+  std::uint8_t* const h0 = header_of(0);
+  write_frame_header<kV6>(h0, o, stt_len, pid);
+  // IPv4: every header word but total length, ID and checksum.
+  std::uint16_t ip_id = 0;
+  std::uint32_t ip_fixed = 0;
+  if constexpr (!kV6) {
+    ip_id = tunnel.next_ip_id(static_cast<std::uint16_t>(n));
+    ip_fixed = tunnel.outer_ip_sum() + o.tos;
+  }
+  // TCP: the pseudo-header without its length, and every header word but
+  // SEQ's low half, flags and checksum (window and urgent pointer are zero).
+  const std::uint32_t tcp_fixed = tunnel.outer_pseudo_sum() + o.src_port + o.dst_port +
+                                  (pid >> 16) + (pid & 0xffffu) + stt_len + (5u << 12);
+  // One packet: `len` bytes from `off`, its header at h (for i > 0 a copy
+  // of the first). Every packet but the last is a full segment with ACK;
+  // the last carries the rest, with ACK|PSH.
+  auto emit = [&](std::uint32_t i, std::uint32_t off, std::uint32_t len, std::uint8_t flags,
+                  std::uint8_t* h) {
+    if constexpr (kV6) {
+      put_be16(h + L::kL3 + 4, static_cast<std::uint16_t>(20 + len));
+    } else {
+      const std::uint16_t total = static_cast<std::uint16_t>(40 + len);
+      const std::uint16_t id = static_cast<std::uint16_t>(ip_id + i);
+      put_be32(h + L::kL3 + 2, std::uint32_t{total} << 16 | id);
+      put_be16(h + L::kL3 + 10, csum::finish(ip_fixed + total + id));
+    }
+    std::uint8_t* tcp = h + L::kL4;
+    put_be16(tcp + 6, static_cast<std::uint16_t>(off));  // SEQ's low half: O
+    tcp[13] = flags;
+    const std::uint32_t hs = tcp_fixed + (20 + len) + off + flags;
+    // Each slice is read once, here.
+    const std::uint8_t* payload;
+    std::uint32_t s;
+    if constexpr (kCopy) {
+      payload = h + L::kLen;
+      s = csum::copy_and_sum(h + L::kLen, stt + off, len, hs);
+    } else {
+      payload = stt + off;
+      s = csum::sum(payload, len, hs);
+    }
+    put_be16(tcp + wire::kTcpChecksumOffset, csum::finish(s));
+    pk[i] = TxPacket{h, static_cast<std::uint16_t>(L::kLen), payload, len, OffloadInfo{}};
+  };
+  std::uint8_t* h = h0;
+  std::uint32_t off = 0;
+  for (std::uint32_t i = 0; i + 1 < n; ++i, off += seg) {
+    emit(i, off, seg, wire::kTcpAck, h);
+    h = header_of(i + 1);
+    std::memcpy(h, h0, L::kLen);
+  }
+  emit(n - 1, off, stt_len - off, wire::kTcpAck | wire::kTcpPsh, h);
+}
+
+// Emits one STT frame (header already written at `stt`) as `n` outer
+// packets (n = packets_for(), room already checked).
+[[gnu::always_inline]] inline void emit_frame(Tunnel& tunnel, const OuterParams& o,
+                                              std::uint8_t* stt, std::uint32_t stt_len,
+                                              std::uint32_t n, TxForm form, TxBatch& out,
+                                              CounterSet<EncapCounter>& counters) {
+  counters.inc(EncapCounter::kSttFrames);
+  counters.inc(EncapCounter::kSegments, n);
+  const bool v6 = tunnel.is_v6();
+  if (form == TxForm::kGso && gso_fits(stt_len, v6)) {
+    v6 ? emit_gso<true>(tunnel, o, stt, stt_len, out)
+       : emit_gso<false>(tunnel, o, stt, stt_len, out);
+  } else if (form == TxForm::kSegmentedCopy) {
+    v6 ? emit_segments<true, true>(tunnel, o, stt, stt_len, n, out)
+       : emit_segments<false, true>(tunnel, o, stt, stt_len, n, out);
+  } else {
+    v6 ? emit_segments<true, false>(tunnel, o, stt, stt_len, n, out)
+       : emit_segments<false, false>(tunnel, o, stt, stt_len, n, out);
+  }
+}
+
+// Whether `out` has room for the `n` outer packets of an STT frame of
+// `stt_len` bytes, `more` packets already promised; kCount if so, else the
+// drop reason.
+EncapCounter check_room(std::uint32_t stt_len, std::uint32_t n, TxForm form, const Tunnel& t,
                         const TxBatch& out, std::size_t more) {
   if (form == TxForm::kSegmentedCopy &&
-      o.hdr_len + std::min(seg, stt_len) > out.copy_slot_capacity()) {
+      t.outer_header_len() + std::min(t.segment_payload(), stt_len) > out.copy_slot_capacity()) {
     return EncapCounter::kDropSlotTooSmall;
   }
-  if (packets_for(stt_len, form, o, seg) + more > out.room(form)) {
-    return EncapCounter::kDropBatchFull;
-  }
+  if (n + more > out.room(form)) return EncapCounter::kDropBatchFull;
   return EncapCounter::kCount;
 }
 
@@ -339,8 +454,31 @@ Tunnel::Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id)
 
 Tunnel::Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id,
                std::uint16_t initial_ip_id)
-    : cfg_(cfg), packet_id_(initial_packet_id), ip_id_(initial_ip_id) {
+    : cfg_(cfg),
+      v6_(cfg.src.is_v6()),
+      seg_(cfg.mtu - outer_l3l4_len()),
+      packet_id_(initial_packet_id),
+      ip_id_(initial_ip_id) {
   build_outer_template();
+  // Source ports: [min, max] in either order; the mapping needs its
+  // retries only when the range holds a port it must not use.
+  port_lo_ = std::min(cfg_.src_port_min, cfg_.src_port_max);
+  const std::uint32_t hi = std::max(cfg_.src_port_min, cfg_.src_port_max);
+  port_range_ = hi - port_lo_ + 1;
+  auto in_range = [this, hi](std::uint32_t port) { return port >= port_lo_ && port <= hi; };
+  port_check_ = in_range(0) || in_range(wire::kSttPort) || in_range(cfg_.dst_port);
+  // Outer TOS: DSCP per the RFC 2983 model (uniform copies the inner DSCP,
+  // pipe sends the configured one), ECN per RFC 6040 §4.1 (normal mode
+  // copies the inner ECN field, CE included; compatibility mode sends
+  // Not-ECT). Non-IP inner frames count as DSCP 0, Not-ECT.
+  const bool uniform = cfg_.dscp_mode == DscpMode::kUniform;
+  const bool normal = cfg_.ecn_mode == EcnMode::kNormal;
+  tos_keep_ = static_cast<std::uint8_t>((uniform ? 0xfc : 0) | (normal ? 0x03 : 0));
+  tos_set_ = uniform ? 0 : static_cast<std::uint8_t>((cfg_.pipe_dscp & 0x3f) << 2);
+}
+
+std::uint16_t Tunnel::checked_source_port(std::uint64_t hash) const {
+  return map_port(hash, cfg_);
 }
 
 void Tunnel::build_outer_template() {
@@ -401,65 +539,92 @@ std::uint16_t flow_source_port(const std::uint8_t* frame, std::size_t len,
   return map_port(flow_hash(frame, len, layout), cfg);
 }
 
+wire::ParseError parse_inner(const std::uint8_t* frame, std::size_t len, wire::PacketLayout* out) {
+  if (parse_common(frame, len, out)) return wire::ParseError::kOk;
+  return wire::parse_ethernet(frame, len, out, 2);
+}
+
 void write_stt_header(std::uint8_t* at, const SttFields& f) {
   auto* h = header_at<wire::SttHeader>(at);
-  h->version = 0;
-  h->flags = f.flags;
-  h->l4_offset = f.l4_offset;
-  h->reserved = 0;  // R3
-  h->mss.set(f.mss);
   std::uint16_t tci = 0;
   if (f.vlan) {
     tci = static_cast<std::uint16_t>((f.vlan->pcp & 0x7) << 13 | wire::kSttVlanValid |
                                      (f.vlan->vid & 0x0fff));
   }
-  h->vlan_tci.set(tci);
-  h->context_id.set(f.context_id);
-  h->padding.set(0);  // R9
+  // Two 64-bit stores: version (0), flags, L4 offset, reserved (0, R3),
+  // MSS and PCP/V/VID; then the context ID. Padding 0 (R9).
+  static_assert(offsetof(wire::SttHeader, vlan_tci) == 6 &&
+                offsetof(wire::SttHeader, context_id) == 8);
+  put_be64(&h->version, std::uint64_t{f.flags} << 48 | std::uint64_t{f.l4_offset} << 40 |
+                            std::uint64_t{f.mss} << 16 | tci);
+  put_be64(h->context_id.b, f.context_id);
+  h->padding.set(0);
 }
 
-// ------------------------------------------------------------ encapsulate
-//
-// Decisions (docs/protocol.md has the reasoning in full):
-// * An 802.1Q tag with DEI=1, or with the reserved VID 4095, is left in the
-//   frame: the STT header cannot carry DEI (its bit 12 is TCI.V), and
-//   dropping the bit silently would change the frame. Such frames, like
-//   QinQ / 802.1ad / double-tagged ones, go without offload (I11).
-// * MSS is the inner gso_size only when the L4 payload really exceeds it
-//   (R5: MSS != 0 announces a super-packet). A GSO frame that already fits
-//   one segment goes as P with MSS 0.
-// * C is set when the frame's checksum is known good: DATA_VALID from the
-//   source, or a TCP/UDP checksum this function just computed (finished in
-//   software, or software GSO output other than IP fragments). Never with P.
-// * Inner UDP with the USO GSO type is segmented here: STT's MSS for UDP
-//   means UFO at the receiver (digest §5.3), which is not the same thing.
-// * In the GSO form, a frame too large for one outer IP packet (IPv4 inner
-//   frame > 65477 bytes) is sent in the segmented form instead of losing
-//   its inner offload.
-EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
-                        const EncapRequest& req, TxForm form, TxBatch& out,
-                        CounterSet<EncapCounter>& counters) {
+namespace {
+
+// The per-frame outer fields: source port and IPv6 flow label (the flow
+// hash, unless the request fixes them) and TOS.
+[[gnu::always_inline]] inline OuterParams outer_params(const Tunnel& tunnel,
+                                                       const std::uint8_t* frame, std::size_t len,
+                                                       const wire::PacketLayout& lay,
+                                                       const EncapRequest& req) {
+  const TunnelConfig& cfg = tunnel.config();
+  const bool v6 = tunnel.is_v6();
+  OuterParams o;
+  o.tunnel = &tunnel;
+  o.dst_port = cfg.dst_port;
+  o.src_port = req.src_port ? *req.src_port : 0;
+  o.flow_label = 0;
+  std::uint64_t hash = 0;
+  if (!req.src_port || (v6 && !req.flow_label)) hash = flow_hash(frame, len, lay);
+  if (!req.src_port) o.src_port = tunnel.source_port(hash);
+  if (v6) {
+    o.flow_label =
+        req.flow_label ? (*req.flow_label & 0xfffff) : static_cast<std::uint32_t>(hash & 0xfffff);
+    if (!req.flow_label && o.flow_label == 0) o.flow_label = 1;
+  }
+  o.tos = tunnel.outer_tos(inner_tos(frame, lay));
+  return o;
+}
+
+// One STT frame of a frame that needs no work of its own: `frame` / `len`
+// as they go on the wire (link padding already cut where P needs it), the
+// STT flags, L4 offset and MSS decided by the caller.
+EncapStatus encap_one(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
+                      const wire::PacketLayout& lay, const EncapRequest& req, TxForm form,
+                      TxBatch& out, CounterSet<EncapCounter>& counters, std::uint8_t flags,
+                      std::uint8_t l4_offset, std::uint16_t mss) {
+  if (wire::kSttHeaderLen + len > wire::kSttMaxFrame) {
+    counters.inc(EncapCounter::kDropTooLarge);
+    return EncapStatus::kDropped;
+  }
+  const std::uint32_t stt_len = static_cast<std::uint32_t>(wire::kSttHeaderLen + len);
+  const std::uint32_t n = packets_for(stt_len, form, tunnel);
+  if (const EncapCounter why = check_room(stt_len, n, form, tunnel, out, 0);
+      why != EncapCounter::kCount) {
+    counters.inc(why);
+    return EncapStatus::kDropped;
+  }
+  const OuterParams o = outer_params(tunnel, frame, len, lay, req);
+  std::uint8_t* stt = frame - wire::kSttHeaderLen;
+  write_stt_header(stt, SttFields{flags, l4_offset, mss, req.vlan, req.context_id});
+  emit_frame(tunnel, o, stt, stt_len, n, form, out, counters);
+  counters.inc(EncapCounter::kFrames);
+  if (flags & wire::kSttFlagCsumPartial) counters.inc(EncapCounter::kOffloaded);
+  return EncapStatus::kOk;
+}
+
+// Everything else: tags, frames that did not parse as TCP/UDP, offload
+// requests to check, to finish in software or to refuse.
+EncapStatus encap_general(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
+                          const EncapRequest& req, TxForm form, TxBatch& out,
+                          CounterSet<EncapCounter>& counters, wire::PacketLayout& lay,
+                          wire::ParseError perr) {
   auto drop = [&counters](EncapCounter why) {
     counters.inc(why);
     return EncapStatus::kDropped;
   };
-  const TunnelConfig& cfg = tunnel.config();
-  if (frame == nullptr || len < wire::kEthHeaderLen) return drop(EncapCounter::kDropTooShort);
-
-  OuterParams o{};
-  o.cfg = &cfg;
-  o.tunnel = &tunnel;
-  o.v6 = cfg.src.is_v6();
-  o.ip_len = o.v6 ? 40 : 20;
-  o.hdr_len = wire::kEthHeaderLen + o.ip_len + 20;
-  if (req.headroom < wire::kSttHeaderLen + (form == TxForm::kGso ? o.hdr_len : 0)) {
-    return drop(EncapCounter::kDropHeadroom);
-  }
-  if (cfg.mtu < tunnel.outer_l3l4_len() + 8) return drop(EncapCounter::kDropTooLarge);
-  const std::uint32_t seg = tunnel.segment_payload();
-
-  wire::PacketLayout lay;
-  const wire::ParseError perr = wire::parse_ethernet(frame, len, &lay, 2);
   OffloadInfo off = req.offload;
   if (!offload_consistent(off, len, perr, lay)) return drop(EncapCounter::kDropBadOffload);
 
@@ -488,11 +653,9 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
   const bool l4 =
       perr == wire::ParseError::kOk && !lay.ip_fragment && (lay.is_tcp() || lay.is_udp());
   const std::uint32_t l4_payload = l4 ? lay.ip_end - lay.payload_offset() : 0;
-  const bool gso = off.is_gso();
   const bool ufo = off.gso_kind() == OffloadInfo::kGsoUdp;
   // UFO segments the whole datagram (UDP header included); the others the L4 payload.
-  const bool needs_seg = gso && (ufo ? l4_payload + 8 : l4_payload) > off.gso_size;
-  const bool cwr = lay.is_tcp() && (frame[lay.l4_offset + 13] & wire::kTcpCwr) != 0;
+  const bool needs_seg = off.is_gso() && (ufo ? l4_payload + 8 : l4_payload) > off.gso_size;
 
   // P is possible for TCP/UDP over IPv4/IPv6, untagged in the frame, with
   // the checksum where that protocol keeps it and an offset the 8-bit L4
@@ -502,27 +665,19 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
       off.csum_start == lay.l4_offset &&
       off.csum_offset == (lay.is_tcp() ? wire::kTcpChecksumOffset : wire::kUdpChecksumOffset) &&
       wire::kSttHeaderLen + lay.ip_end <= wire::kSttMaxFrame;
-  // Super-packets additionally need a GSO kind the far end can redo without
-  // ECN support (I10) and that STT's MSS can express.
-  const bool offload_seg = p_ok && !off.ecn() && !cwr && off.gso_kind() != OffloadInfo::kGsoUdpL4;
 
-  o.src_port = req.src_port ? *req.src_port : 0;
-  std::uint64_t hash = 0;
-  if (!req.src_port || (o.v6 && !req.flow_label)) hash = flow_hash(frame, len, lay);
-  if (!req.src_port) o.src_port = map_port(hash, cfg);
-  if (o.v6) {
-    o.flow_label =
-        req.flow_label ? (*req.flow_label & 0xfffff) : static_cast<std::uint32_t>(hash & 0xfffff);
-    if (!req.flow_label && o.flow_label == 0) o.flow_label = 1;
-  }
-  o.tos = outer_tos(frame, lay, cfg);
+  const OuterParams o = outer_params(tunnel, frame, len, lay, req);
 
   SttFields f;
   f.vlan = vlan;
   f.context_id = req.context_id;
 
   // ---- inner segmentation in software: every piece is its own STT frame.
-  if (needs_seg && !offload_seg) {
+  // Super-packets stay whole (P with MSS) when the far end can redo them
+  // without ECN support (I10) and STT's MSS can express their GSO kind.
+  if (needs_seg &&
+      !(p_ok && !off.ecn() && !(lay.is_tcp() && (frame[lay.l4_offset + 13] & wire::kTcpCwr)) &&
+        off.gso_kind() != OffloadInfo::kGsoUdpL4)) {
     FrameArena& arena = out.arena();
     const std::size_t first = arena.count();
     const GsoError e = software_gso(std::span<const std::uint8_t>(frame, len), lay, off.gso_size,
@@ -533,16 +688,18 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
     std::size_t need = 0;
     for (const auto& piece : pieces) {
       const std::uint32_t stt_len = static_cast<std::uint32_t>(piece.len + wire::kSttHeaderLen);
-      const EncapCounter why = check_room(stt_len, form, o, seg, out, need);
+      const std::uint32_t n = packets_for(stt_len, form, tunnel);
+      const EncapCounter why = check_room(stt_len, n, form, tunnel, out, need);
       if (why != EncapCounter::kCount) return drop(why);
-      need += packets_for(stt_len, form, o, seg);
+      need += n;
     }
     // IP fragments (UFO) carry no checksum the receiver could trust alone.
     f.flags = ufo ? 0 : wire::kSttFlagCsumVerified;
     for (const auto& piece : pieces) {
       std::uint8_t* stt = piece.data - wire::kSttHeaderLen;
+      const std::uint32_t stt_len = static_cast<std::uint32_t>(piece.len + wire::kSttHeaderLen);
       write_stt_header(stt, f);
-      emit_frame(tunnel, o, stt, piece.len + wire::kSttHeaderLen, form, out, counters);
+      emit_frame(tunnel, o, stt, stt_len, packets_for(stt_len, form, tunnel), form, out, counters);
     }
     counters.inc(EncapCounter::kFrames);
     counters.inc(EncapCounter::kSoftwareGso);
@@ -570,7 +727,8 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
   }
   if (wire::kSttHeaderLen + len > wire::kSttMaxFrame) return drop(EncapCounter::kDropTooLarge);
   const std::uint32_t stt_len = static_cast<std::uint32_t>(wire::kSttHeaderLen + len);
-  if (const EncapCounter why = check_room(stt_len, form, o, seg, out, 0);
+  const std::uint32_t n = packets_for(stt_len, form, tunnel);
+  if (const EncapCounter why = check_room(stt_len, n, form, tunnel, out, 0);
       why != EncapCounter::kCount) {
     return drop(why);
   }
@@ -582,11 +740,89 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
   }
   std::uint8_t* stt = frame - wire::kSttHeaderLen;
   write_stt_header(stt, f);
-  emit_frame(tunnel, o, stt, stt_len, form, out, counters);
+  emit_frame(tunnel, o, stt, stt_len, n, form, out, counters);
   counters.inc(EncapCounter::kFrames);
   if (f.flags & wire::kSttFlagCsumPartial) counters.inc(EncapCounter::kOffloaded);
   if (tag_moved) counters.inc(EncapCounter::kVlanFromFrame);
   return EncapStatus::kOk;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ encapsulate
+//
+// Decisions (docs/protocol.md has the reasoning in full):
+// * An 802.1Q tag with DEI=1, or with the reserved VID 4095, is left in the
+//   frame: the STT header cannot carry DEI (its bit 12 is TCI.V), and
+//   dropping the bit silently would change the frame. Such frames, like
+//   QinQ / 802.1ad / double-tagged ones, go without offload (I11).
+// * MSS is the inner gso_size only when the L4 payload really exceeds it
+//   (R5: MSS != 0 announces a super-packet). A GSO frame that already fits
+//   one segment goes as P with MSS 0.
+// * C is set when the frame's checksum is known good: DATA_VALID from the
+//   source, or a TCP/UDP checksum this function just computed (finished in
+//   software, or software GSO output other than IP fragments). Never with P.
+// * Inner UDP with the USO GSO type is segmented here: STT's MSS for UDP
+//   means UFO at the receiver (digest §5.3), which is not the same thing.
+// * In the GSO form, a frame too large for one outer IP packet (IPv4 inner
+//   frame > 65477 bytes) is sent in the segmented form instead of losing
+//   its inner offload.
+EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
+                        const EncapRequest& req, TxForm form, TxBatch& out,
+                        CounterSet<EncapCounter>& counters) {
+  auto drop = [&counters](EncapCounter why) {
+    counters.inc(why);
+    return EncapStatus::kDropped;
+  };
+  if (frame == nullptr || len < wire::kEthHeaderLen) return drop(EncapCounter::kDropTooShort);
+  if (req.headroom < wire::kSttHeaderLen + (form == TxForm::kGso ? tunnel.outer_header_len() : 0)) {
+    return drop(EncapCounter::kDropHeadroom);
+  }
+  if (!tunnel.mtu_usable()) return drop(EncapCounter::kDropTooLarge);
+
+  // The common case, decided here in a few tests: an untagged TCP/UDP
+  // frame with no offload request (C if DATA_VALID), or a NEEDS_CSUM that
+  // STT can carry as P, with a TCP or UFO super-packet STT's MSS can
+  // express. encap_general() decides the same for these frames, with all
+  // the checks the other frames need.
+  wire::PacketLayout lay;
+  if (!parse_common(frame, len, &lay)) {
+    const wire::ParseError perr = wire::parse_ethernet(frame, len, &lay, 2);
+    return encap_general(tunnel, frame, len, req, form, out, counters, lay, perr);
+  }
+  const OffloadInfo& off = req.offload;
+  if (!off.needs_csum() && !off.is_gso()) {
+    return encap_one(tunnel, frame, len, lay, req, form, out, counters,
+                     off.data_valid() ? wire::kSttFlagCsumVerified : 0, 0, 0);
+  }
+  const bool tcp = lay.l4_proto == wire::kIpProtoTcp;
+  const bool p_ok =
+      off.needs_csum() && lay.l4_offset <= 255 && off.csum_start == lay.l4_offset &&
+      off.csum_offset == (tcp ? wire::kTcpChecksumOffset : wire::kUdpChecksumOffset) &&
+      wire::kSttHeaderLen + lay.ip_end <= wire::kSttMaxFrame;
+  if (p_ok) {
+    std::uint16_t mss = 0;
+    bool whole = true;
+    if (off.is_gso()) {
+      const std::uint8_t kind = off.gso_kind();
+      const bool kind_ok =
+          tcp ? kind == (lay.ip_version == 4 ? OffloadInfo::kGsoTcpv4 : OffloadInfo::kGsoTcpv6)
+              : kind == OffloadInfo::kGsoUdp;
+      const std::uint32_t l4_payload = lay.ip_end - lay.payload_offset();
+      const bool needs_seg = (tcp ? l4_payload : l4_payload + 8) > off.gso_size;
+      whole = kind_ok && off.gso_size != 0 &&
+              (!needs_seg || (!off.ecn() && !(tcp && (frame[lay.l4_offset + 13] & wire::kTcpCwr))));
+      if (needs_seg) mss = off.gso_size;
+    }
+    if (whole) {
+      const std::uint8_t flags = wire::kSttFlagCsumPartial |
+                                 (lay.ip_version == 4 ? wire::kSttFlagIpv4 : 0) |
+                                 (tcp ? wire::kSttFlagTcp : 0);
+      return encap_one(tunnel, frame, lay.ip_end, lay, req, form, out, counters, flags,
+                       static_cast<std::uint8_t>(lay.l4_offset), mss);
+    }
+  }
+  return encap_general(tunnel, frame, len, req, form, out, counters, lay, wire::ParseError::kOk);
 }
 
 }  // namespace stt::core

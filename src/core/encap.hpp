@@ -21,6 +21,7 @@
 #include "core/offload.hpp"
 #include "wire/addr.hpp"
 #include "wire/headers.hpp"
+#include "wire/parse.hpp"
 
 namespace stt::core {
 
@@ -65,10 +66,16 @@ class Tunnel {
     ip_id_ = static_cast<std::uint16_t>(ip_id_ + n);
     return first;
   }
+  bool is_v6() const { return v6_; }
   // Outer L3 + L4 header bytes (20 + 20 for IPv4, 40 + 20 for IPv6).
-  std::uint32_t outer_l3l4_len() const { return cfg_.src.is_v6() ? 60 : 40; }
+  std::uint32_t outer_l3l4_len() const { return v6_ ? 60 : 40; }
+  // Outer Ethernet + IP + TCP header bytes (54 or 74).
+  std::uint32_t outer_header_len() const { return wire::kEthHeaderLen + outer_l3l4_len(); }
   // Largest STT payload one outer segment carries: mtu - IP - TCP.
-  std::uint32_t segment_payload() const { return cfg_.mtu - outer_l3l4_len(); }
+  std::uint32_t segment_payload() const { return seg_; }
+  // Whether the MTU leaves room for at least 8 bytes of STT frame per
+  // segment; encapsulate() drops every frame (drop_too_large) otherwise.
+  bool mtu_usable() const { return cfg_.mtu >= outer_l3l4_len() + 8; }
 
   // For encapsulate(): the outer Ethernet + IP + TCP header with what the
   // tunnel fixes filled in (MACs, EtherType, IP version, DF, TTL, protocol,
@@ -81,15 +88,36 @@ class Tunnel {
   std::uint32_t outer_ip_sum() const { return outer_ip_sum_; }
   std::uint32_t outer_pseudo_sum() const { return outer_pseudo_sum_; }
 
+  // The outer source port for a flow hash: flow_source_port()'s mapping,
+  // with the range and the check for forbidden ports worked out once.
+  std::uint16_t source_port(std::uint64_t hash) const {
+    if (port_check_) return checked_source_port(hash);
+    return static_cast<std::uint16_t>(
+        port_lo_ + static_cast<std::uint32_t>(((hash >> 32) * port_range_) >> 32));
+  }
+  // The outer TOS / traffic class for the inner one, per the DSCP and ECN
+  // modes: the inner bits the modes copy, and the configured ones.
+  std::uint8_t outer_tos(std::uint8_t inner) const {
+    return static_cast<std::uint8_t>((inner & tos_keep_) | tos_set_);
+  }
+
  private:
   void build_outer_template();
+  std::uint16_t checked_source_port(std::uint64_t hash) const;
 
   TunnelConfig cfg_;
+  bool v6_;
+  std::uint32_t seg_;  // segment_payload(), fixed by the config
   std::uint32_t packet_id_;
   std::uint16_t ip_id_;
   std::array<std::uint8_t, kMaxOuterHeader> outer_{};
   std::uint32_t outer_ip_sum_ = 0;
   std::uint32_t outer_pseudo_sum_ = 0;
+  std::uint32_t port_lo_ = 0;
+  std::uint32_t port_range_ = 0;
+  bool port_check_ = true;  // the range holds 0, the STT port or dst_port
+  std::uint8_t tos_keep_ = 0;
+  std::uint8_t tos_set_ = 0;
 };
 
 struct VlanTci {
@@ -172,10 +200,12 @@ class TxBatch {
   // For the encapsulator: scratch for header bytes, and the arena where
   // software fallbacks put inner frames.
   std::uint8_t* header_slot(std::size_t i) { return headers_[i].data(); }
-  bool push(const TxPacket& p) {
-    if (count_ == kMaxPackets) return false;
-    packets_[count_++] = p;
-    return true;
+  // Appends n packets for the encapsulator to fill in place, once room()
+  // has said they fit; returns the first of them.
+  TxPacket* extend(std::size_t n) {
+    TxPacket* p = packets_.data() + count_;
+    count_ += n;
+    return p;
   }
   FrameArena& arena() { return arena_; }
 
@@ -226,6 +256,12 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
 // the MACs and EtherType, mapped into [cfg.src_port_min, cfg.src_port_max].
 std::uint16_t flow_source_port(const std::uint8_t* frame, std::size_t len,
                                const wire::PacketLayout& layout, const TunnelConfig& cfg);
+
+// The inner frame's layout as encapsulate() reads it: the same result as
+// wire::parse_ethernet(frame, len, out, 2), with untagged IPv4 (not a
+// fragment) or IPv6 (no extension header) carrying TCP or UDP, the frames a
+// TAP hands over nearly always, read inline in one pass.
+wire::ParseError parse_inner(const std::uint8_t* frame, std::size_t len, wire::PacketLayout* out);
 
 // Writes the 18-byte STT header for a frame at `at`.
 struct SttFields {

@@ -1185,6 +1185,68 @@ TEST(Encap, CountersOnSuccess) {
   EXPECT_EQ(r.c(EncapCounter::kSoftwareGso), 0u);
 }
 
+// parse_inner() reads the common frames inline and must say exactly what
+// wire::parse_ethernet() says, for them and for every near miss: each
+// frame cut at every length through its headers, and each header byte set
+// to values that break one test at a time.
+TEST(Encap, ParseInnerMatchesParseEthernet) {
+  auto same = [](const std::vector<std::uint8_t>& f, std::size_t n) {
+    // Every field of `a` must be written, none left from before.
+    wire::PacketLayout a{.ethertype = 0x5a5a,
+                         .vlan_tags = 9,
+                         .first_tpid = 0x5a5a,
+                         .first_tci = 0x5a5a,
+                         .l3_offset = 99,
+                         .ip_version = 9,
+                         .ip_header_length = 99,
+                         .ip_end = 99,
+                         .ip_fragment = true,
+                         .l4_proto = 99,
+                         .l4_offset = 99,
+                         .l4_header_length = 99};
+    wire::PacketLayout b;
+    const wire::ParseError ea = parse_inner(f.data(), n, &a);
+    const wire::ParseError eb = wire::parse_ethernet(f.data(), n, &b, 2);
+    return ea == eb && a.ethertype == b.ethertype && a.vlan_tags == b.vlan_tags &&
+           a.first_tpid == b.first_tpid && a.first_tci == b.first_tci &&
+           a.l3_offset == b.l3_offset && a.ip_version == b.ip_version &&
+           a.ip_header_length == b.ip_header_length && a.ip_end == b.ip_end &&
+           a.ip_fragment == b.ip_fragment && a.l4_proto == b.l4_proto &&
+           a.l4_offset == b.l4_offset && a.l4_header_length == b.l4_header_length;
+  };
+  const FrameSpec specs[] = {
+      {},
+      {.proto = wire::kIpProtoUdp},
+      {.proto = wire::kIpProtoIcmp},
+      {.payload = 0},
+      {.v6 = true},
+      {.v6 = true, .proto = wire::kIpProtoUdp, .payload = 3},
+      {.v6 = true, .proto = wire::kIpProtoIcmpv6},
+      {.v6 = true, .v6_ext = 8},
+      {.tags = {{wire::kEtherTypeVlan, 0x0064}}},
+  };
+  std::size_t checked = 0;
+  for (const FrameSpec& spec : specs) {
+    std::vector<std::uint8_t> f = make_frame(spec).bytes;
+    f.resize(f.size() + 6, 0);  // link padding
+    for (std::size_t n = 0; n <= f.size(); ++n) {
+      ASSERT_TRUE(same(f, n)) << "cut at " << n;
+      ++checked;
+    }
+    for (std::size_t i = 12; i < std::min<std::size_t>(f.size(), 80); ++i) {
+      const std::uint8_t keep = f[i];
+      for (std::uint8_t v : {0x00, 0x01, 0x06, 0x11, 0x20, 0x3f, 0x40, 0x45, 0x4f, 0x50, 0x60, 0x86,
+                             0xdd, 0xf0, 0xff, static_cast<int>(keep ^ 0x01)}) {
+        f[i] = v;
+        ASSERT_TRUE(same(f, f.size())) << "byte " << i << " = " << int{v};
+        ++checked;
+      }
+      f[i] = keep;
+    }
+  }
+  EXPECT_GT(checked, 5000u);
+}
+
 TEST(Encap, CounterNamesDistinct) {
   std::set<std::string_view> names;
   for (std::size_t i = 0; i < static_cast<std::size_t>(EncapCounter::kCount); ++i) {
