@@ -210,7 +210,8 @@ __attribute__((target("avx2"))) inline __m256i add4(__m256i acc, __m256i v0, __m
 
 // The exact sum of the 16-bit words of p[0, n), n >= 32: whole vectors,
 // then the rest as one overlapping vector with its repeated bytes masked.
-__attribute__((target("avx2"))) std::uint64_t sum_avx2(const std::uint8_t* p, std::size_t n) {
+__attribute__((target("avx2"))) inline std::uint64_t sum_avx2(const std::uint8_t* p,
+                                                              std::size_t n) {
   std::uint64_t total = 0;
   std::size_t i = 0;
   for (;;) {
@@ -240,9 +241,10 @@ __attribute__((target("avx2"))) std::uint64_t sum_avx2(const std::uint8_t* p, st
 // odd head has its bytes swapped); *head_out says where that is. The head
 // and tail vectors go into the same accumulator as the bulk (a block has
 // room for them), so a range up to kBlock bytes is reduced once.
-__attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
-                                                            const std::uint8_t* src, std::size_t n,
-                                                            std::size_t* head_out) {
+__attribute__((target("avx2"))) inline std::uint64_t copy_sum_avx2(std::uint8_t* dst,
+                                                                   const std::uint8_t* src,
+                                                                   std::size_t n,
+                                                                   std::size_t* head_out) {
   const std::size_t head = (32u - (reinterpret_cast<std::uintptr_t>(dst) & 31u)) & 31u;
   *head_out = head;
   const __m256i first = load32(src);
@@ -291,12 +293,15 @@ __attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
   }
 }
 
-bool have_avx2() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return yes;
+// Resolved once, before main(): a plain load per call, no guard. (Code
+// that runs in another static initializer before this one may see false
+// and use the scalar kernels, which give the same results.)
+const bool kHaveAvx2 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") != 0;
+}();
+inline bool have_avx2() {
+  return kHaveAvx2;
 }
 #endif
 
@@ -337,17 +342,31 @@ std::uint32_t copy_sum_scalar(std::uint8_t* dst, const std::uint8_t* src, std::s
 }
 
 #if defined(__x86_64__)
-std::uint32_t sum_vector(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
-  if (n < kAvx2SumMin) return sum_scalar(p, n, initial);
-  return add(initial, to_network_sum(reduce64(sum_avx2(p, n))));
+// A kernel's exact word sum (host order, words starting `head` bytes into
+// the range) as a network-order sum added to `initial`: folded once, and
+// its bytes swapped once when both or neither of "host order is little
+// endian" and "head is odd" hold swaps it back (RFC 1071 §2(B)).
+inline std::uint32_t finish_vector(std::uint64_t total, std::size_t head, std::uint32_t initial) {
+  std::uint16_t f = fold64(total);
+  const bool little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+  if (little == ((head & 1) == 0)) f = static_cast<std::uint16_t>((f << 8) | (f >> 8));
+  return add(initial, f);
 }
 
-std::uint32_t copy_sum_vector(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
-                              std::uint32_t initial) {
+__attribute__((target("avx2"))) std::uint32_t sum_vector(const std::uint8_t* p, std::size_t n,
+                                                         std::uint32_t initial) {
+  if (n < kAvx2SumMin) return sum_scalar(p, n, initial);
+  return finish_vector(sum_avx2(p, n), 0, initial);
+}
+
+__attribute__((target("avx2"))) std::uint32_t copy_sum_vector(std::uint8_t* dst,
+                                                              const std::uint8_t* src,
+                                                              std::size_t n,
+                                                              std::uint32_t initial) {
   if (n < kAvx2CopyMin) return copy_sum_scalar(dst, src, n, initial);
   std::size_t head = 0;
   const std::uint64_t acc = copy_sum_avx2(dst, src, n, &head);
-  return add(initial, add_at(0, to_network_sum(reduce64(acc)), head));
+  return finish_vector(acc, head, initial);
 }
 #endif
 
