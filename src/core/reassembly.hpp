@@ -78,6 +78,26 @@ class Reassembler {
   // kDropBadChecksum before it changes any state.
   bool add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out);
 
+  // The receive fast path for the usual segment, the next one in order of
+  // the frame the last segment went to. `pkt` is a whole outer packet (len
+  // bytes from the outer Ethernet header, with the kernel's offload flags),
+  // not yet parsed. It is taken when parse_segment(pkt, len, offload, cfg)
+  // followed by add() would accept it as exactly that piece: it carries the
+  // same outer headers as the frame's last piece added with add() (an
+  // untagged IPv4 header without options and a 20-byte TCP header; the
+  // fields that differ per segment aside), its own lengths and IPv4 header
+  // checksum are right, its offset is where the frame's bytes end, and its
+  // TCP checksum is right (verified while its payload is copied unless the
+  // offload flags say it was verified). Then it is appended, with the same
+  // effects add() would have had (the caller counts it as an accepted
+  // segment, RxCounter::kSegments), and the result says whether it
+  // completed the frame (`out` filled, as by add()). Anything else, a bad
+  // checksum included, is kNotTaken with nothing changed: the caller then
+  // does parse_segment() and add(), which classify and count it.
+  enum class Append : std::uint8_t { kNotTaken, kHeld, kCompleted };
+  Append append_packet(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
+                       const RxConfig& cfg, std::uint64_t now_ns, ReassembledFrame* out);
+
   // Drops frames older than the timeout.
   void expire(std::uint64_t now_ns);
 
