@@ -744,13 +744,18 @@ Reassembler::Append Reassembler::append_packet(std::uint8_t* pkt, std::size_t le
     return Append::kNotTaken;
   }
   if (cfg.local.version != 0) {
-    const wire::IpAddr dst = [pkt] {
-      wire::IpAddr a;
-      std::memcpy(a.b.data(), pkt + 30, 4);
-      a.version = 4;
-      return a;
-    }();
-    if (dst != cfg.local && !dst.is_multicast()) return Append::kNotTaken;
+    // The destination as an IpAddr (4 bytes, zero padded) equal to
+    // cfg.local, or IPv4 multicast; compared in registers (an IpAddr built
+    // on the stack and read back as words stalls store forwarding).
+    std::uint32_t dst4;
+    std::uint64_t l0, l1;
+    std::memcpy(&dst4, pkt + 30, 4);
+    std::memcpy(&l0, cfg.local.b.data(), 8);
+    std::memcpy(&l1, cfg.local.b.data() + 8, 8);
+    std::uint64_t d0 = 0;
+    std::memcpy(&d0, &dst4, 4);  // the first 8 bytes of the IpAddr, as loaded
+    const bool ours = ((l0 ^ d0) | l1) == 0 && cfg.local.version == 4;
+    if (!ours && (pkt[30] & 0xf0) != 0xe0) return Append::kNotTaken;
   }
   // What each segment has of its own: lengths, the IPv4 header checksum,
   // its place in the frame.
