@@ -528,7 +528,28 @@ void Reassembler::expire(std::uint64_t now_ns) {
   }
 }
 
+// The whole frame in one segment (or one GRO run), its checksum not
+// pending: nothing to hold, nothing to look up. Everything else is a piece.
 bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out) {
+  if (seg.offset != 0 || seg.payload_len != seg.frame_len || seg.checksum_pending) {
+    return add_piece(seg, now_ns, out);
+  }
+  counters_.inc(ReasmCounter::kWhole);
+  out->data = seg.payload;
+  out->len = seg.payload_len;
+  out->headroom = seg.headroom;
+  out->segments = 1;
+  out->first_tos = seg.tos;
+  out->ce = wire::ecn_of(seg.tos) == wire::kEcnCe;
+  out->packet_id = seg.packet_id;
+  out->src_port = seg.src_port;
+  out->outer_src = seg.outer_src;
+  out->outer_dst = seg.outer_dst;
+  return true;
+}
+
+[[gnu::noinline]] bool Reassembler::add_piece(const SttSegment& seg, std::uint64_t now_ns,
+                                              ReassembledFrame* out) {
   const bool ce = wire::ecn_of(seg.tos) == wire::kEcnCe;
   // A segment whose TCP checksum is still pending (parse_segment with
   // RxConfig::defer_checksum) is verified before it can change anything. On
@@ -541,20 +562,11 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
     return false;
   };
   if (seg.offset == 0 && seg.payload_len == seg.frame_len) {
-    // The whole frame in one segment (or one GRO run): nothing to hold.
-    if (pending && !pending_checksum_ok(seg)) return bad_checksum();
-    counters_.inc(ReasmCounter::kWhole);
-    out->data = seg.payload;
-    out->len = seg.payload_len;
-    out->headroom = seg.headroom;
-    out->segments = 1;
-    out->first_tos = seg.tos;
-    out->ce = ce;
-    out->packet_id = seg.packet_id;
-    out->src_port = seg.src_port;
-    out->outer_src = seg.outer_src;
-    out->outer_dst = seg.outer_dst;
-    return true;
+    // A whole frame whose checksum is pending: verified, then as in add().
+    if (!pending_checksum_ok(seg)) return bad_checksum();
+    SttSegment checked = seg;
+    checked.checksum_pending = false;
+    return add(checked, now_ns, out);
   }
 
   Impl& m = *impl_;
@@ -727,11 +739,19 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
 Reassembler::Append Reassembler::append_packet(std::uint8_t* pkt, std::size_t len,
                                                const OffloadInfo& offload, const RxConfig& cfg,
                                                std::uint64_t now_ns, ReassembledFrame* out) {
-  Impl& m = *impl_;
+  const Impl& m = *impl_;
   // (At the deadline add() would expire frames first: left to it.)
   if (m.cont == kNone || m.cont != m.last || now_ns >= m.deadline || len < kUsualHeaders) {
     return Append::kNotTaken;
   }
+  return append_next(pkt, len, offload, cfg, out);
+}
+
+[[gnu::noinline]] Reassembler::Append Reassembler::append_next(std::uint8_t* pkt, std::size_t len,
+                                                               const OffloadInfo& offload,
+                                                               const RxConfig& cfg,
+                                                               ReassembledFrame* out) {
+  Impl& m = *impl_;
   Impl::Entry& e = m.entries[m.cont];
   std::uint64_t diff = 0;
   for (int k = 0; k < kSameWords; ++k)

@@ -107,9 +107,15 @@ class Reassembler {
 
  private:
   struct Impl;
+  // add() for a piece (or a whole frame whose checksum is pending).
+  bool add_piece(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out);
   // add() past its two fast paths (whole frame; next in-order piece of the
   // last frame): lookup, new frames, eviction, gaps, duplicates.
   bool add_general(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out);
+  // append_packet() past its first checks (a frame to continue, no expiry
+  // due), which a frame's first piece fails cheaply.
+  Append append_next(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
+                     const RxConfig& cfg, ReassembledFrame* out);
   ReassemblyConfig cfg_;
   CounterSet<ReasmCounter> counters_;
   std::unique_ptr<Impl> impl_;
