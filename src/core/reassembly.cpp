@@ -128,10 +128,11 @@ void clear_bits(std::uint64_t* bm, std::uint32_t lo, std::uint32_t hi) {
 
 // The usual segment's outer headers (untagged IPv4 without options, TCP
 // without options) and, as five 8-byte words from byte 12, the bytes of
-// them that append_packet() requires to equal those of the frame's last
-// piece added with add(): everything parse_segment() checks or reports
-// that is the same for every segment of a frame. Left out: the IPv4 total
-// length, ID, TTL and checksum, the source port (add() uses it only for a
+// them that append_packet() requires to equal those the frame's last piece
+// added with add() had: everything parse_segment() checks or reports that
+// is the same for every segment of a frame. Left out: the IPv4 total
+// length, ID, TTL and checksum, DF and the reserved flag (MF and the
+// fragment offset must be 0), the source port (add() uses it only for a
 // frame's first piece), O (SEQ & 0xffff), the TCP flags other than
 // SYN/RST/FIN, the window, the TCP checksum and the urgent pointer.
 constexpr std::uint32_t kUsualHeaders = 54;
@@ -142,7 +143,7 @@ constexpr std::uint64_t byte_mask(std::array<std::uint8_t, 8> b) {
 }
 constexpr std::uint64_t kSame[kSameWords] = {
     byte_mask({0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}),        // EtherType, version/IHL, TOS
-    byte_mask({0xff, 0xff, 0, 0xff, 0, 0, 0xff, 0xff}),     // flags/fragment, protocol, source
+    byte_mask({0x3f, 0xff, 0, 0xff, 0, 0, 0xff, 0xff}),     // MF/fragment, protocol, source
     byte_mask({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0}),  // source, destination
     byte_mask({0xff, 0xff, 0xff, 0xff, 0, 0, 0xff, 0xff}),  // destination port, L, ACK
     byte_mask({0xff, 0xff, 0xf0, 0x07, 0, 0, 0, 0}),        // ACK, data offset, SYN/RST/FIN
@@ -436,17 +437,29 @@ struct Reassembler::Impl {
     const std::uint64_t created = entries[age.head].created_ns;
     deadline = created > kNever - timeout_ns ? kNever : created + timeout_ns;
   }
-  // Remembers the outer headers of a piece just held by entry ei for
-  // append_packet(), when they have the usual shape and the entry can take
-  // the next piece in order; forgets them otherwise.
+  // Remembers, for append_packet(), the outer headers a piece just held by
+  // entry ei had in the usual form, built from what parse_segment() made of
+  // them (so nothing is read in front of the payload, and the headers are
+  // the entry's own): IPv4 addresses only. Forgets them when the entry
+  // cannot take the next piece in order.
   void remember_headers(std::uint32_t ei, const SttSegment& seg) {
-    if (seg.headroom != kUsualHeaders || !entries[ei].appendable) {
+    if (!seg.outer_src.is_v4() || !seg.outer_dst.is_v4() || !entries[ei].appendable) {
       cont = kNone;
       return;
     }
-    const std::uint8_t* h = seg.payload - kUsualHeaders + kSameFrom;
+    std::uint8_t h[kUsualHeaders] = {};
+    wire::store_be16(h + 12, wire::kEtherTypeIpv4);
+    h[14] = 0x45;
+    h[15] = seg.tos;
+    h[23] = wire::kIpProtoTcp;
+    std::memcpy(h + 26, seg.outer_src.data(), 4);
+    std::memcpy(h + 30, seg.outer_dst.data(), 4);
+    wire::store_be16(h + 36, seg.dst_port);
+    wire::store_be16(h + 38, seg.frame_len);
+    wire::store_be32(h + 42, seg.packet_id);
+    h[46] = 0x50;  // data offset 5; SYN, RST, FIN clear
     for (int k = 0; k < kSameWords; ++k)
-      cont_words[k] = load64(h + 8 * k) & kSame[k];
+      cont_words[k] = load64(h + kSameFrom + 8 * k) & kSame[k];
     cont = ei;
   }
 
