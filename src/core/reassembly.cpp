@@ -447,19 +447,24 @@ struct Reassembler::Impl {
       cont = kNone;
       return;
     }
-    std::uint8_t h[kUsualHeaders] = {};
-    wire::store_be16(h + 12, wire::kEtherTypeIpv4);
-    h[14] = 0x45;
-    h[15] = seg.tos;
-    h[23] = wire::kIpProtoTcp;
-    std::memcpy(h + 26, seg.outer_src.data(), 4);
-    std::memcpy(h + 30, seg.outer_dst.data(), 4);
-    wire::store_be16(h + 36, seg.dst_port);
-    wire::store_be16(h + 38, seg.frame_len);
-    wire::store_be32(h + 42, seg.packet_id);
-    h[46] = 0x50;  // data offset 5; SYN, RST, FIN clear
-    for (int k = 0; k < kSameWords; ++k)
-      cont_words[k] = load64(h + kSameFrom + 8 * k) & kSame[k];
+    // The five words as load_be64() would read them, then as raw loads
+    // (what kSame masks): bytes 12-19, 20-27, 28-35, 36-43, 44-51.
+    const std::uint64_t src = wire::load_be32(seg.outer_src.data());
+    const std::uint64_t dst = wire::load_be32(seg.outer_dst.data());
+    const std::uint64_t ack = seg.packet_id;
+    const std::uint64_t be[kSameWords] = {
+        (std::uint64_t{wire::kEtherTypeIpv4} << 48) | (0x45ull << 40) |
+            (std::uint64_t{seg.tos} << 32),
+        (std::uint64_t{wire::kIpProtoTcp} << 32) | (src >> 16),
+        ((src & 0xffff) << 48) | (dst << 16),
+        (std::uint64_t{seg.dst_port} << 48) | (std::uint64_t{seg.frame_len} << 32) | (ack >> 16),
+        ((ack & 0xffff) << 48) | (0x50ull << 40),  // data offset 5; SYN, RST, FIN clear
+    };
+    for (int k = 0; k < kSameWords; ++k) {
+      const std::uint64_t raw =
+          std::endian::native == std::endian::little ? __builtin_bswap64(be[k]) : be[k];
+      cont_words[k] = raw & kSame[k];
+    }
     cont = ei;
   }
 
