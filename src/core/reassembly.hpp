@@ -42,7 +42,8 @@ enum class ReasmCounter : std::uint8_t {
 };
 std::string_view counter_name(ReasmCounter c);
 
-// A complete STT frame. Valid until the next call to add() or expire().
+// A complete STT frame. Valid until the next call to add(), append_packet()
+// or expire().
 struct ReassembledFrame {
   std::uint8_t* data = nullptr;  // STT header first; writable
   std::uint32_t len = 0;
