@@ -155,18 +155,25 @@ struct RxFixture {
     rx.local = tunnel_config().dst;
   }
 
-  // Receives every packet; returns the inner frames delivered.
+  // Receives every packet as sttd does: the next in-order segment of a
+  // frame through Reassembler::append_packet, anything else through
+  // parse_segment and Reassembler::add. Returns the inner frames delivered.
   std::size_t receive(const core::OffloadInfo& rx_offload, const core::DecapConfig& dc,
                       std::uint64_t now) {
     std::size_t delivered = 0;
     for (auto& b : packets) {
-      core::SttSegment seg;
-      if (core::parse_segment(b->data(), b->size(), rx_offload, rx, &seg) !=
-          core::RxCounter::kSegments) {
-        return 0;
-      }
       core::ReassembledFrame f;
-      if (!reasm->add(seg, now, &f)) continue;
+      const core::Reassembler::Append a =
+          reasm->append_packet(b->data(), b->size(), rx_offload, rx, now, &f);
+      if (a == core::Reassembler::Append::kHeld) continue;
+      if (a == core::Reassembler::Append::kNotTaken) {
+        core::SttSegment seg;
+        if (core::parse_segment(b->data(), b->size(), rx_offload, rx, &seg) !=
+            core::RxCounter::kSegments) {
+          return 0;
+        }
+        if (!reasm->add(seg, now, &f)) continue;
+      }
       out->clear();
       if (core::decapsulate(f, dc, *out, counters) != core::DecapStatus::kOk) return 0;
       delivered += out->size();

@@ -1,10 +1,12 @@
 #include "core/reassembly.hpp"
 
+#include <array>
 #include <bit>
 #include <cstring>
 #include <limits>
 #include <vector>
 
+#include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
 #include "wire/headers.hpp"
 
@@ -122,6 +124,34 @@ void set_bits(std::uint64_t* bm, std::uint32_t lo, std::uint32_t hi) {
 
 void clear_bits(std::uint64_t* bm, std::uint32_t lo, std::uint32_t hi) {
   for_each_word(lo, hi, [&](std::uint32_t w, std::uint64_t m) { bm[w] &= ~m; });
+}
+
+// The usual segment's outer headers (untagged IPv4 without options, TCP
+// without options) and, as five 8-byte words from byte 12, the bytes of
+// them that append_packet() requires to equal those the frame's last piece
+// added with add() had: everything parse_segment() checks or reports that
+// is the same for every segment of a frame. Left out: the IPv4 total
+// length, ID, TTL and checksum, DF and the reserved flag (MF and the
+// fragment offset must be 0), the source port (add() uses it only for a
+// frame's first piece), O (SEQ & 0xffff), the TCP flags other than
+// SYN/RST/FIN, the window, the TCP checksum and the urgent pointer.
+constexpr std::uint32_t kUsualHeaders = 54;
+constexpr std::uint32_t kSameFrom = 12;
+constexpr int kSameWords = 5;
+constexpr std::uint64_t byte_mask(std::array<std::uint8_t, 8> b) {
+  return std::bit_cast<std::uint64_t>(b);
+}
+constexpr std::uint64_t kSame[kSameWords] = {
+    byte_mask({0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}),        // EtherType, version/IHL, TOS
+    byte_mask({0x3f, 0xff, 0, 0xff, 0, 0, 0xff, 0xff}),     // MF/fragment, protocol, source
+    byte_mask({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0}),  // source, destination
+    byte_mask({0xff, 0xff, 0xff, 0xff, 0, 0, 0xff, 0xff}),  // destination port, L, ACK
+    byte_mask({0xff, 0xff, 0xf0, 0x07, 0, 0, 0, 0}),        // ACK, data offset, SYN/RST/FIN
+};
+inline std::uint64_t load64(const std::uint8_t* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
 }
 
 std::size_t table_capacity(std::size_t entries) {
@@ -407,8 +437,40 @@ struct Reassembler::Impl {
     const std::uint64_t created = entries[age.head].created_ns;
     deadline = created > kNever - timeout_ns ? kNever : created + timeout_ns;
   }
+  // Remembers, for append_packet(), the outer headers a piece just held by
+  // entry ei had in the usual form, built from what parse_segment() made of
+  // them (so nothing is read in front of the payload, and the headers are
+  // the entry's own): IPv4 addresses only. Forgets them when the entry
+  // cannot take the next piece in order.
+  void remember_headers(std::uint32_t ei, const SttSegment& seg) {
+    if (!seg.outer_src.is_v4() || !seg.outer_dst.is_v4() || !entries[ei].appendable) {
+      cont = kNone;
+      return;
+    }
+    // The five words as load_be64() would read them, then as raw loads
+    // (what kSame masks): bytes 12-19, 20-27, 28-35, 36-43, 44-51.
+    const std::uint64_t src = wire::load_be32(seg.outer_src.data());
+    const std::uint64_t dst = wire::load_be32(seg.outer_dst.data());
+    const std::uint64_t ack = seg.packet_id;
+    const std::uint64_t be[kSameWords] = {
+        (std::uint64_t{wire::kEtherTypeIpv4} << 48) | (0x45ull << 40) |
+            (std::uint64_t{seg.tos} << 32),
+        (std::uint64_t{wire::kIpProtoTcp} << 32) | (src >> 16),
+        ((src & 0xffff) << 48) | (dst << 16),
+        (std::uint64_t{seg.dst_port} << 48) | (std::uint64_t{seg.frame_len} << 32) | (ack >> 16),
+        ((ack & 0xffff) << 48) | (0x50ull << 40),  // data offset 5; SYN, RST, FIN clear
+    };
+    for (int k = 0; k < kSameWords; ++k) {
+      const std::uint64_t raw =
+          std::endian::native == std::endian::little ? __builtin_bswap64(be[k]) : be[k];
+      cont_words[k] = raw & kSame[k];
+    }
+    cont = ei;
+  }
+
   void release(std::uint32_t e) {
     Entry& x = entries[e];
+    if (cont == e) cont = kNone;
     x.live = false;
     x.appendable = false;
     index_erase(e);
@@ -461,6 +523,10 @@ struct Reassembler::Impl {
   std::uint32_t last = kNone;  // the entry the last segment went to (may be free now)
   std::uint64_t timeout_ns;
   std::uint64_t deadline = kNever;  // see age_head_changed()
+  // append_packet()'s frame (kNone: none) and the masked header words
+  // (kSame) of its last piece added with add().
+  std::uint32_t cont = kNone;
+  std::uint64_t cont_words[kSameWords] = {};
 };
 
 Reassembler::Reassembler(const ReassemblyConfig& cfg)
@@ -480,7 +546,28 @@ void Reassembler::expire(std::uint64_t now_ns) {
   }
 }
 
+// The whole frame in one segment (or one GRO run), its checksum not
+// pending: nothing to hold, nothing to look up. Everything else is a piece.
 bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out) {
+  if (seg.offset != 0 || seg.payload_len != seg.frame_len || seg.checksum_pending) {
+    return add_piece(seg, now_ns, out);
+  }
+  counters_.inc(ReasmCounter::kWhole);
+  out->data = seg.payload;
+  out->len = seg.payload_len;
+  out->headroom = seg.headroom;
+  out->segments = 1;
+  out->first_tos = seg.tos;
+  out->ce = wire::ecn_of(seg.tos) == wire::kEcnCe;
+  out->packet_id = seg.packet_id;
+  out->src_port = seg.src_port;
+  out->outer_src = seg.outer_src;
+  out->outer_dst = seg.outer_dst;
+  return true;
+}
+
+[[gnu::noinline]] bool Reassembler::add_piece(const SttSegment& seg, std::uint64_t now_ns,
+                                              ReassembledFrame* out) {
   const bool ce = wire::ecn_of(seg.tos) == wire::kEcnCe;
   // A segment whose TCP checksum is still pending (parse_segment with
   // RxConfig::defer_checksum) is verified before it can change anything. On
@@ -493,20 +580,11 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
     return false;
   };
   if (seg.offset == 0 && seg.payload_len == seg.frame_len) {
-    // The whole frame in one segment (or one GRO run): nothing to hold.
-    if (pending && !pending_checksum_ok(seg)) return bad_checksum();
-    counters_.inc(ReasmCounter::kWhole);
-    out->data = seg.payload;
-    out->len = seg.payload_len;
-    out->headroom = seg.headroom;
-    out->segments = 1;
-    out->first_tos = seg.tos;
-    out->ce = ce;
-    out->packet_id = seg.packet_id;
-    out->src_port = seg.src_port;
-    out->outer_src = seg.outer_src;
-    out->outer_dst = seg.outer_dst;
-    return true;
+    // A whole frame whose checksum is pending: verified, then as in add().
+    if (!pending_checksum_ok(seg)) return bad_checksum();
+    SttSegment checked = seg;
+    checked.checksum_pending = false;
+    return add(checked, now_ns, out);
   }
 
   Impl& m = *impl_;
@@ -534,7 +612,10 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
       ++e.segments;
       e.ce = e.ce || ce;  // (offset > 0 here: the first TOS is already set)
       counters_.inc(ReasmCounter::kSegmentsHeld);
-      if (e.held != e.frame_len) return false;
+      if (e.held != e.frame_len) {
+        if (m.cont != m.last) m.remember_headers(m.last, seg);
+        return false;
+      }
       return m.complete(m.last, counters_, out);
     }
   }
@@ -666,8 +747,105 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   e.ce = e.ce || ce;
   if (seg.offset == 0) e.first_tos = seg.tos;
   counters_.inc(ReasmCounter::kSegmentsHeld);
-  if (e.held != e.frame_len) return false;
+  if (e.held != e.frame_len) {
+    m.remember_headers(ei, seg);
+    return false;
+  }
   return m.complete(ei, counters_, out);
+}
+
+Reassembler::Append Reassembler::append_packet(std::uint8_t* pkt, std::size_t len,
+                                               const OffloadInfo& offload, const RxConfig& cfg,
+                                               std::uint64_t now_ns, ReassembledFrame* out) {
+  const Impl& m = *impl_;
+  // (At the deadline add() would expire frames first: left to it.)
+  if (m.cont == kNone || m.cont != m.last || now_ns >= m.deadline || len < kUsualHeaders) {
+    return Append::kNotTaken;
+  }
+  return append_next(pkt, len, offload, cfg, out);
+}
+
+[[gnu::noinline]] Reassembler::Append Reassembler::append_next(std::uint8_t* pkt, std::size_t len,
+                                                               const OffloadInfo& offload,
+                                                               const RxConfig& cfg,
+                                                               ReassembledFrame* out) {
+  Impl& m = *impl_;
+  Impl::Entry& e = m.entries[m.cont];
+  std::uint64_t diff = 0;
+  for (int k = 0; k < kSameWords; ++k)
+    diff |= (load64(pkt + kSameFrom + 8 * k) & kSame[k]) ^ m.cont_words[k];
+  // The same headers as the frame's last piece, so the same EtherType, IP
+  // version and header length, fragment bits, protocol, addresses, port,
+  // L, packet ID, data offset and flags, all of which parse_segment() and
+  // add() accepted then. What depends on `cfg` is checked against it.
+  if (diff != 0 || !e.appendable || wire::load_be16(pkt + 36) != cfg.port) {
+    return Append::kNotTaken;
+  }
+  if (cfg.local.version != 0) {
+    // The destination as an IpAddr (4 bytes, zero padded) equal to
+    // cfg.local, or IPv4 multicast; compared in registers (an IpAddr built
+    // on the stack and read back as words stalls store forwarding).
+    std::uint32_t dst4;
+    std::uint64_t l0, l1;
+    std::memcpy(&dst4, pkt + 30, 4);
+    std::memcpy(&l0, cfg.local.b.data(), 8);
+    std::memcpy(&l1, cfg.local.b.data() + 8, 8);
+    std::uint64_t d0 = 0;
+    std::memcpy(&d0, &dst4, 4);  // the first 8 bytes of the IpAddr, as loaded
+    const bool ours = ((l0 ^ d0) | l1) == 0 && cfg.local.version == 4;
+    if (!ours && (pkt[30] & 0xf0) != 0xe0) return Append::kNotTaken;
+  }
+  // What each segment has of its own: lengths, the IPv4 header checksum,
+  // its place in the frame.
+  constexpr std::uint32_t l3 = sizeof(wire::EthernetHeader);
+  constexpr std::uint32_t l4 = l3 + sizeof(wire::Ipv4Header);
+  // (Sums of host-order 32-bit words: folded, 0xffff reads the same in
+  // either byte order, RFC 1071 §2(B).)
+  auto half_sum = [](std::uint64_t w) { return (w & 0xffffffffu) + (w >> 32); };
+  std::uint32_t ip_last;
+  std::memcpy(&ip_last, pkt + l3 + 16, 4);
+  const std::uint64_t ip_sum =
+      half_sum(load64(pkt + l3)) + half_sum(load64(pkt + l3 + 8)) + std::uint64_t{ip_last};
+  const std::uint32_t total = wire::load_be16(pkt + l3 + 2);
+  if (total <= kUsualHeaders - l3 || total > len - l3 || wire::csum::fold64(ip_sum) != 0xffff) {
+    return Append::kNotTaken;
+  }
+  const std::uint32_t n = total - (kUsualHeaders - l3);
+  const std::uint32_t offset = wire::load_be16(pkt + l4 + 6);
+  if (offset != e.run_hi || offset + n > e.frame_len) return Append::kNotTaken;
+
+  std::uint8_t* dst = m.frame_data(e) + offset;
+  const std::uint8_t* payload = pkt + kUsualHeaders;
+  if (offload.data_valid() || offload.needs_csum()) {
+    std::memcpy(dst, payload, n);
+  } else {
+    // The TCP checksum while copying: the pseudo-header (source and
+    // destination, then {0, protocol, TCP length} as its bytes would be
+    // loaded) and the TCP header, folded and put in network order. The
+    // bytes copied when it is wrong land where nothing is held yet.
+    std::uint8_t proto_len[4] = {0, wire::kIpProtoTcp};
+    wire::store_be16(proto_len + 2, static_cast<std::uint16_t>(total - (l4 - l3)));
+    std::uint32_t pl, tcp_last;
+    std::memcpy(&pl, proto_len, 4);
+    std::memcpy(&tcp_last, pkt + l4 + 16, 4);
+    const std::uint64_t acc = half_sum(load64(pkt + l3 + 12)) + std::uint64_t{pl} +
+                              half_sum(load64(pkt + l4)) + half_sum(load64(pkt + l4 + 8)) +
+                              std::uint64_t{tcp_last};
+    const std::uint32_t pending = wire::csum::host_to_network(wire::csum::fold64(acc));
+    if (wire::csum::fold(wire::csum::copy_and_sum(dst, payload, n, pending)) != 0xffff) {
+      return Append::kNotTaken;
+    }
+  }
+  m.touch(m.cont);
+  e.run_hi += n;
+  e.held += n;
+  m.bytes_held += n;
+  ++e.segments;
+  e.ce = e.ce || wire::ecn_of(pkt[l3 + 1]) == wire::kEcnCe;
+  counters_.inc(ReasmCounter::kSegmentsHeld);
+  if (e.held != e.frame_len) return Append::kHeld;
+  m.complete(m.cont, counters_, out);
+  return Append::kCompleted;
 }
 
 }  // namespace stt::core

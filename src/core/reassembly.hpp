@@ -42,7 +42,8 @@ enum class ReasmCounter : std::uint8_t {
 };
 std::string_view counter_name(ReasmCounter c);
 
-// A complete STT frame. Valid until the next call to add() or expire().
+// A complete STT frame. Valid until the next call to add(), append_packet()
+// or expire().
 struct ReassembledFrame {
   std::uint8_t* data = nullptr;  // STT header first; writable
   std::uint32_t len = 0;
@@ -78,6 +79,26 @@ class Reassembler {
   // kDropBadChecksum before it changes any state.
   bool add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out);
 
+  // The receive fast path for the usual segment, the next one in order of
+  // the frame the last segment went to. `pkt` is a whole outer packet (len
+  // bytes from the outer Ethernet header, with the kernel's offload flags),
+  // not yet parsed. It is taken when parse_segment(pkt, len, offload, cfg)
+  // followed by add() would accept it as exactly that piece: it carries the
+  // same outer headers as the frame's last piece added with add() (an
+  // untagged IPv4 header without options and a 20-byte TCP header; the
+  // fields that differ per segment aside), its own lengths and IPv4 header
+  // checksum are right, its offset is where the frame's bytes end, and its
+  // TCP checksum is right (verified while its payload is copied unless the
+  // offload flags say it was verified). Then it is appended, with the same
+  // effects add() would have had (the caller counts it as an accepted
+  // segment, RxCounter::kSegments), and the result says whether it
+  // completed the frame (`out` filled, as by add()). Anything else, a bad
+  // checksum included, is kNotTaken with nothing changed: the caller then
+  // does parse_segment() and add(), which classify and count it.
+  enum class Append : std::uint8_t { kNotTaken, kHeld, kCompleted };
+  Append append_packet(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
+                       const RxConfig& cfg, std::uint64_t now_ns, ReassembledFrame* out);
+
   // Drops frames older than the timeout.
   void expire(std::uint64_t now_ns);
 
@@ -87,9 +108,15 @@ class Reassembler {
 
  private:
   struct Impl;
+  // add() for a piece (or a whole frame whose checksum is pending).
+  bool add_piece(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out);
   // add() past its two fast paths (whole frame; next in-order piece of the
   // last frame): lookup, new frames, eviction, gaps, duplicates.
   bool add_general(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out);
+  // append_packet() past its first checks (a frame to continue, no expiry
+  // due), which a frame's first piece fails cheaply.
+  Append append_next(std::uint8_t* pkt, std::size_t len, const OffloadInfo& offload,
+                     const RxConfig& cfg, ReassembledFrame* out);
   ReassemblyConfig cfg_;
   CounterSet<ReasmCounter> counters_;
   std::unique_ptr<Impl> impl_;

@@ -565,6 +565,23 @@ void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
     count(nullptr, DpCounter::kRxDropTruncated);
     return;
   }
+  core::ReassembledFrame frame;
+  // The next in-order segment of the frame the last one went to is
+  // appended straight from the packet. Its frame was admitted when its
+  // first piece came (below); a peer removed since is caught when the
+  // frame completes (rx_drop_not_peer). Anything else, a bad checksum
+  // included, is not taken and goes the general way, where it is counted.
+  switch (reasm_.append_packet(f.buffer->data(), f.len, f.vnet, rx_cfg_, now, &frame)) {
+    case core::Reassembler::Append::kHeld:
+      rx_counters_.inc(core::RxCounter::kSegments);
+      return;
+    case core::Reassembler::Append::kCompleted:
+      rx_counters_.inc(core::RxCounter::kSegments);
+      deliver(frame, now);
+      return;
+    case core::Reassembler::Append::kNotTaken:
+      break;
+  }
   core::SttSegment seg;
   const core::RxCounter rc = core::parse_segment(f.buffer->data(), f.len, f.vnet, rx_cfg_, &seg);
   rx_counters_.inc(rc);
@@ -589,8 +606,11 @@ void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
     }
     return;
   }
-  core::ReassembledFrame frame;
   if (!reasm_.add(seg, now, &frame)) return;  // held, or dropped and counted there
+  deliver(frame, now);
+}
+
+void Dataplane::deliver(const core::ReassembledFrame& frame, std::uint64_t now) {
   count(nullptr, DpCounter::kRxSttFrames);
 
   core::SttInfo info;

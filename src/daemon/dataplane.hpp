@@ -215,6 +215,9 @@ class Dataplane {
   core::PacketBuffer* take_tx_buffer();
 
   void receive(sys::RxFrame& f, std::uint64_t now);
+  // A frame the reassembler completed (or passed through whole): header,
+  // network and peer checks, decapsulation, learning, TAP.
+  void deliver(const core::ReassembledFrame& frame, std::uint64_t now);
   void count(Network* n, DpCounter c, std::uint64_t v = 1) {
     counters_.inc(c, v);
     if (n) n->counters.inc(c, v);

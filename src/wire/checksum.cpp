@@ -141,8 +141,8 @@ inline std::uint64_t copy_sum_short(std::uint8_t* dst, const std::uint8_t* src, 
 // vector, is added back when the lanes are reduced, so the result is the
 // exact integer sum of the 16-bit words, which folds to the same value as
 // the scalar sum of 32-bit halves. A lane moves by at most 65536 per vector,
-// so blocks of kBlock bytes (16384 vectors over all four accumulators) keep
-// every 32-bit lane, and their sum, far from overflow.
+// so a block of kBlock bytes (16384 vectors, plus a head and a tail vector)
+// moves one 32-bit accumulator lane by less than 2^31: no overflow.
 // Shortest ranges the AVX2 kernels take: below these the scalar loops win
 // (each needs one whole vector).
 constexpr std::size_t kAvx2SumMin = 32;
@@ -157,13 +157,6 @@ __attribute__((target("avx2"))) inline std::uint64_t unbias(__m256i a, std::size
   const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
   const std::int64_t t = _mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1);
   return static_cast<std::uint64_t>(t + static_cast<std::int64_t>(vectors) * 8 * 65536);
-}
-
-// One vector's words added, biased, into the accumulator.
-__attribute__((target("avx2"))) inline __m256i add_words(__m256i acc, __m256i v) {
-  const __m256i bias = _mm256_set1_epi16(static_cast<short>(0x8000));
-  const __m256i ones = _mm256_set1_epi16(1);
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_xor_si256(v, bias), ones));
 }
 
 __attribute__((target("avx2"))) inline __m256i load32(const std::uint8_t* p) {
@@ -197,30 +190,45 @@ __attribute__((target("avx2"))) inline __m256i tail_vector(__m256i v, std::size_
   return (n & 1) != 0 ? swap_bytes(v) : v;
 }
 
+// One vector's words, biased, as 8 signed 32-bit lanes (see above).
+__attribute__((target("avx2"))) inline __m256i words(__m256i v) {
+  const __m256i bias = _mm256_set1_epi16(static_cast<short>(0x8000));
+  const __m256i ones = _mm256_set1_epi16(1);
+  return _mm256_madd_epi16(_mm256_xor_si256(v, bias), ones);
+}
+
+// The loops below add four vectors' words together before they add them to
+// one accumulator: with one accumulator per vector, GCC 12 copies each
+// accumulator back into its register every iteration (four extra moves per
+// 128 bytes, which made the copying loop issue-bound rather than
+// store-bound). A lane still moves by at most 65536 per vector.
+__attribute__((target("avx2"))) inline __m256i add4(__m256i acc, __m256i v0, __m256i v1, __m256i v2,
+                                                    __m256i v3) {
+  return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_add_epi32(words(v0), words(v1)),
+                                                _mm256_add_epi32(words(v2), words(v3))));
+}
+
 // The exact sum of the 16-bit words of p[0, n), n >= 32: whole vectors,
 // then the rest as one overlapping vector with its repeated bytes masked.
-__attribute__((target("avx2"))) std::uint64_t sum_avx2(const std::uint8_t* p, std::size_t n) {
+__attribute__((target("avx2"))) inline std::uint64_t sum_avx2(const std::uint8_t* p,
+                                                              std::size_t n) {
   std::uint64_t total = 0;
   std::size_t i = 0;
   for (;;) {
     const std::size_t begin = i;
     const std::size_t end = i + std::min(n - i, kBlock);
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    for (; i + 128 <= end; i += 128) {
-      a0 = add_words(a0, load32(p + i));
-      a1 = add_words(a1, load32(p + i + 32));
-      a2 = add_words(a2, load32(p + i + 64));
-      a3 = add_words(a3, load32(p + i + 96));
-    }
+    __m256i a = _mm256_setzero_si256();
+    for (; i + 128 <= end; i += 128)
+      a = add4(a, load32(p + i), load32(p + i + 32), load32(p + i + 64), load32(p + i + 96));
     for (; i + 32 <= end; i += 32)
-      a0 = add_words(a0, load32(p + i));
+      a = _mm256_add_epi32(a, words(load32(p + i)));
     std::size_t vectors = (i - begin) / 32;
     if (end == n && i < n) {
-      a1 = add_words(a1, tail_vector(load32(p + n - 32), n, n - i));
+      a = _mm256_add_epi32(a, words(tail_vector(load32(p + n - 32), n, n - i)));
       ++vectors;
       i = n;
     }
-    total += unbias(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)), vectors);
+    total += unbias(a, vectors);
     if (i == n) return total;
   }
 }
@@ -230,10 +238,13 @@ __attribute__((target("avx2"))) std::uint64_t sum_avx2(const std::uint8_t* p, st
 // first 32 bytes are copied unaligned and their first `head` bytes summed,
 // then the rest from dst + head (32-byte aligned). Sums are of the words
 // from offset `head` on (a head byte at offset j sits at j - head, so an
-// odd head has its bytes swapped); *head_out says where that is.
-__attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
-                                                            const std::uint8_t* src, std::size_t n,
-                                                            std::size_t* head_out) {
+// odd head has its bytes swapped); *head_out says where that is. The head
+// and tail vectors go into the same accumulator as the bulk (a block has
+// room for them), so a range up to kBlock bytes is reduced once.
+__attribute__((target("avx2"))) inline std::uint64_t copy_sum_avx2(std::uint8_t* dst,
+                                                                   const std::uint8_t* src,
+                                                                   std::size_t n,
+                                                                   std::size_t* head_out) {
   const std::size_t head = (32u - (reinterpret_cast<std::uintptr_t>(dst) & 31u)) & 31u;
   *head_out = head;
   const __m256i first = load32(src);
@@ -243,12 +254,13 @@ __attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
   dst += head;
   src += head;
   n -= head;
-  std::uint64_t total = unbias(add_words(_mm256_setzero_si256(), h), 1);
+  std::uint64_t total = 0;
+  __m256i a = words(h);
+  std::size_t vectors = 1;
   std::size_t i = 0;
   for (;;) {
     const std::size_t begin = i;
     const std::size_t end = i + std::min(n - i, kBlock);
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     for (; i + 128 <= end; i += 128) {
       const __m256i v0 = load32(src + i), v1 = load32(src + i + 32), v2 = load32(src + i + 64),
                     v3 = load32(src + i + 96);
@@ -256,38 +268,40 @@ __attribute__((target("avx2"))) std::uint64_t copy_sum_avx2(std::uint8_t* dst,
       _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i + 32), v1);
       _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i + 64), v2);
       _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i + 96), v3);
-      a0 = add_words(a0, v0);
-      a1 = add_words(a1, v1);
-      a2 = add_words(a2, v2);
-      a3 = add_words(a3, v3);
+      a = add4(a, v0, v1, v2, v3);
     }
     for (; i + 32 <= end; i += 32) {
       const __m256i v = load32(src + i);
       _mm256_store_si256(reinterpret_cast<__m256i*>(dst + i), v);
-      a0 = add_words(a0, v);
+      a = _mm256_add_epi32(a, words(v));
     }
-    std::size_t vectors = (i - begin) / 32;
+    vectors += (i - begin) / 32;
     if (end == n && i < n) {
       // The last bytes as one vector that overlaps ones already stored
       // (with the same values). It may reach back into the head: it starts
       // at src + n - 32 >= the original src, as the original n >= 32.
       const __m256i v = load32(src + n - 32);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + n - 32), v);
-      a1 = add_words(a1, tail_vector(v, n, n - i));
+      a = _mm256_add_epi32(a, words(tail_vector(v, n, n - i)));
       ++vectors;
       i = n;
     }
-    total += unbias(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)), vectors);
+    total += unbias(a, vectors);
     if (i == n) return total;
+    a = _mm256_setzero_si256();
+    vectors = 0;
   }
 }
 
-bool have_avx2() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return yes;
+// Resolved once, before main(): a plain load per call, no guard. (Code
+// that runs in another static initializer before this one may see false
+// and use the scalar kernels, which give the same results.)
+const bool kHaveAvx2 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") != 0;
+}();
+inline bool have_avx2() {
+  return kHaveAvx2;
 }
 #endif
 
@@ -328,17 +342,31 @@ std::uint32_t copy_sum_scalar(std::uint8_t* dst, const std::uint8_t* src, std::s
 }
 
 #if defined(__x86_64__)
-std::uint32_t sum_vector(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
-  if (n < kAvx2SumMin) return sum_scalar(p, n, initial);
-  return add(initial, to_network_sum(reduce64(sum_avx2(p, n))));
+// A kernel's exact word sum (host order, words starting `head` bytes into
+// the range) as a network-order sum added to `initial`: folded once, and
+// its bytes swapped once when both or neither of "host order is little
+// endian" and "head is odd" hold swaps it back (RFC 1071 §2(B)).
+inline std::uint32_t finish_vector(std::uint64_t total, std::size_t head, std::uint32_t initial) {
+  std::uint16_t f = fold64(total);
+  const bool little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+  if (little == ((head & 1) == 0)) f = static_cast<std::uint16_t>((f << 8) | (f >> 8));
+  return add(initial, f);
 }
 
-std::uint32_t copy_sum_vector(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
-                              std::uint32_t initial) {
+__attribute__((target("avx2"))) std::uint32_t sum_vector(const std::uint8_t* p, std::size_t n,
+                                                         std::uint32_t initial) {
+  if (n < kAvx2SumMin) return sum_scalar(p, n, initial);
+  return finish_vector(sum_avx2(p, n), 0, initial);
+}
+
+__attribute__((target("avx2"))) std::uint32_t copy_sum_vector(std::uint8_t* dst,
+                                                              const std::uint8_t* src,
+                                                              std::size_t n,
+                                                              std::uint32_t initial) {
   if (n < kAvx2CopyMin) return copy_sum_scalar(dst, src, n, initial);
   std::size_t head = 0;
   const std::uint64_t acc = copy_sum_avx2(dst, src, n, &head);
-  return add(initial, add_at(0, to_network_sum(reduce64(acc)), head));
+  return finish_vector(acc, head, initial);
 }
 #endif
 
