@@ -10,7 +10,11 @@
 // every form must carry the same STT frames (and the copy form whole
 // packets, each in its own slot); and decapsulating a frame that needed no
 // offload handling must return the inner frame unchanged (with the 802.1Q
-// tag restored when the STT header carried one).
+// tag restored when the STT header carried one). Every STT header sent must
+// hold the transmit invariants of the digest: version 0, reserved byte 0
+// (R3), reserved flag bits 0 (R7), padding 0 (R9), C and P never together
+// (I5), and without P no L4 offset, MSS, IPv4 or TCP flag (R11), so an MSS
+// only with P.
 //
 // Input layout:
 //   byte 0   bit 0 IPv6 underlay, bits 1-2 MTU, bit 3 VLAN in the request,
@@ -96,6 +100,25 @@ core::OffloadInfo coherent_offload(std::uint8_t* frame, std::size_t len, std::ui
     o.gso_size = gso_size;
   }
   return o;
+}
+
+// The transmit invariants of one STT header (the first bytes of a frame).
+void check_stt_header(const std::vector<std::uint8_t>& frame) {
+  STT_FUZZ_CHECK(frame.size() >= wire::kSttHeaderLen);
+  wire::SttHeader h;
+  std::memcpy(&h, frame.data(), sizeof h);
+  STT_FUZZ_CHECK(h.version == 0);
+  STT_FUZZ_CHECK(h.reserved == 0);                          // R3
+  STT_FUZZ_CHECK((h.flags & wire::kSttFlagReserved) == 0);  // R7
+  STT_FUZZ_CHECK(h.padding.get() == 0);                     // R9
+  const bool c = (h.flags & wire::kSttFlagCsumVerified) != 0;
+  const bool partial = (h.flags & wire::kSttFlagCsumPartial) != 0;
+  STT_FUZZ_CHECK(!(c && partial));  // I5
+  if (!partial) {                   // R11
+    STT_FUZZ_CHECK(h.l4_offset == 0);
+    STT_FUZZ_CHECK(h.mss.get() == 0);
+    STT_FUZZ_CHECK((h.flags & (wire::kSttFlagIpv4 | wire::kSttFlagTcp)) == 0);
+  }
 }
 
 struct FormResult {
@@ -186,6 +209,7 @@ FormResult run_form(core::TxForm form, const core::TunnelConfig& tcfg,
     ++completed;
     STT_FUZZ_CHECK(f.len == expect.size());
     STT_FUZZ_CHECK(std::memcmp(f.data, expect.data(), f.len) == 0);
+    check_stt_header(expect);
 
     core::DecapConfig dc;  // defaults: offload consumer, pipe DSCP, ECN on
     core::CounterSet<core::DecapCounter> dcnt;
