@@ -10,9 +10,9 @@ namespace stt::ctl {
 
 namespace {
 
-// The savefile magic numbers (either byte order): libpcap does not say which
-// resolution a file was written with, so we look at the first four bytes.
-constexpr std::uint32_t kMagicMicro = 0xa1b2c3d4;
+// The nanosecond savefile's magic number (either byte order; a microsecond
+// file has 0xa1b2c3d4): libpcap does not say which resolution a file was
+// written with, so we look at the first four bytes.
 constexpr std::uint32_t kMagicNano = 0xa1b23c4d;
 
 std::uint32_t byteswap32(std::uint32_t v) {
