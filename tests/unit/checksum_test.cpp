@@ -112,6 +112,70 @@ TEST(Checksum, EveryKernelMatchesReferenceAtEveryLength) {
   }
 }
 
+// The AVX2 copy runs forward or backward depending on where the destination
+// sits relative to the source modulo 4096 (a page), and splits the range at
+// the destination's 32-byte alignment. For every direction class (the
+// destination 0, 1..2048 and 2049..4095 bytes ahead modulo 4096, and both
+// edges of the backward window), every head alignment 0..31, odd and even
+// relative offsets, and lengths around 32/64/128 and packet sizes, each
+// kernel must sum like the reference and write exactly [dst, dst + n).
+TEST(Checksum, CopyAndSumAtEveryRelativePlacement) {
+  std::vector<csum::Kernel> kernels{csum::Kernel::kAuto, csum::Kernel::kScalar};
+  if (csum::has_kernel(csum::Kernel::kAvx2)) kernels.push_back(csum::Kernel::kAvx2);
+  constexpr std::size_t kPage = 4096, kMax = 9000, kSlack = 64;
+  constexpr std::uint8_t kGuard = 0x5a;
+  std::mt19937 rng(4096);
+  std::vector<std::uint8_t> src(2 * kPage + kMax + kSlack);
+  for (auto& b : src)
+    b = static_cast<std::uint8_t>(rng());
+  // Page-aligned storage, so that offsets below are offsets modulo 4096.
+  std::vector<std::uint8_t> dst_store(4 * kPage + kMax + 2 * kSlack);
+  const std::uintptr_t sbase = reinterpret_cast<std::uintptr_t>(src.data());
+  const std::size_t s0 = (kPage - sbase % kPage) % kPage;  // src.data() + s0 is page aligned
+  std::uint8_t* const dpage =
+      dst_store.data() +
+      (kPage - reinterpret_cast<std::uintptr_t>(dst_store.data()) % kPage) % kPage;
+  std::vector<std::size_t> lengths{31,  32,   33,   63,   64,   65,   95,   96,  97,  127,
+                                   128, 129,  159,  160,  161,  191,  192,  193, 255, 256,
+                                   257, 1447, 1448, 1449, 8947, 8948, 8949, kMax};
+  std::vector<std::size_t> aheads{0,    1,    2,    3,    8,    31,   32,   33,   63,   64,  100,
+                                  1023, 2047, 2048, 2049, 3000, 4031, 4064, 4088, 4093, 4095};
+  for (std::size_t sa : {std::size_t{0}, std::size_t{1}, std::size_t{40}, std::size_t{4095}}) {
+    const std::uint8_t* const s = src.data() + s0 + sa;
+    std::vector<std::uint16_t> want;  // per length; seed 0x1234 + n
+    for (std::size_t n : lengths)
+      want.push_back(csum::fold(csum::add(reference_fold(src, s0 + sa, n), 0x1234 + n)));
+    for (std::size_t ahead : aheads) {
+      // The window's edges exactly; inside its classes, every alignment of
+      // dst modulo 32 (dst moves by less than 32, staying in the class).
+      const bool edge = ahead <= 1 || ahead == 2048 || ahead == 2049 || ahead == 4095;
+      for (std::size_t head = 0; head < (edge ? 1u : 32u); ++head) {
+        const std::size_t doff = (sa + ahead + head) % kPage;
+        std::uint8_t* const d = dpage + kPage + doff;  // dst % 4096 == doff
+        ASSERT_EQ(
+            (reinterpret_cast<std::uintptr_t>(d) - reinterpret_cast<std::uintptr_t>(s)) % kPage,
+            (ahead + head) % kPage);
+        for (std::size_t li = 0; li < lengths.size(); ++li) {
+          const std::size_t n = lengths[li];
+          for (csum::Kernel k : kernels) {
+            const int kn = static_cast<int>(k);
+            std::fill(d - kSlack, d + n + kSlack, kGuard);
+            const std::uint32_t got = csum::copy_and_sum_with(k, d, s, n, 0x1234 + n);
+            ASSERT_EQ(csum::fold(got), want[li])
+                << "kernel " << kn << " src%4096 " << sa << " dst%4096 " << doff << " n " << n;
+            ASSERT_TRUE(std::equal(s, s + n, d)) << "kernel " << kn << " dst%4096 " << doff;
+            ASSERT_TRUE(std::all_of(d - kSlack, d, [](std::uint8_t b) { return b == kGuard; }))
+                << "kernel " << kn << " wrote before dst, dst%4096 " << doff << " n " << n;
+            ASSERT_TRUE(
+                std::all_of(d + n, d + n + kSlack, [](std::uint8_t b) { return b == kGuard; }))
+                << "kernel " << kn << " wrote past dst + n, dst%4096 " << doff << " n " << n;
+          }
+        }
+      }
+    }
+  }
+}
+
 // Long runs of extreme words: all ones (every lane at its largest), 0x8000
 // and 0x7fff (the vector kernel's bias boundary), past the vector kernel's
 // block size, where a lane that could overflow would show.
