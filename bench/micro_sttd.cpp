@@ -211,7 +211,7 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&rep);
   std::printf(
       "\nsttd data path per frame, %s, beside memcpy of the same bytes:\n",
-      stt::bench::smoke_run() ? "smoke run (STT_BENCH_SMOKE), not a measurement" : "medians of 3");
+      stt::bench::smoke_run() ? "smoke run (STT_BENCH_SMOKE), not a measurement" : "medians of 5");
   std::printf("%-16s %6s %10s %8s %12s %6s\n", "path", "bytes", "ns/frame", "GB/s", "memcpy GB/s",
               "ratio");
   for (const char* name : {"tx_gso", "tx_segmented", "rx_whole", "rx_segments"}) {
