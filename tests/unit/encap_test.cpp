@@ -15,6 +15,7 @@
 
 #include "core/buffer.hpp"
 #include "digest_vectors.hpp"
+#include "vector_tunnel.hpp"
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
 #include "wire/headers.hpp"
@@ -157,15 +158,7 @@ std::vector<std::uint8_t> arp_frame() {
 // ------------------------------------------------------------ running it
 
 TunnelConfig config(bool v6, std::uint16_t mtu = 1500) {
-  TunnelConfig cfg;
-  cfg.src_mac.b = test::kOuterSrcMac;
-  cfg.dst_mac.b = test::kOuterDstMac;
-  cfg.src =
-      v6 ? wire::IpAddr::v6(test::kOuterSrcV6.data()) : wire::IpAddr::v4(test::kOuterSrcV4.data());
-  cfg.dst =
-      v6 ? wire::IpAddr::v6(test::kOuterDstV6.data()) : wire::IpAddr::v4(test::kOuterDstV4.data());
-  cfg.mtu = mtu;
-  return cfg;
+  return test::vector_tunnel(v6, mtu);
 }
 
 // One decoded outer packet.

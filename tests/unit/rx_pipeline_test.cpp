@@ -22,6 +22,7 @@
 #include "core/reassembly.hpp"
 #include "core/rx.hpp"
 #include "digest_vectors.hpp"
+#include "vector_tunnel.hpp"
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
 #include "wire/headers.hpp"
@@ -92,14 +93,7 @@ std::uint8_t inner_tos_of(const std::uint8_t* frame) {
 }
 
 TunnelConfig tunnel_config(bool v6) {
-  TunnelConfig cfg;
-  cfg.src_mac.b = test::kOuterSrcMac;
-  cfg.dst_mac.b = test::kOuterDstMac;
-  cfg.src =
-      v6 ? wire::IpAddr::v6(test::kOuterSrcV6.data()) : wire::IpAddr::v4(test::kOuterSrcV4.data());
-  cfg.dst =
-      v6 ? wire::IpAddr::v6(test::kOuterDstV6.data()) : wire::IpAddr::v4(test::kOuterDstV4.data());
-  cfg.mtu = 1500;
+  TunnelConfig cfg = test::vector_tunnel(v6);
   cfg.dscp_mode = DscpMode::kUniform;
   cfg.ecn_mode = EcnMode::kNormal;
   return cfg;
