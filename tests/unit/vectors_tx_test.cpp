@@ -11,6 +11,7 @@
 #include "core/buffer.hpp"
 #include "core/encap.hpp"
 #include "digest_vectors.hpp"
+#include "vector_tunnel.hpp"
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
 
@@ -155,14 +156,9 @@ TEST(Vectors, C_ListedChecksumsMatchBytes) {
 // ------------------------------------------------------------ through encapsulate()
 
 core::TunnelConfig vector_config(bool v6) {
-  core::TunnelConfig cfg;
-  cfg.src_mac.b = kOuterSrcMac;
-  cfg.dst_mac.b = kOuterDstMac;
-  cfg.src = v6 ? wire::IpAddr::v6(kOuterSrcV6.data()) : wire::IpAddr::v4(kOuterSrcV4.data());
-  cfg.dst = v6 ? wire::IpAddr::v6(kOuterDstV6.data()) : wire::IpAddr::v4(kOuterDstV4.data());
+  core::TunnelConfig cfg = vector_tunnel(v6, kUnderlayMtu);
   cfg.ttl = kOuterTtl;
   cfg.df = true;
-  cfg.mtu = kUnderlayMtu;
   cfg.dscp_mode = core::DscpMode::kUniform;
   cfg.ecn_mode = core::EcnMode::kNormal;
   return cfg;
