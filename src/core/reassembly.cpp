@@ -431,7 +431,7 @@ struct Reassembler::Impl {
   }
 
   // ------------------------------------------------------------ lifecycle
-  bool oldest_expired(std::uint64_t now_ns, std::uint64_t timeout_ns) const {
+  bool oldest_expired(std::uint64_t now_ns) const {
     if (age.head == kNone) return false;
     const std::uint64_t created = entries[age.head].created_ns;
     return now_ns >= created && now_ns - created >= timeout_ns;
@@ -551,7 +551,7 @@ ReassemblyStats Reassembler::stats() const {
 
 void Reassembler::expire(std::uint64_t now_ns) {
   Impl& m = *impl_;
-  while (m.oldest_expired(now_ns, cfg_.timeout_ns)) {
+  while (m.oldest_expired(now_ns)) {
     m.release(m.age.head);
     counters_.inc(ReasmCounter::kExpired);
   }
@@ -810,15 +810,9 @@ Reassembler::Append Reassembler::append_packet(std::uint8_t* pkt, std::size_t le
   // its place in the frame.
   constexpr std::uint32_t l3 = sizeof(wire::EthernetHeader);
   constexpr std::uint32_t l4 = l3 + sizeof(wire::Ipv4Header);
-  // (Sums of host-order 32-bit words: folded, 0xffff reads the same in
-  // either byte order, RFC 1071 §2(B).)
-  auto half_sum = [](std::uint64_t w) { return (w & 0xffffffffu) + (w >> 32); };
-  std::uint32_t ip_last;
-  std::memcpy(&ip_last, pkt + l3 + 16, 4);
-  const std::uint64_t ip_sum =
-      half_sum(load64(pkt + l3)) + half_sum(load64(pkt + l3 + 8)) + std::uint64_t{ip_last};
   const std::uint32_t total = wire::load_be16(pkt + l3 + 2);
-  if (total <= kUsualHeaders - l3 || total > len - l3 || wire::csum::fold64(ip_sum) != 0xffff) {
+  if (total <= kUsualHeaders - l3 || total > len - l3 ||
+      wire::csum::fold(wire::csum::sum_ipv4_base_header(pkt + l3)) != 0xffff) {
     return Append::kNotTaken;
   }
   const std::uint32_t n = total - (kUsualHeaders - l3);
@@ -830,19 +824,9 @@ Reassembler::Append Reassembler::append_packet(std::uint8_t* pkt, std::size_t le
   if (offload.data_valid() || offload.needs_csum()) {
     copy_payload(dst, payload, n);
   } else {
-    // The TCP checksum while copying: the pseudo-header (source and
-    // destination, then {0, protocol, TCP length} as its bytes would be
-    // loaded) and the TCP header, folded and put in network order. The
-    // bytes copied when it is wrong land where nothing is held yet.
-    std::uint8_t proto_len[4] = {0, wire::kIpProtoTcp};
-    wire::store_be16(proto_len + 2, static_cast<std::uint16_t>(total - (l4 - l3)));
-    std::uint32_t pl, tcp_last;
-    std::memcpy(&pl, proto_len, 4);
-    std::memcpy(&tcp_last, pkt + l4 + 16, 4);
-    const std::uint64_t acc = half_sum(load64(pkt + l3 + 12)) + std::uint64_t{pl} +
-                              half_sum(load64(pkt + l4)) + half_sum(load64(pkt + l4 + 8)) +
-                              std::uint64_t{tcp_last};
-    const std::uint32_t pending = wire::csum::host_to_network(wire::csum::fold64(acc));
+    // The TCP checksum while copying. The bytes copied when it is wrong
+    // land where nothing is held yet.
+    const std::uint32_t pending = usual_tcp_header_sum(pkt, total);
     if (wire::csum::fold(wire::csum::copy_and_sum(dst, payload, n, pending)) != 0xffff) {
       return Append::kNotTaken;
     }

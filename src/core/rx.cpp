@@ -373,16 +373,15 @@ inline RxCounter fast_segment(std::uint8_t* pkt, std::size_t len, const OffloadI
   out->checksum_pending = false;
   out->pending_sum = 0;
   if (offload.data_valid() || offload.needs_csum()) return RxCounter::kSegments;
-  // The checksum in software: the pseudo-header (and, to defer, the TCP
-  // header) in the same big-endian words.
-  std::uint64_t acc = std::uint64_t{src_be} + dst_be +
-                      ((std::uint32_t{wire::kIpProtoTcp} << 16) | (total - (l4 - l3)));
-  if (!cfg.defer_checksum)
-    return check_then_accept(pkt, len, offload, cfg, out, wire::csum::fold64(acc));
-  acc += (t0 >> 32) + (t0 & 0xffffffffu) + (t1 >> 32) + (t1 & 0xffffffffu) +
-         wire::load_be32(pkt + l4 + 16);
+  // The checksum in software: now, from the pseudo-header in the same
+  // big-endian words, or deferred with the TCP header summed too.
+  if (!cfg.defer_checksum) {
+    const std::uint64_t pseudo = std::uint64_t{src_be} + dst_be +
+                                 ((std::uint32_t{wire::kIpProtoTcp} << 16) | (total - (l4 - l3)));
+    return check_then_accept(pkt, len, offload, cfg, out, wire::csum::fold64(pseudo));
+  }
   out->checksum_pending = true;
-  out->pending_sum = wire::csum::fold64(acc);
+  out->pending_sum = usual_tcp_header_sum(pkt, total);
   return RxCounter::kSegments;
 }
 

@@ -6,9 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <cstring>
+
 #include "core/counters.hpp"
 #include "core/offload.hpp"
 #include "wire/addr.hpp"
+#include "wire/bytes.hpp"
+#include "wire/checksum.hpp"
+#include "wire/headers.hpp"
 
 namespace stt::core {
 
@@ -45,6 +50,31 @@ struct SttSegment {
   bool checksum_pending = false;
   std::uint32_t pending_sum = 0;
 };
+
+// The usual segment (untagged IPv4 without options, a 20-byte TCP header)
+// whose IPv4 total length is `ip_total`: its pseudo-header and TCP header
+// summed, as the `initial` of csum::sum() or copy_and_sum() over the
+// payload (the TCP checksum is right iff that folds to 0xffff). Inline: the
+// receive fast paths take it per segment.
+inline std::uint32_t usual_tcp_header_sum(const std::uint8_t* pkt, std::uint32_t ip_total) {
+  constexpr std::uint32_t l3 = sizeof(wire::EthernetHeader);
+  constexpr std::uint32_t l4 = l3 + sizeof(wire::Ipv4Header);
+  // Host-order loads, summed as 32-bit halves and folded once (a one's
+  // complement sum is the same in either byte order, RFC 1071 2(B)), then
+  // put in network order.
+  auto word64 = [pkt](std::uint32_t at) {
+    std::uint64_t w;
+    std::memcpy(&w, pkt + at, 8);
+    return (w & 0xffffffffu) + (w >> 32);
+  };
+  std::uint8_t proto_len[4] = {0, wire::kIpProtoTcp};
+  wire::store_be16(proto_len + 2, static_cast<std::uint16_t>(ip_total - (l4 - l3)));
+  std::uint32_t pl, tcp_last;
+  std::memcpy(&pl, proto_len, 4);
+  std::memcpy(&tcp_last, pkt + l4 + 16, 4);
+  const std::uint64_t acc = word64(l3 + 12) + pl + word64(l4) + word64(l4 + 8) + tcp_last;
+  return wire::csum::host_to_network(wire::csum::fold64(acc));
+}
 
 // Completes a pending checksum check (one read of the payload); true when
 // nothing is pending.

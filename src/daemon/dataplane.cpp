@@ -571,16 +571,11 @@ void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
   // first piece came (below); a peer removed since is caught when the
   // frame completes (rx_drop_not_peer). Anything else, a bad checksum
   // included, is not taken and goes the general way, where it is counted.
-  switch (reasm_.append_packet(f.buffer->data(), f.len, f.vnet, rx_cfg_, now, &frame)) {
-    case core::Reassembler::Append::kHeld:
-      rx_counters_.inc(core::RxCounter::kSegments);
-      return;
-    case core::Reassembler::Append::kCompleted:
-      rx_counters_.inc(core::RxCounter::kSegments);
-      deliver(frame, now);
-      return;
-    case core::Reassembler::Append::kNotTaken:
-      break;
+  const auto appended = reasm_.append_packet(f.buffer->data(), f.len, f.vnet, rx_cfg_, now, &frame);
+  if (appended != core::Reassembler::Append::kNotTaken) {
+    rx_counters_.inc(core::RxCounter::kSegments);
+    if (appended == core::Reassembler::Append::kCompleted) deliver(frame, now);
+    return;
   }
   core::SttSegment seg;
   const core::RxCounter rc = core::parse_segment(f.buffer->data(), f.len, f.vnet, rx_cfg_, &seg);
