@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Offline STT demo: generate a pcap of inner Ethernet frames, encapsulate it
-# with `sttctl encap` (IPv4 underlay, MTU 1500), check the result with the
-# tshark oracle, decapsulate it with `sttctl decap -j`, and show that the
-# inner frames came back byte for byte.
+# with `sttctl encap` (IPv4 underlay, MTU 1500), check the result with
+# tshark's STT dissector (tests/interop/stt_tshark.py, and the independent
+# checker in ../shared/oracle as well when it is there), decapsulate it with
+# `sttctl decap -j`, and show that the inner frames came back byte for byte.
 #
 # With no arguments (README's first command, as root on a fresh Debian 12) it
 # installs the dependencies and builds sttctl in build/ first.
@@ -32,6 +33,7 @@ if [ -z "$workdir" ]; then
   workdir="$(mktemp -d /tmp/stt-roundtrip.XXXXXX)"
 fi
 mkdir -p "$workdir"
+checker="$repo/tests/interop/stt_tshark.py"
 oracle="$repo/../shared/oracle/stt_tshark_check.py"
 inner="$workdir/inner.pcap"
 stt="$workdir/stt.pcap"
@@ -55,9 +57,13 @@ echo "== 2. sttctl encap (context 0x5354540000000001, 192.0.2.1 -> 192.0.2.2, MT
   --src 192.0.2.1 --dst 192.0.2.2 --mtu 1500
 
 echo
-echo "== 3. the oracle (tshark's STT dissector), --strict"
-python3 "$oracle" --strict "$stt" >"$workdir/oracle.jsonl"
-python3 - "$workdir/oracle.jsonl" <<'PY'
+echo "== 3. tshark's STT dissector (tests/interop/stt_tshark.py)"
+python3 "$checker" "$stt" >"$workdir/tshark.jsonl"
+if [ -f "$oracle" ]; then
+  echo "   and the independent checker in ../shared/oracle, --strict"
+  python3 "$oracle" --strict "$stt" >"$workdir/oracle.jsonl"
+fi
+python3 - "$workdir/tshark.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)

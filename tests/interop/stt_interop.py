@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Interop tests for sttctl: drive the real binary, check what it writes with the
-tshark-based oracle (../shared/oracle/stt_tshark_check.py --strict), and check
-that `sttctl decap` reads back what `sttctl encap` wrote, byte for byte.
+project's tshark-based checker (stt_tshark.py, beside this file) and, when the
+independent one in ../shared/oracle is there (--oracle DIR), with that one too;
+check that `sttctl decap` decodes what tshark decodes, and reads back what
+`sttctl encap` wrote, byte for byte.
 
 Standard library only. Usage:
-    stt_interop.py --sttctl PATH --oracle DIR --workdir DIR CASE [CASE...]
-    stt_interop.py --list
+    stt_interop.py --sttctl PATH [--oracle DIR] --workdir DIR CASE [CASE...]
+    stt_interop.py [--oracle DIR] --list
 Each CASE prints what it checked and exits non-zero on the first failed case
 (all failures of that case are listed).
 """
@@ -365,12 +367,20 @@ def group_segments(records):
 
 # ------------------------------------------------------------------ running things
 
+OWN_CHECKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stt_tshark.py")
+
+
 class Env:
     def __init__(self, args):
         self.sttctl = args.sttctl
-        self.oracle = os.path.join(args.oracle, "stt_tshark_check.py")
-        self.sample = os.path.join(args.oracle, "sample-stt.pcap")
-        self.sample_expected = os.path.join(args.oracle, "sample-stt.expected.jsonl")
+        # (name, argv prefix): ours always, the independent oracle in addition when present.
+        self.checkers = [("stt_tshark", [sys.executable, OWN_CHECKER])]
+        if args.oracle:
+            self.checkers.append(("oracle", [sys.executable,
+                                             os.path.join(args.oracle, "stt_tshark_check.py"),
+                                             "--strict"]))
+            self.sample = os.path.join(args.oracle, "sample-stt.pcap")
+            self.sample_expected = os.path.join(args.oracle, "sample-stt.expected.jsonl")
         self.workdir = args.workdir
 
     def run(self, argv, what):
@@ -387,10 +397,14 @@ class Env:
                           (what, " ".join(args), res.returncode, res.err.strip()))
         return res
 
-    def oracle_run(self, pcap):
-        res = self.run([sys.executable, self.oracle, "--strict", pcap], "oracle")
-        records = [json.loads(line) for line in res.out.splitlines() if line.strip()]
-        return res, records
+    def check_runs(self, pcap):
+        """[(checker name, result, JSON records)] for every checker."""
+        out = []
+        for name, argv in self.checkers:
+            res = self.run(argv + [pcap], name)
+            out.append((name, res, [json.loads(line) for line in res.out.splitlines()
+                                    if line.strip()]))
+        return out
 
 
 def decap_json(env, pcap, extra=()):
@@ -489,6 +503,31 @@ class EncapCase:
             return [f.data[:12] + struct.pack("!HH", 0x8100, (pcp << 13) | vid) + f.data[12:]]
         return [f.data]
 
+    def check_decoded(self, c, name, res, recs, frames):
+        """What checker `name` decoded from our capture is what we meant to send."""
+        c.eq("%s exit status (stderr: %s)" % (name, res.err.strip()[-600:]), res.returncode, 0)
+        for r in recs:
+            if r.get("problems"):
+                c.true("%s, frame %s: %s" % (name, r["frame"], r["problems"]), False)
+        c.eq("frames %s decoded" % name, len(recs), len(frames))
+        src, dst = UNDERLAY[self.ver]
+        for i, (f, r) in enumerate(zip(frames, recs)):
+            e = self.expect(f)
+            where = "%s frame %d (%s, %d bytes)" % (name, i + 1, f.kind, len(f.data))
+            c.eq(where + ": context_id", r["context_id"], e["context_id"])
+            c.eq(where + ": flags", r["flags"], e["flags"])
+            c.eq(where + ": l4_offset", r["l4_offset"], e["l4_offset"])
+            c.eq(where + ": mss", r["mss"], e["mss"])
+            c.eq(where + ": vlan (v, id, pcp)", (r["vlan_v"], r["vlan_id"], r["vlan_pcp"]),
+                 e["vlan"])
+            c.eq(where + ": stt_len", r["stt_len"], e["stt_len"])
+            c.true(where + ": outer_src %s" % r["outer_src"], same_ip(r["outer_src"], src))
+            c.true(where + ": outer_dst %s" % r["outer_dst"], same_ip(r["outer_dst"], dst))
+            c.eq(where + ": inner MACs", (r["inner_src"], r["inner_dst"]),
+                 (INNER_SRC_MAC, INNER_DST_MAC))
+            want_type = {0: 0x0806, 4: 0x0800, 6: 0x86DD}[f.ipver]
+            c.eq(where + ": inner ethertype", r["inner_ethertype"], "0x%04x" % want_type)
+
     def run(self, env, c):
         work = os.path.join(env.workdir, self.name)
         shutil.rmtree(work, ignore_errors=True)
@@ -539,53 +578,16 @@ class EncapCase:
         if self.packet_id is not None and ids:
             c.eq("first packet ID", ids[0], self.packet_id)
 
-        # 2. The oracle.
-        res, recs = env.oracle_run(out)
-        c.eq("oracle exit status (stderr: %s)" % res.err.strip()[-600:], res.returncode, 0)
-        for r in recs:
-            if r.get("problems"):
-                c.true("oracle, frame %s: %s" % (r["frame"], r["problems"]), False)
-        c.eq("frames the oracle decoded", len(recs), len(frames))
-        src, dst = UNDERLAY[self.ver]
-        for i, (f, r) in enumerate(zip(frames, recs)):
-            e = self.expect(f)
-            where = "oracle frame %d (%s, %d bytes)" % (i + 1, f.kind, len(f.data))
-            c.eq(where + ": context_id", r["context_id"], e["context_id"])
-            c.eq(where + ": flags", r["flags"], e["flags"])
-            c.eq(where + ": l4_offset", r["l4_offset"], e["l4_offset"])
-            c.eq(where + ": mss", r["mss"], e["mss"])
-            c.eq(where + ": vlan (v, id, pcp)", (r["vlan_v"], r["vlan_id"], r["vlan_pcp"]),
-                 e["vlan"])
-            c.eq(where + ": stt_len", r["stt_len"], e["stt_len"])
-            c.true(where + ": outer_src %s" % r["outer_src"], same_ip(r["outer_src"], src))
-            c.true(where + ": outer_dst %s" % r["outer_dst"], same_ip(r["outer_dst"], dst))
-            c.eq(where + ": inner MACs", (r["inner_src"], r["inner_dst"]),
-                 (INNER_SRC_MAC, INNER_DST_MAC))
-            want_type = {0: 0x0806, 4: 0x0800, 6: 0x86DD}[f.ipver]
-            c.eq(where + ": inner ethertype", r["inner_ethertype"], "0x%04x" % want_type)
+        # 2. tshark decodes what we meant (our checker, and the oracle when present).
+        runs = env.check_runs(out)
+        for name, res, recs in runs:
+            self.check_decoded(c, name, res, recs, frames)
 
-        # 3. Our own decap agrees with the oracle, and gives the frames back.
+        # 3. Our own decap agrees with tshark, and gives the frames back.
         lines, summary = decap_json(env, out, ["-o", back])
         c.eq("decap drops", drops(summary), {})
-        by_frame = {}
-        for j in lines:
-            by_frame.setdefault(j["frame"], []).append(j)
-        c.eq("STT frames decap delivered", len(by_frame), len(recs))
-        for r in recs:
-            for j in by_frame.get(r["frame"], []):
-                where = "decap frame %d" % r["frame"]
-                for ours, theirs in (("context_id", "context_id"), ("version", "version"),
-                                     ("flags", "flags"), ("l4_offset", "l4_offset"),
-                                     ("mss", "mss"), ("vlan_id", "vlan_id"),
-                                     ("vlan_pcp", "vlan_pcp"), ("stt_length", "stt_len"),
-                                     ("packet_id", "pkt_id"), ("src_port", "src_port"),
-                                     ("inner_src", "inner_src"), ("inner_dst", "inner_dst"),
-                                     ("inner_ethertype", "inner_ethertype")):
-                    c.eq("%s: %s vs oracle %s" % (where, ours, theirs), j[ours], r[theirs])
-                c.eq(where + ": vlan_valid vs oracle vlan_v", j["vlan_valid"], bool(r["vlan_v"]))
-                c.eq(where + ": segments", j["segments"], len(r["segment_frames"]))
-                c.true(where + ": outer_src", same_ip(j["outer_src"], r["outer_src"]))
-                c.true(where + ": outer_dst", same_ip(j["outer_dst"], r["outer_dst"]))
+        for name, _, recs in runs:
+            compare_decap(c, name, lines, recs)
         _, got = read_pcap(back)
         want = []
         for f in frames:
@@ -631,6 +633,30 @@ class EncapCase:
                     c.true("keep-offload frame %d: NEEDS_CSUM in %r" % (i + 1, o),
                            o.get("flags", 0) & 1 == 1)
         return "%d inner frames, %d outer packets" % (len(frames), len(records))
+
+
+def compare_decap(c, name, lines, recs):
+    """`sttctl decap -j` lines agree, frame by frame, with what checker `name` decoded."""
+    by_frame = {}
+    for j in lines:
+        by_frame.setdefault(j["frame"], []).append(j)
+    c.eq("STT frames decap delivered vs %s" % name, len(by_frame), len(recs))
+    for r in recs:
+        for j in by_frame.get(r["frame"], []):
+            where = "decap frame %d" % r["frame"]
+            for ours, theirs in (("context_id", "context_id"), ("version", "version"),
+                                 ("flags", "flags"), ("l4_offset", "l4_offset"),
+                                 ("mss", "mss"), ("vlan_id", "vlan_id"),
+                                 ("vlan_pcp", "vlan_pcp"), ("stt_length", "stt_len"),
+                                 ("packet_id", "pkt_id"), ("src_port", "src_port"),
+                                 ("inner_src", "inner_src"), ("inner_dst", "inner_dst"),
+                                 ("inner_ethertype", "inner_ethertype")):
+                c.eq("%s: %s vs %s %s" % (where, ours, name, theirs), j[ours], r[theirs])
+            c.eq("%s: vlan_valid vs %s vlan_v" % (where, name), j["vlan_valid"],
+                 bool(r["vlan_v"]))
+            c.eq(where + ": segments", j["segments"], len(r["segment_frames"]))
+            c.true(where + ": outer_src", same_ip(j["outer_src"], r["outer_src"]))
+            c.true(where + ": outer_dst", same_ip(j["outer_dst"], r["outer_dst"]))
 
 
 def check_tso_segments(c, where, f, mss, got):
@@ -849,36 +875,132 @@ def case_garbage(env, c):
     return "%d junk packets counted" % len(junk)
 
 
+# ------------------------------------------------------------------ a capture built here
+
+def build_own_sample(path):
+    """A capture of STT frames built field by field in Python (tests/hostile/stt_packets.py),
+    not by libstt: (a) one segment, inner ICMP; (b) a 4060-byte frame in 3 segments, C set;
+    (c) VLAN TCI 0xb064 with P|IPv4|TCP, L4 offset 34, MSS 1448; (d) the same over IPv6;
+    (e) version 1 and a wrong outer checksum. Returns what each frame was built with."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile"))
+    import stt_packets as sp
+    v4 = sp.Endpoint("00:00:5e:00:53:01", "00:00:5e:00:53:02", *UNDERLAY[4])
+    v6 = sp.Endpoint("00:00:5e:00:53:01", "00:00:5e:00:53:02", *UNDERLAY[6])
+    icmp = make_frame("icmp4", 98)
+    big = make_frame("icmp4", 4042)
+    tcp4 = make_frame("tcp4", 154)
+    built = [
+        # (endpoint, inner, context, flags, l4 offset, mss, tci, packet id, sport, pieces, kw)
+        (v4, icmp.data, 0x1122334455667788, 0, 0, 0, 0, 1, 49153, None, {}),
+        (v4, big.data, 0x42, sp.FLAG_C, 0, 0, 0, 2, 49154,
+         [(0, 1460), (1460, 1460), (2920, 4060 - 2920)], {}),
+        (v4, tcp4.with_partial_checksum(), 0x100, sp.FLAG_P | sp.FLAG_IPV4 | sp.FLAG_TCP, 34,
+         1448, 0xB064, 3, 49155, None, {}),
+        (v6, tcp4.with_partial_checksum(), 0x101, sp.FLAG_P | sp.FLAG_IPV4 | sp.FLAG_TCP, 34,
+         1448, 0xB064, 4, 49156, None, {}),
+        (v4, icmp.data, 0xDEAD, 0, 0, 0, 0, 5, 49157, None, {"tcp_kw": {"bad_csum": True}}),
+    ]
+    records, ts, want = [], BASE_TS_NS, []
+    for ep, inner, ctx, flags, l4, mss, tci, pid, sport, pieces, kw in built:
+        version = 1 if ctx == 0xDEAD else 0
+        frame = sp.stt_header(ctx, version=version, flags=flags, l4_offset=l4, mss=mss,
+                              tci=tci) + inner
+        segs = ep.frame(frame, pid, pieces, sport=sport, **kw)
+        first = len(records) + 1
+        for seg in segs:
+            records.append((ts, seg))
+            ts += 1_000_000
+        want.append({"frame": len(records), "segment_frames": list(range(first, len(records) + 1)),
+                     "context_id": "0x%016x" % ctx, "version": version, "flags": flags,
+                     "l4_offset": l4, "mss": mss, "vlan_tci": tci, "vlan_v": tci >> 12 & 1,
+                     "vlan_id": tci & 0xFFF, "vlan_pcp": tci >> 13, "stt_len": len(frame),
+                     "pkt_id": pid, "src_port": sport, "outer_src": ep.src_ip,
+                     "outer_dst": ep.dst_ip, "inner_src": INNER_SRC_MAC,
+                     "inner_dst": INNER_DST_MAC, "inner_ethertype": "0x0800", "inner": inner})
+    write_pcap(path, records)
+    return want
+
+
+def case_own_sample(env, c):
+    """tshark decodes a capture built field by field here as it was built, flags the broken
+    frame, and `sttctl decap` agrees with tshark on every frame it delivers."""
+    work = os.path.join(env.workdir, "own_sample")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    pcap, back = os.path.join(work, "sample.pcap"), os.path.join(work, "back.pcap")
+    want = build_own_sample(pcap)
+    good, bad = want[:-1], want[-1]
+    for name, res, recs in env.check_runs(pcap):
+        c.eq("%s exit status (the last frame is broken)" % name, res.returncode, 1)
+        got = {r["frame"]: r for r in recs}
+        c.eq("%s: frames decoded" % name, sorted(got), [w["frame"] for w in want])
+        for w in want:
+            r = got.get(w["frame"])
+            if r is None:
+                continue
+            for k in ("segment_frames", "context_id", "version", "flags", "l4_offset", "mss",
+                      "vlan_tci", "vlan_v", "vlan_id", "vlan_pcp", "stt_len", "pkt_id",
+                      "src_port", "inner_src", "inner_dst", "inner_ethertype"):
+                c.eq("%s frame %d: %s" % (name, w["frame"], k), r[k], w[k])
+            c.true("%s frame %d: outer addresses %s %s" % (name, w["frame"], r["outer_src"],
+                                                          r["outer_dst"]),
+                   same_ip(r["outer_src"], w["outer_src"]) and
+                   same_ip(r["outer_dst"], w["outer_dst"]))
+            problems = " ".join(r["problems"]).lower()
+            if w is bad:
+                c.true("%s names the wrong checksum: %r" % (name, r["problems"]),
+                       "checksum" in problems)
+                c.true("%s names version 1: %r" % (name, r["problems"]), "version 1" in problems)
+            else:
+                c.eq("%s frame %d: problems" % (name, w["frame"]), r["problems"], [])
+        lines, summary = decap_json(env, pcap, ["-o", back, "--keep-offload"])
+        compare_decap(c, name, lines, [r for r in recs if r["frame"] != bad["frame"]])
+    c.eq("decap: frames delivered", [j["frame"] for j in lines], [w["frame"] for w in good])
+    c.eq("decap: rx.drop_bad_tcp_checksum", summary["rx"].get("drop_bad_tcp_checksum"), 1)
+    _, frames_back = read_pcap(back)
+    for w, (_, d) in zip(good, frames_back):
+        tag = b"" if not w["vlan_v"] else struct.pack("!HH", 0x8100, w["vlan_tci"] & 0xEFFF)
+        want_bytes = w["inner"][:12] + tag + w["inner"][12:]
+        c.true("decap frame %d: inner bytes differ" % w["frame"], d == want_bytes)
+    lines, summary = decap_json(env, pcap, ["--trust-checksums"])
+    c.eq("--trust-checksums: decap.drop_bad_version", summary["decap"].get("drop_bad_version"), 1)
+    return "%d frames; tshark and decap agree, the broken one flagged and dropped" % len(want)
+
+
 CASES = {c.name: c.run for c in ENCAP_CASES}
-CASES["decap_sample"] = case_sample
+CASES["own_sample"] = case_own_sample
 CASES["dst_port"] = case_dst_port
 CASES["bad_input"] = case_bad_input
 CASES["garbage"] = case_garbage
+# Cases that read the independent oracle's own files: listed only with --oracle.
+ORACLE_CASES = {"decap_sample": case_sample}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sttctl", help="path of the sttctl binary")
-    ap.add_argument("--oracle", help="directory holding stt_tshark_check.py and the sample")
+    ap.add_argument("--oracle", help="../shared/oracle, when present: its checker runs beside "
+                    "ours, and its sample capture is a case")
     ap.add_argument("--workdir", help="scratch directory (created)")
     ap.add_argument("--list", action="store_true", help="list the case names")
     ap.add_argument("cases", nargs="*")
     args = ap.parse_args()
+    cases = dict(CASES, **(ORACLE_CASES if args.oracle else {}))
     if args.list:
-        print("\n".join(CASES))
+        print("\n".join(cases))
         return 0
-    if not args.sttctl or not args.oracle or not args.workdir or not args.cases:
-        ap.error("--sttctl, --oracle, --workdir and at least one case are needed")
+    if not args.sttctl or not args.workdir or not args.cases:
+        ap.error("--sttctl, --workdir and at least one case are needed")
     os.makedirs(args.workdir, exist_ok=True)
     env = Env(args)
     status = 0
-    for name in (list(CASES) if args.cases == ["all"] else args.cases):
-        if name not in CASES:
+    for name in (list(cases) if args.cases == ["all"] else args.cases):
+        if name not in cases:
             print("unknown case %s (try --list)" % name, file=sys.stderr)
             return 2
         c = Checker(name)
         try:
-            note = CASES[name](env, c)
+            note = cases[name](env, c)
             c.done()
             print("PASS %s: %s (%d checks)" % (name, note, c.checks))
         except Failure as exc:

@@ -28,6 +28,9 @@ NS_PREFIX = "sttsys"
 STTD = os.environ.get("STTD", "")
 STTCTL = os.environ.get("STTCTL", "")
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# The project's tshark checker always; the independent one in ../shared/oracle in
+# addition when it is there (STT_ORACLE names it; empty: not there).
+OWN_CHECKER = os.path.join(REPO, "tests", "interop", "stt_tshark.py")
 ORACLE = os.environ.get(
     "STT_ORACLE", os.path.join(REPO, "..", "shared", "oracle", "stt_tshark_check.py"))
 STT_PORT = 7471
@@ -615,15 +618,26 @@ def frames(raws):
 
 
 def run_oracle(pcap, strict=True):
-    """Runs the Wireshark-based checker; returns (rc, list of JSON records, stderr)."""
-    cmd = [sys.executable, ORACLE, pcap] + (["--strict"] if strict else [])
-    p = run(cmd, check=False, timeout=300)
-    recs = []
-    for line in p.stdout.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            recs.append(json.loads(line))
-    return p.returncode, recs, p.stderr
+    """Runs the Wireshark-based checkers: ours (always strict), then the independent
+    one when present. Returns (the worst exit status, our JSON records, both stderrs);
+    the independent checker's records must agree with ours frame for frame."""
+    cmds = [[sys.executable, OWN_CHECKER, pcap]]
+    if ORACLE and os.path.exists(ORACLE):
+        cmds.append([sys.executable, ORACLE, pcap] + (["--strict"] if strict else []))
+    rc, per_checker, err = 0, [], ""
+    for cmd in cmds:
+        p = run(cmd, check=False, timeout=300)
+        recs = [json.loads(line) for line in p.stdout.splitlines()
+                if line.strip().startswith("{")]
+        per_checker.append(recs)
+        rc = max(rc, p.returncode)
+        err += p.stderr
+    key = [(r["frame"], r["context_id"], r["stt_len"]) for r in per_checker[0]]
+    for other in per_checker[1:]:
+        if [(r["frame"], r["context_id"], r["stt_len"]) for r in other] != key:
+            rc = max(rc, 1)
+            err += "the two checkers decoded different frames\n"
+    return rc, per_checker[0], err
 
 
 # ---------------------------------------------------------------- JSON helpers
