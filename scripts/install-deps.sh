@@ -14,8 +14,9 @@ packages=(
   libsystemd-dev
   # test and runtime tools
   tshark iproute2 iputils-ping ethtool nftables iperf3 procps psmisc python3 python3-matplotlib
-  # packaging: the .deb (CPack runs dpkg-deb, dpkg-shlibdeps), its checks, man pages, units
-  dpkg-dev fakeroot lintian groff man-db systemd bash-completion
+  # packaging: the .deb (CPack runs dpkg-deb, dpkg-shlibdeps), its checks, man pages, units,
+  # and the unit's sandbox traced (tests/package/test_unit_sandbox.py)
+  dpkg-dev fakeroot lintian groff man-db systemd bash-completion strace
 )
 
 missing=()
