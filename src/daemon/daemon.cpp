@@ -150,6 +150,7 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
     while (read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
       if (si.ssi_signo == SIGHUP) {
         spdlog::info("SIGHUP received, reloading {}", cfg_.path);
+        // reload() tells the service manager (RELOADING=1, then READY=1).
         try {
           reload();
         } catch (const std::exception&) {
@@ -158,6 +159,7 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
         continue;
       }
       spdlog::info("signal {} received, stopping", si.ssi_signo);
+      notify_.stopping("stopping: removing TAPs, the nftables table and the control socket");
       loop_.stop();
     }
   });
@@ -176,8 +178,22 @@ void Daemon::run() {
   spdlog::info("ready: {} network(s) on underlay {} ({}, port {}), control socket {}",
                cfg_.networks.size(), cfg_.underlay_interface, cfg_.local.to_string(), cfg_.port,
                cfg_.control_socket);
+  // The TAPs, the nftables table and the control socket exist (the constructor made
+  // them): only now may a Type=notify unit count as started.
+  notify_.ready(status_line());
   loop_.set_busy_poll(opt_.busy_poll_us);
-  loop_.run(opt_.tick_ms, [this] { dp_->tick(Dataplane::now_ns()); });
+  // The watchdog is fed from the loop itself, so a loop that stops turning is caught.
+  loop_.run(opt_.tick_ms, [this] {
+    const std::uint64_t now = Dataplane::now_ns();
+    dp_->tick(now);
+    notify_.tick(now);
+  });
+}
+
+std::string Daemon::status_line() const {
+  return std::to_string(cfg_.networks.size()) + " network(s) on underlay " +
+         cfg_.underlay_interface + " (" + cfg_.local.to_string() + ", port " +
+         std::to_string(cfg_.port) + "), control socket " + cfg_.control_socket;
 }
 
 // ----------------------------------------------------------------- control
@@ -295,6 +311,18 @@ nlohmann::json Daemon::reassembly() {
 }
 
 nlohmann::json Daemon::reload() {
+  notify_.reloading("reloading " + cfg_.path);
+  // READY=1 again however the reload ends: the running config (old, new or partly
+  // applied) keeps serving.
+  struct ReadyAgain {
+    Daemon& d;
+    ~ReadyAgain() {
+      try {
+        d.notify_.ready(d.status_line());
+      } catch (...) {  // no memory for the status line: the manager keeps "reloading"
+      }
+    }
+  } ready_again{*this};
   Config next;
   try {
     next = load_config(cfg_.path);

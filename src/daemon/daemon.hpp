@@ -20,6 +20,7 @@
 #include "linux/fd.hpp"
 #include "linux/firewall.hpp"
 #include "linux/netlink.hpp"
+#include "linux/service_notify.hpp"
 
 namespace stt::daemon {
 
@@ -71,6 +72,7 @@ class Daemon : public ControlHandler {
 
  private:
   nlohmann::json apply(const Config& next);
+  std::string status_line() const;  // the STATUS= line the service manager shows
 
   Network& network_arg(const std::string& name);
   wire::IpAddr peer_arg(const std::string& text) const;
@@ -86,6 +88,7 @@ class Daemon : public ControlHandler {
   std::unique_ptr<Dataplane> dp_;
   std::unique_ptr<ControlServer> control_;
   sys::UniqueFd signal_fd_;
+  sys::ServiceNotifier notify_;  // sd_notify: READY/RELOADING/STOPPING, the watchdog
 };
 
 }  // namespace stt::daemon
