@@ -251,6 +251,14 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
                         const EncapRequest& req, TxForm form, TxBatch& out,
                         CounterSet<EncapCounter>& counters);
 
+// encapsulate() with every frame taken through its general path (the full
+// parse, every offload check), never the fast path for common frames: the
+// same bytes out, by construction of both on one offload decision. The
+// differential fuzz target (fuzz/fuzz_encap.cpp) holds them to it.
+EncapStatus encapsulate_general(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
+                                const EncapRequest& req, TxForm form, TxBatch& out,
+                                CounterSet<EncapCounter>& counters);
+
 // The outer source port for an inner frame: a hash of the inner 5-tuple
 // (TCP/UDP over IPv4/IPv6), else of the IP addresses and protocol, else of
 // the MACs and EtherType, mapped into [cfg.src_port_min, cfg.src_port_max].
