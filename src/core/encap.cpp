@@ -6,6 +6,7 @@
 
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
+#include "wire/hash.hpp"
 #include "wire/parse.hpp"
 
 namespace stt::core {
@@ -52,44 +53,11 @@ std::string_view counter_name(EncapCounter c) {
 
 namespace {
 
-// splitmix64's finaliser: every input bit affects every output bit.
-constexpr std::uint64_t avalanche(std::uint64_t h) {
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h;
-}
-
-// A fixed-key multiply-rotate hash over a handful of 64-bit words. Not
-// keyed per host: the same inner flow maps to the same outer port on every
-// endpoint, which is what R14 asks for and what makes captures reproducible.
-class FlowHasher {
- public:
-  void add(std::uint64_t v) {
-    h_ = (h_ ^ v) * 0x9e3779b97f4a7c15ull;
-    h_ = (h_ << 29) | (h_ >> 35);
-  }
-  void add_bytes(const std::uint8_t* p, std::size_t n) {
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      add(wire::load_be64(p + i));
-    std::uint64_t tail = 0;
-    for (; i < n; ++i)
-      tail = (tail << 8) | p[i];
-    add(tail ^ (std::uint64_t{n} << 56));
-  }
-  std::uint64_t finish() const { return avalanche(h_); }
-
- private:
-  std::uint64_t h_ = 0x5354542d666c6f77ull;  // fixed key
-};
-
 // Inline: the byte counts are constants in each branch, so the loops unroll.
 [[gnu::always_inline]] inline std::uint64_t flow_hash(const std::uint8_t* frame, std::size_t len,
                                                       const wire::PacketLayout& layout) {
-  FlowHasher h;
+  // Fixed key (see wire/hash.hpp): R14, reproducible captures.
+  wire::Hasher h(0x5354542d666c6f77ull);
   if (layout.ip_version == 4) {
     const auto* ip = header_at<wire::Ipv4Header>(frame + layout.l3_offset);
     h.add_bytes(ip->src, 8);  // src and dst
@@ -501,7 +469,7 @@ EncapCounter check_room(std::uint32_t stt_len, std::uint32_t n, TxForm form, con
 
 Tunnel::Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id)
     : Tunnel(cfg, initial_packet_id,
-             static_cast<std::uint16_t>(avalanche(initial_packet_id) >> 48)) {}
+             static_cast<std::uint16_t>(wire::mix64(initial_packet_id) >> 48)) {}
 
 Tunnel::Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id,
                std::uint16_t initial_ip_id)

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "wire/hash.hpp"
+
 namespace stt::wire {
 
 std::string MacAddr::to_string() const {
@@ -76,9 +78,9 @@ std::optional<IpAddr> IpAddr::parse(std::string_view text) {
 }
 
 std::size_t IpAddrHash::operator()(const IpAddr& a) const {
-  std::uint64_t h = 0xcbf29ce484222325ull ^ a.version;
-  for (std::size_t i = 0; i < a.size(); ++i) h = (h ^ a.b[i]) * 0x100000001b3ull;
-  return static_cast<std::size_t>(h);
+  Hasher h(a.version);
+  h.add_bytes(a.data(), a.size());
+  return static_cast<std::size_t>(h.finish());
 }
 
 }  // namespace stt::wire

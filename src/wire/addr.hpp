@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "wire/hash.hpp"
+
 namespace stt::wire {
 
 struct MacAddr {
@@ -63,7 +65,7 @@ struct IpAddrHash {
 };
 struct MacAddrHash {
   std::size_t operator()(const MacAddr& m) const {
-    return static_cast<std::size_t>(m.as_u64() * 0x9E3779B97F4A7C15ull >> 16);
+    return static_cast<std::size_t>(mix64(m.as_u64()));
   }
 };
 
