@@ -139,7 +139,7 @@ std::vector<std::unique_ptr<core::PacketBuffer>> peer_packets(std::size_t len, c
   core::EncapRequest req;
   req.context_id = 42;
   req.offload = off;
-  core::encapsulate(t, in.data(), frame.size(), req, form, *batch, ec);
+  core::encapsulate(t, in.frame(frame.size()), req, form, *batch, ec);
   std::vector<std::unique_ptr<core::PacketBuffer>> out;
   *rx_vnet = core::OffloadInfo{};
   for (const core::TxPacket& p : *batch) {

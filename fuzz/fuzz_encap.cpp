@@ -82,14 +82,7 @@ core::OffloadInfo coherent_offload(std::uint8_t* frame, std::size_t len, std::ui
   if (!l.is_tcp() && !l.is_udp()) return o;
   const std::uint32_t l4_len = l.ip_end - l.l4_offset;
   const std::uint8_t proto = l.is_tcp() ? wire::kIpProtoTcp : wire::kIpProtoUdp;
-  std::uint32_t pseudo;
-  if (l.ip_version == 4) {
-    const auto* ip = wire::header_at<wire::Ipv4Header>(frame + l.l3_offset);
-    pseudo = wire::csum::pseudo_v4(ip->src, ip->dst, proto, l4_len);
-  } else {
-    const auto* ip = wire::header_at<wire::Ipv6Header>(frame + l.l3_offset);
-    pseudo = wire::csum::pseudo_v6(ip->src, ip->dst, proto, l4_len);
-  }
+  const std::uint32_t pseudo = wire::csum::pseudo(frame + l.l3_offset, l.ip_version, proto, l4_len);
   const std::uint16_t field = l.is_tcp() ? wire::kTcpChecksumOffset : wire::kUdpChecksumOffset;
   wire::store_be16(frame + l.l4_offset + field, wire::csum::fold(pseudo));
   o.flags = core::OffloadInfo::kNeedsCsum;
@@ -161,7 +154,7 @@ FormResult run_form(core::TxForm form, const core::TunnelConfig& tcfg,
   if (inner.size() > buf->tailroom()) return r;
   if (!inner.empty()) std::memcpy(buf->data(), inner.data(), inner.size());
   batch->clear();
-  if (core::encapsulate(tunnel, buf->data(), inner.size(), req, form, *batch, ec) !=
+  if (core::encapsulate(tunnel, buf->frame(inner.size()), req, form, *batch, ec) !=
       core::EncapStatus::kOk) {
     STT_FUZZ_CHECK(batch->size() == 0 || ec.get(core::EncapCounter::kDropBatchFull) != 0);
     return r;
@@ -271,9 +264,9 @@ void check_paths_agree(core::TxForm form, const core::TunnelConfig& tcfg,
                            kSlot, kSlot, core::TxBatch::kMaxPackets);
     p.counters.clear();
     core::Tunnel tunnel(tcfg, 0x12345678, 0x4321);
-    p.status = k == 0 ? core::encapsulate(tunnel, p.buf.data(), inner.size(), req, form, p.batch,
+    p.status = k == 0 ? core::encapsulate(tunnel, p.buf.frame(inner.size()), req, form, p.batch,
                                           p.counters)
-                      : core::encapsulate_general(tunnel, p.buf.data(), inner.size(), req, form,
+                      : core::encapsulate_general(tunnel, p.buf.frame(inner.size()), req, form,
                                                   p.batch, p.counters);
   }
   const Path& fast = paths[0];

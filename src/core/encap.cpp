@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
@@ -471,9 +473,26 @@ Tunnel::Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id)
     : Tunnel(cfg, initial_packet_id,
              static_cast<std::uint16_t>(wire::mix64(initial_packet_id) >> 48)) {}
 
+std::string Tunnel::config_error(const TunnelConfig& cfg) {
+  const std::uint32_t l3l4 = cfg.src.is_v6() ? 60 : 40;
+  if (cfg.mtu < l3l4 + 8) {
+    return "tunnel MTU " + std::to_string(cfg.mtu) +
+           " leaves no room for an STT segment: " + (cfg.src.is_v6() ? "IPv6" : "IPv4") +
+           " needs at least " + std::to_string(l3l4 + 8);
+  }
+  return "";
+}
+
+// Refuses the config before anything derives from it (segment_payload()
+// is mtu - header bytes and would wrap).
+static const TunnelConfig& checked(const TunnelConfig& cfg) {
+  if (std::string e = Tunnel::config_error(cfg); !e.empty()) throw std::invalid_argument(e);
+  return cfg;
+}
+
 Tunnel::Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id,
                std::uint16_t initial_ip_id)
-    : cfg_(cfg),
+    : cfg_(checked(cfg)),
       v6_(cfg.src.is_v6()),
       seg_(cfg.mtu - outer_l3l4_len()),
       packet_id_(initial_packet_id),
@@ -516,9 +535,8 @@ void Tunnel::build_outer_template() {
     ip->protocol = wire::kIpProtoTcp;
     std::memcpy(ip->src, cfg_.src.data(), 4);
     std::memcpy(ip->dst, cfg_.dst.data(), 4);
-    outer_ip_sum_ = 0;
-    for (std::uint32_t w = 0; w < 20; w += 2)
-      outer_ip_sum_ += wire::load_be16(l3 + w);  // the per-packet words are still zero
+    // The per-packet words are still zero.
+    outer_ip_sum_ = csum::fold(csum::sum_ipv4_base_header(l3));
     outer_pseudo_sum_ = csum::pseudo_v4(ip->src, ip->dst, wire::kIpProtoTcp, 0);
   } else {
     auto* ip = header_at<wire::Ipv6Header>(l3);
@@ -738,6 +756,16 @@ EncapStatus encap_general(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
   return EncapStatus::kOk;
 }
 
+// What both paths check before either looks at the frame's contents; kCount
+// when the frame may go on.
+EncapCounter check_request(const Tunnel& tunnel, const FrameRef& frame, TxForm form) {
+  if (frame.data == nullptr || frame.len < wire::kEthHeaderLen) return EncapCounter::kDropTooShort;
+  const std::size_t writes =
+      wire::kSttHeaderLen + (form == TxForm::kGso ? tunnel.outer_header_len() : 0);
+  if (frame.headroom < writes) return EncapCounter::kDropHeadroom;
+  return EncapCounter::kCount;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------ encapsulate
@@ -758,30 +786,15 @@ EncapStatus encap_general(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
 // * In the GSO form, a frame too large for one outer IP packet (IPv4 inner
 //   frame > 65477 bytes) is sent in the segmented form instead of losing
 //   its inner offload.
-namespace {
-
-// What both paths check before either looks at the frame's contents; kCount
-// when the frame may go on.
-EncapCounter check_request(const Tunnel& tunnel, const std::uint8_t* frame, std::size_t len,
-                           const EncapRequest& req, TxForm form) {
-  if (frame == nullptr || len < wire::kEthHeaderLen) return EncapCounter::kDropTooShort;
-  if (req.headroom < wire::kSttHeaderLen + (form == TxForm::kGso ? tunnel.outer_header_len() : 0)) {
-    return EncapCounter::kDropHeadroom;
-  }
-  if (!tunnel.mtu_usable()) return EncapCounter::kDropTooLarge;
-  return EncapCounter::kCount;
-}
-
-}  // namespace
-
-EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
-                        const EncapRequest& req, TxForm form, TxBatch& out,
-                        CounterSet<EncapCounter>& counters) {
-  if (const EncapCounter why = check_request(tunnel, frame, len, req, form);
-      why != EncapCounter::kCount) {
+// The offload choices themselves are plan_offload()'s.
+EncapStatus encapsulate(Tunnel& tunnel, FrameRef fr, const EncapRequest& req, TxForm form,
+                        TxBatch& out, CounterSet<EncapCounter>& counters) {
+  if (const EncapCounter why = check_request(tunnel, fr, form); why != EncapCounter::kCount) {
     counters.inc(why);
     return EncapStatus::kDropped;
   }
+  std::uint8_t* const frame = fr.data;
+  const std::size_t len = fr.len;
 
   // The common case, in a few tests: an untagged TCP/UDP frame whose
   // offload request plan_offload() answers with no checksum work (C if
@@ -806,17 +819,15 @@ EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
   return encap_general(tunnel, frame, len, req, form, out, counters, lay, wire::ParseError::kOk);
 }
 
-EncapStatus encapsulate_general(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
-                                const EncapRequest& req, TxForm form, TxBatch& out,
-                                CounterSet<EncapCounter>& counters) {
-  if (const EncapCounter why = check_request(tunnel, frame, len, req, form);
-      why != EncapCounter::kCount) {
+EncapStatus encapsulate_general(Tunnel& tunnel, FrameRef fr, const EncapRequest& req, TxForm form,
+                                TxBatch& out, CounterSet<EncapCounter>& counters) {
+  if (const EncapCounter why = check_request(tunnel, fr, form); why != EncapCounter::kCount) {
     counters.inc(why);
     return EncapStatus::kDropped;
   }
   wire::PacketLayout lay;
-  const wire::ParseError perr = wire::parse_ethernet(frame, len, &lay, 2);
-  return encap_general(tunnel, frame, len, req, form, out, counters, lay, perr);
+  const wire::ParseError perr = wire::parse_ethernet(fr.data, fr.len, &lay, 2);
+  return encap_general(tunnel, fr.data, fr.len, req, form, out, counters, lay, perr);
 }
 
 }  // namespace stt::core

@@ -74,12 +74,7 @@ struct L3L4 {
 
 std::uint32_t pseudo(const std::uint8_t* pkt, const L3L4& g, std::uint8_t proto,
                      std::uint32_t l4_len) {
-  if (g.v4) {
-    const auto* ip = header_at<wire::Ipv4Header>(pkt + g.l3);
-    return csum::pseudo_v4(ip->src, ip->dst, proto, l4_len);
-  }
-  const auto* ip = header_at<wire::Ipv6Header>(pkt + g.l3);
-  return csum::pseudo_v6(ip->src, ip->dst, proto, l4_len);
+  return csum::pseudo(pkt + g.l3, g.v4 ? 4 : 6, proto, l4_len);
 }
 
 // Sets the IP length fields of a packet whose IP payload (everything after
@@ -194,7 +189,6 @@ std::uint32_t ipv6_last_next_header(const std::uint8_t* pkt, const L3L4& g) {
   return at;
 }
 
-
 // UFO: the one UDP datagram (checksum finished over all of it) cut into IP
 // fragments. Each fragment carries at most mss bytes of IP payload, rounded
 // down to a multiple of 8 as fragment offsets require. IPv4 fragments keep
@@ -264,7 +258,7 @@ GsoError cut_udp_fragments(const std::uint8_t* in, const L3L4& g, std::uint16_t 
   if (!g.v4) {
     const auto* ip = header_at<wire::Ipv6Header>(in + g.l3);
     wire::Hasher h(0x5354545546524147ull);  // fixed key
-    h.add_bytes(ip->src, 32);                // src and dst
+    h.add_bytes(ip->src, 32);               // src and dst
     h.add(wire::load_be64(reinterpret_cast<const std::uint8_t*>(udp)));
     std::uint32_t id = static_cast<std::uint32_t>(h.finish());
     if (id == 0) id = 1;

@@ -59,11 +59,11 @@ constexpr std::uint32_t kPage = 2048;
 constexpr std::uint32_t kHeadroom = 64;
 
 // Copies a payload the kernel has already verified. copy_and_sum's AVX2 loop
-// (aligned stores) copies a jumbo segment's 8948 bytes ~20% faster than
-// glibc's memcpy, which uses `rep movsb` from 4 KB on and is slow at these
-// sizes on the Zen 3 we measure on (bench_micro, csum by kernel, MTU 9000:
-// ~2190 -> ~1760 ns per 64 KB frame); at 1448 bytes the two are even. The
-// sum costs nothing beside the stores and is dropped.
+// (aligned stores) copies a jumbo segment faster than glibc's memcpy, which
+// uses `rep movsb` from 4 KB on and is slow at these sizes on the Zen 3 we
+// measure on; at 1448 bytes the two are even (figures: bench/README.md,
+// "Source-comment measurements"). The sum costs nothing beside the stores
+// and is dropped.
 inline void copy_payload(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) {
   (void)wire::csum::copy_and_sum(dst, src, n);
 }
@@ -85,10 +85,7 @@ std::uint32_t pages_for(std::uint32_t frame_len) {
 using wire::mix64;
 
 std::uint64_t hash_addr(const wire::IpAddr& a, std::uint64_t seed) {
-  std::uint64_t lo, hi;
-  std::memcpy(&lo, a.b.data(), 8);
-  std::memcpy(&hi, a.b.data() + 8, 8);
-  return mix64(seed ^ lo ^ mix64(hi + a.version));
+  return mix64(seed ^ a.word(0) ^ mix64(a.word(1) + a.version()));
 }
 
 // Bits [lo, hi) of a bitmap of 64-bit words.
@@ -810,18 +807,18 @@ Reassembler::Append Reassembler::append_packet(std::uint8_t* pkt, std::size_t le
       wire::load_be16(pkt + kUsualL4 + wire::kTcpDstPortOffset) != cfg.port) {
     return Append::kNotTaken;
   }
-  if (cfg.local.version != 0) {
+  if (cfg.local.version() != 0) {
     // The destination as an IpAddr (4 bytes, zero padded) equal to
     // cfg.local, or IPv4 multicast; compared in registers (an IpAddr built
     // on the stack and read back as words stalls store forwarding).
     std::uint32_t dst4;
     std::uint64_t l0, l1;
     std::memcpy(&dst4, pkt + kUsualL3 + wire::kIpv4DstOffset, 4);
-    std::memcpy(&l0, cfg.local.b.data(), 8);
-    std::memcpy(&l1, cfg.local.b.data() + 8, 8);
+    l0 = cfg.local.word(0);
+    l1 = cfg.local.word(1);
     std::uint64_t d0 = 0;
     std::memcpy(&d0, &dst4, 4);  // the first 8 bytes of the IpAddr, as loaded
-    const bool ours = ((l0 ^ d0) | l1) == 0 && cfg.local.version == 4;
+    const bool ours = ((l0 ^ d0) | l1) == 0 && cfg.local.version() == 4;
     if (!ours && (pkt[kUsualL3 + wire::kIpv4DstOffset] & 0xf0) != 0xe0) return Append::kNotTaken;
   }
   // What each segment has of its own: lengths, the IPv4 header checksum,

@@ -56,14 +56,8 @@ namespace {
 
 using wire::header_at;
 
-// IpAddr's out-of-line constructor and defaulted comparison (a memcmp
-// call) cost more than the rest of a segment's header checks; these are
-// the same thing in a few loads and stores.
 inline wire::IpAddr ip4(const std::uint8_t* p) {
-  wire::IpAddr a;
-  std::memcpy(a.b.data(), p, 4);
-  a.version = 4;
-  return a;
+  return wire::IpAddr::v4(p);
 }
 // An IPv4 address's 4 bytes (as loaded with memcpy) as the first 8 bytes of
 // an IpAddr, zero padded: the word whose memcpy gives bytes a0 a1 a2 a3 0 0 0 0.
@@ -71,12 +65,9 @@ inline std::uint64_t ip4_word(std::uint32_t addr) {
   return std::endian::native == std::endian::little ? std::uint64_t{addr}
                                                     : std::uint64_t{addr} << 32;
 }
-// The same as ip4(), from that word.
-inline void store_ip4(wire::IpAddr* a, std::uint64_t lo) {
-  const std::uint64_t hi = 0;
-  std::memcpy(a->b.data(), &lo, 8);
-  std::memcpy(a->b.data() + 8, &hi, 8);
-  a->version = 4;
+// The same as ip4(), from the 4 bytes as loaded with memcpy.
+inline void store_ip4(wire::IpAddr* a, std::uint32_t raw) {
+  *a = wire::IpAddr::v4_raw(raw);
 }
 
 // A 32-bit word as a plain load of its big-endian bytes would give it.
@@ -124,7 +115,7 @@ RxCounter parse_outer_v4(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   }
   out->outer_src = ip4(h->src);
   out->outer_dst = ip4(h->dst);
-  if (cfg.local.version != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
+  if (cfg.local.version() != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
     return RxCounter::kNotOurAddress;
   }
   if (h->protocol != wire::kIpProtoTcp) return RxCounter::kNotTcp;
@@ -164,7 +155,7 @@ RxCounter parse_outer_v6(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   }
   out->outer_src = wire::IpAddr::v6(h->src);
   out->outer_dst = wire::IpAddr::v6(h->dst);
-  if (cfg.local.version != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
+  if (cfg.local.version() != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
     return RxCounter::kNotOurAddress;
   }
   if (layout.l4_proto != wire::kIpProtoTcp) return RxCounter::kNotTcp;
@@ -350,16 +341,14 @@ inline RxCounter fast_segment(std::uint8_t* pkt, std::size_t len, const OffloadI
   std::uint32_t src4, dst4;
   std::memcpy(&src4, ip + 12, 4);
   std::memcpy(&dst4, ip + 16, 4);
-  if (cfg.local.version != 0) {
-    std::uint64_t l0, l1;
-    std::memcpy(&l0, cfg.local.b.data(), 8);
-    std::memcpy(&l1, cfg.local.b.data() + 8, 8);
-    if (((l0 ^ ip4_word(dst4)) | l1) != 0 || cfg.local.version != 4) {
+  if (cfg.local.version() != 0) {
+    const std::uint64_t l0 = cfg.local.word(0), l1 = cfg.local.word(1);
+    if (((l0 ^ ip4_word(dst4)) | l1) != 0 || cfg.local.version() != 4) {
       return parse_segment_slow(pkt, len, offload, cfg, out);
     }
   }
-  store_ip4(&out->outer_src, ip4_word(src4));
-  store_ip4(&out->outer_dst, ip4_word(dst4));
+  store_ip4(&out->outer_src, src4);
+  store_ip4(&out->outer_dst, dst4);
   out->src_port = static_cast<std::uint16_t>(t0 >> 48);
   out->dst_port = static_cast<std::uint16_t>(t0 >> 32);
   out->packet_id = static_cast<std::uint32_t>(t1 >> 32);

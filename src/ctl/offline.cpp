@@ -122,11 +122,9 @@ core::OffloadInfo prepare_offload(std::uint8_t* f, std::size_t len, const EncapO
     wire::PacketLayout lay;
     if (wire::parse_ethernet(f, len, &lay, 1) == wire::ParseError::kOk && !lay.ip_fragment &&
         (lay.is_tcp() || lay.is_udp()) && lay.ip_end <= len) {
-      const std::uint8_t* l3 = f + lay.l3_offset;
       const std::uint32_t l4_len = lay.ip_end - lay.l4_offset;
       const std::uint32_t pseudo =
-          lay.ip_version == 4 ? wire::csum::pseudo_v4(l3 + 12, l3 + 16, lay.l4_proto, l4_len)
-                              : wire::csum::pseudo_v6(l3 + 8, l3 + 24, lay.l4_proto, l4_len);
+          wire::csum::pseudo(f + lay.l3_offset, lay.ip_version, lay.l4_proto, l4_len);
       const std::uint16_t field =
           lay.is_tcp() ? wire::kTcpChecksumOffset : wire::kUdpChecksumOffset;
       wire::store_be16(f + lay.l4_offset + field, wire::csum::fold(pseudo));
@@ -168,7 +166,7 @@ int run_encap(const EncapOptions& opt, std::FILE* out) {
   if (!src) return fail(verb, "--src '" + opt.src + "' is not an IPv4 or IPv6 address");
   auto dst = wire::IpAddr::parse(opt.dst);
   if (!dst) return fail(verb, "--dst '" + opt.dst + "' is not an IPv4 or IPv6 address");
-  if (src->version != dst->version) {
+  if (src->version() != dst->version()) {
     return fail(verb,
                 "--src " + opt.src + " and --dst " + opt.dst + " must both be IPv4 or both IPv6");
   }
@@ -191,7 +189,7 @@ int run_encap(const EncapOptions& opt, std::FILE* out) {
   const unsigned min_mtu = (src->is_v6() ? 60u : 40u) + 28u;
   if (opt.mtu < min_mtu) {
     return fail(verb, fmt::format("--mtu {} is too small for an IPv{} underlay (at least {})",
-                                  opt.mtu, src->version, min_mtu));
+                                  opt.mtu, src->version(), min_mtu));
   }
   core::Tunnel tunnel(cfg, opt.packet_id);
 
@@ -222,7 +220,7 @@ int run_encap(const EncapOptions& opt, std::FILE* out) {
     req.offload = prepare_offload(buf.data(), buf.size(), opt);
 
     batch->clear();
-    if (core::encapsulate(tunnel, buf.data(), buf.size(), req, form, *batch, counters) !=
+    if (core::encapsulate(tunnel, buf.frame(), req, form, *batch, counters) !=
         core::EncapStatus::kOk) {
       continue;  // counted by libstt
     }

@@ -219,9 +219,7 @@ void parse_underlay(const Checker& c, const Table& u, Config& cfg) {
 
   const toml::node& local = u.require("local", toml::node_type::string);
   cfg.local = parse_ip(c, local, u.key("local"));
-  const bool unspecified =
-      std::all_of(cfg.local.b.begin(), cfg.local.b.end(), [](std::uint8_t x) { return x == 0; });
-  if (unspecified || cfg.local.is_multicast()) {
+  if (cfg.local.is_unspecified() || cfg.local.is_multicast()) {
     c.fail(local.source(), u.key("local"),
            "\"" + cfg.local.to_string() + "\" must be a unicast address of this host");
   }
@@ -328,7 +326,7 @@ NetworkConfig parse_network(const Checker& c, const Table& t, const Config& cfg)
       const std::string key = t.key("peers") + "[" + std::to_string(i) + "]";
       const toml::node& pn = arr[i];
       const wire::IpAddr ip = string_ip(c, pn, key);
-      if (ip.version != cfg.local.version) {
+      if (ip.version() != cfg.local.version()) {
         c.fail(pn.source(), key,
                "\"" + ip.to_string() + "\" is " + family(ip) + " but underlay.local is " +
                    family(cfg.local));

@@ -191,7 +191,7 @@ Network& Daemon::network_arg(const std::string& name) {
 wire::IpAddr Daemon::peer_arg(const std::string& text) const {
   auto ip = wire::IpAddr::parse(text);
   if (!ip) throw ControlRequestError("'" + text + "' is not an IP address");
-  if (ip->version != cfg_.local.version) {
+  if (ip->version() != cfg_.local.version()) {
     throw ControlRequestError("peer " + text + " is not of the underlay's address family (local " +
                               cfg_.local.to_string() + ")");
   }

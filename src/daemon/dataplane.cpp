@@ -505,7 +505,7 @@ void Dataplane::encap_to(Network& n, Peer& p, core::PacketBuffer* b,
   req.offload = vnet;
   const std::size_t first = batch_->size();
   const core::EncapStatus st =
-      core::encapsulate(p.tunnel, b->data(), b->size(), req, opt_.tx_form, *batch_, n.encap);
+      core::encapsulate(p.tunnel, b->frame(), req, opt_.tx_form, *batch_, n.encap);
   if (st != core::EncapStatus::kOk) {
     count(&n, DpCounter::kTxDropEncap);
     return;
@@ -678,7 +678,7 @@ nlohmann::json Dataplane::peers_json() const {
                    {"networks", nets},
                    {"resolved", p->resolved},
                    {"status", p->status},
-                   {"next_hop", p->next_hop.version ? p->next_hop.to_string() : ""},
+                   {"next_hop", p->next_hop.version() ? p->next_hop.to_string() : ""},
                    {"next_hop_mac", p->resolved ? p->tunnel.config().dst_mac.to_string() : ""},
                    {"neighbour_state", p->neigh_state},
                    {"pending", p->pending.size()}});

@@ -21,7 +21,9 @@ constexpr std::uint64_t mix64(std::uint64_t x) {
   x ^= x >> 33;
   return x;
 }
-constexpr std::uint32_t mix32(std::uint64_t x) { return static_cast<std::uint32_t>(mix64(x)); }
+constexpr std::uint32_t mix32(std::uint64_t x) {
+  return static_cast<std::uint32_t>(mix64(x));
+}
 
 class Hasher {
  public:
