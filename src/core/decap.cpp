@@ -162,7 +162,7 @@ DecapStatus decapsulate(const ReassembledFrame& frame, const DecapConfig& cfg, D
     std::uint8_t* l3 = inner + layout.l3_offset;
     const bool v4 = layout.ip_version == 4;
     auto* ip6 = wire::header_at<wire::Ipv6Header>(l3);
-    const std::uint8_t old_tos = v4 ? l3[1] : ip6->traffic_class();
+    const std::uint8_t old_tos = v4 ? l3[wire::kIpv4TosOffset] : ip6->traffic_class();
     std::uint8_t new_tos = old_tos;
     if (cfg.ecn) {
       const int ecn = rfc6040_decap(wire::ecn_of(old_tos), outer_ecn);
@@ -180,8 +180,9 @@ DecapStatus decapsulate(const ReassembledFrame& frame, const DecapConfig& cfg, D
     if (new_tos != old_tos) {
       if (v4) {
         auto* h = wire::header_at<wire::Ipv4Header>(l3);
+        // The TOS shares its 16-bit word with version and IHL.
         const std::uint16_t old_word = wire::load_be16(l3);
-        l3[1] = new_tos;
+        h->tos = new_tos;
         h->checksum.set(wire::csum::replace16(h->checksum.get(), old_word, wire::load_be16(l3)));
       } else {
         ip6->set_traffic_class(new_tos);

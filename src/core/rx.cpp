@@ -1,6 +1,7 @@
 #include "core/rx.hpp"
 
 #include <bit>
+#include <cstddef>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -316,7 +317,9 @@ inline RxCounter fast_segment(std::uint8_t* pkt, std::size_t len, const OffloadI
   // Big-endian 64-bit words: {version/IHL, TOS, total length, ID, flags +
   // fragment offset} and {TTL, protocol, checksum, source}.
   const std::uint64_t w0 = wire::load_be64(ip), w1 = wire::load_be64(ip + 8);
-  const std::uint32_t dst_be = wire::load_be32(ip + 16);
+  constexpr std::size_t kSrc = offsetof(wire::Ipv4Header, src);
+  constexpr std::size_t kDst = offsetof(wire::Ipv4Header, dst);
+  const std::uint32_t dst_be = wire::load_be32(ip + kDst);
   const std::uint32_t total = static_cast<std::uint32_t>(w0 >> 32) & 0xffffu;
   // {source port, destination port, SEQ} and {ACK, data offset, flags, window}.
   const std::uint64_t t0 = wire::load_be64(pkt + l4), t1 = wire::load_be64(pkt + l4 + 8);
@@ -339,8 +342,8 @@ inline RxCounter fast_segment(std::uint8_t* pkt, std::size_t len, const OffloadI
     return parse_segment_slow(pkt, len, offload, cfg, out);
   }
   std::uint32_t src4, dst4;
-  std::memcpy(&src4, ip + 12, 4);
-  std::memcpy(&dst4, ip + 16, 4);
+  std::memcpy(&src4, ip + kSrc, 4);
+  std::memcpy(&dst4, ip + kDst, 4);
   if (cfg.local.version() != 0) {
     const std::uint64_t l0 = cfg.local.word(0), l1 = cfg.local.word(1);
     if (((l0 ^ ip4_word(dst4)) | l1) != 0 || cfg.local.version() != 4) {

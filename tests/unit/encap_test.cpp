@@ -828,8 +828,7 @@ TEST(Encap, GsoFormMetadataAndNoPayloadWrite) {
     e.buf.set_size(f.bytes.size());
     e.batch->clear();
     Result r;
-    r.status =
-        encapsulate(e.tunnel, e.buf.data(), e.buf.size(), req, TxForm::kGso, *e.batch, r.counters);
+    r.status = encapsulate(e.tunnel, e.buf.frame(), req, TxForm::kGso, *e.batch, r.counters);
     ASSERT_EQ(r.status, EncapStatus::kOk);
     e.collect(r);
     ASSERT_EQ(r.packets.size(), 1u);
