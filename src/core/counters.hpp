@@ -61,7 +61,8 @@ class CounterSet {
   std::uint64_t get(E e) const { return v_[static_cast<std::size_t>(e)]; }
   std::uint64_t operator[](std::size_t i) const { return v_[i]; }
   void add(const CounterSet& o) {
-    for (std::size_t i = 0; i < kSize; ++i) v_[i] += o.v_[i];
+    for (std::size_t i = 0; i < kSize; ++i)
+      v_[i] += o.v_[i];
   }
   void clear() { v_.fill(0); }
 
@@ -69,7 +70,8 @@ class CounterSet {
   // (found by argument-dependent lookup) gives its stable snake_case name.
   template <typename F>
   void for_each(F&& f) const {
-    for (std::size_t i = 0; i < kSize; ++i) f(counter_name(static_cast<E>(i)), v_[i]);
+    for (std::size_t i = 0; i < kSize; ++i)
+      f(counter_name(static_cast<E>(i)), v_[i]);
   }
 
  private:

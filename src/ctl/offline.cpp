@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstring>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
@@ -30,6 +31,16 @@ namespace stt::ctl {
 // ------------------------------------------------------------ argument parsing
 
 namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Every counter of the set, by name, in enum order (zeros included).
+template <typename E>
+Json counters_json(const core::CounterSet<E>& set) {
+  Json j = Json::object();
+  set.for_each([&](std::string_view name, std::uint64_t v) { j[std::string(name)] = v; });
+  return j;
+}
 
 bool parse_small(std::string_view text, unsigned max, unsigned* out) {
   if (text.empty()) return false;
@@ -436,7 +447,7 @@ CLI::Validator context_id_validator() {
   return CLI::Validator(
       [](std::string& s) -> std::string {
         return wire::parse_context_id(s) ? std::string()
-                                       : "'" + s + "' is not a 64-bit number (decimal or 0x hex)";
+                                         : "'" + s + "' is not a 64-bit number (decimal or 0x hex)";
       },
       "ID");
 }
