@@ -34,8 +34,15 @@ std::vector<std::string_view> names_from_set() {
   return v;
 }
 
+// counter_name() and CounterSet::for_each (what sttctl prints) both give `want`.
+template <typename E>
+void expect_names(const std::vector<std::string_view>& want) {
+  EXPECT_EQ(names_of<E>(), want);
+  EXPECT_EQ(names_from_set<E>(), want);
+}
+
 TEST(CounterNames, RxCounter) {
-  const std::vector<std::string_view> want = {
+  expect_names<core::RxCounter>({
       "segments",
       "not_ip",
       "not_tcp",
@@ -51,13 +58,11 @@ TEST(CounterNames, RxCounter) {
       "drop_beyond_length",
       "drop_length_too_short",
       "drop_control_flags",
-  };
-  EXPECT_EQ(names_of<core::RxCounter>(), want);
-  EXPECT_EQ(names_from_set<core::RxCounter>(), want);
+  });
 }
 
 TEST(CounterNames, ReasmCounter) {
-  const std::vector<std::string_view> want = {
+  expect_names<core::ReasmCounter>({
       "whole",
       "completed",
       "segments_held",
@@ -69,13 +74,11 @@ TEST(CounterNames, ReasmCounter) {
       "drop_bad_tcp_checksum",
       "evicted",
       "expired",
-  };
-  EXPECT_EQ(names_of<core::ReasmCounter>(), want);
-  EXPECT_EQ(names_from_set<core::ReasmCounter>(), want);
+  });
 }
 
 TEST(CounterNames, EncapCounter) {
-  const std::vector<std::string_view> want = {
+  expect_names<core::EncapCounter>({
       "frames",
       "stt_frames",
       "segments",
@@ -89,13 +92,11 @@ TEST(CounterNames, EncapCounter) {
       "drop_headroom",
       "drop_batch_full",
       "drop_slot_too_small",
-  };
-  EXPECT_EQ(names_of<core::EncapCounter>(), want);
-  EXPECT_EQ(names_from_set<core::EncapCounter>(), want);
+  });
 }
 
 TEST(CounterNames, DecapCounter) {
-  const std::vector<std::string_view> want = {
+  expect_names<core::DecapCounter>({
       "frames",
       "vlan_restored",
       "csum_partial",
@@ -113,13 +114,11 @@ TEST(CounterNames, DecapCounter) {
       "drop_vlan_reserved",
       "drop_gso_failed",
       "drop_output_full",
-  };
-  EXPECT_EQ(names_of<core::DecapCounter>(), want);
-  EXPECT_EQ(names_from_set<core::DecapCounter>(), want);
+  });
 }
 
 TEST(CounterNames, FdbCounter) {
-  const std::vector<std::string_view> want = {
+  expect_names<daemon::FdbCounter>({
       "fdb_learned",
       "fdb_moved",
       "fdb_aged",
@@ -130,13 +129,11 @@ TEST(CounterNames, FdbCounter) {
       "fdb_tx_unicast",
       "fdb_tx_flood_unknown",
       "fdb_tx_flood_multicast",
-  };
-  EXPECT_EQ(names_of<daemon::FdbCounter>(), want);
-  EXPECT_EQ(names_from_set<daemon::FdbCounter>(), want);
+  });
 }
 
 TEST(CounterNames, DpCounter) {
-  const std::vector<std::string_view> want = {
+  expect_names<daemon::DpCounter>({
       "tx_frames",
       "tx_bytes",
       "tx_unicast",
@@ -171,9 +168,7 @@ TEST(CounterNames, DpCounter) {
       "rx_drop_decap",
       "rx_drop_tap_write",
       "rx_recv_errors",
-  };
-  EXPECT_EQ(names_of<daemon::DpCounter>(), want);
-  EXPECT_EQ(names_from_set<daemon::DpCounter>(), want);
+  });
 }
 
 TEST(CounterNames, OutOfRangeIsUnknown) {
