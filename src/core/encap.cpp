@@ -19,38 +19,24 @@ using wire::store_be16;
 using wire::store_be32;
 using wire::store_be64;
 
+constexpr CounterNames<EncapCounter> kEncapCounterNames({
+    {EncapCounter::kFrames, "frames"},
+    {EncapCounter::kSttFrames, "stt_frames"},
+    {EncapCounter::kSegments, "segments"},
+    {EncapCounter::kOffloaded, "offloaded"},
+    {EncapCounter::kSoftwareChecksum, "software_checksum"},
+    {EncapCounter::kSoftwareGso, "software_gso"},
+    {EncapCounter::kVlanFromFrame, "vlan_from_frame"},
+    {EncapCounter::kDropTooShort, "drop_too_short"},
+    {EncapCounter::kDropTooLarge, "drop_too_large"},
+    {EncapCounter::kDropBadOffload, "drop_bad_offload"},
+    {EncapCounter::kDropHeadroom, "drop_headroom"},
+    {EncapCounter::kDropBatchFull, "drop_batch_full"},
+    {EncapCounter::kDropSlotTooSmall, "drop_slot_too_small"},
+});
+
 std::string_view counter_name(EncapCounter c) {
-  switch (c) {
-    case EncapCounter::kFrames:
-      return "frames";
-    case EncapCounter::kSttFrames:
-      return "stt_frames";
-    case EncapCounter::kSegments:
-      return "segments";
-    case EncapCounter::kOffloaded:
-      return "offloaded";
-    case EncapCounter::kSoftwareChecksum:
-      return "software_checksum";
-    case EncapCounter::kSoftwareGso:
-      return "software_gso";
-    case EncapCounter::kVlanFromFrame:
-      return "vlan_from_frame";
-    case EncapCounter::kDropTooShort:
-      return "drop_too_short";
-    case EncapCounter::kDropTooLarge:
-      return "drop_too_large";
-    case EncapCounter::kDropBadOffload:
-      return "drop_bad_offload";
-    case EncapCounter::kDropHeadroom:
-      return "drop_headroom";
-    case EncapCounter::kDropBatchFull:
-      return "drop_batch_full";
-    case EncapCounter::kDropSlotTooSmall:
-      return "drop_slot_too_small";
-    case EncapCounter::kCount:
-      break;
-  }
-  return "unknown";
+  return kEncapCounterNames(c);
 }
 
 namespace {

@@ -13,34 +13,22 @@
 
 namespace stt::core {
 
+constexpr CounterNames<ReasmCounter> kReasmCounterNames({
+    {ReasmCounter::kWhole, "whole"},
+    {ReasmCounter::kCompleted, "completed"},
+    {ReasmCounter::kSegmentsHeld, "segments_held"},
+    {ReasmCounter::kDropLengthMismatch, "drop_length_mismatch"},
+    {ReasmCounter::kDropOverlap, "drop_overlap"},
+    {ReasmCounter::kDropDuplicate, "drop_duplicate"},
+    {ReasmCounter::kDropNoMemory, "drop_no_memory"},
+    {ReasmCounter::kDropSourceLimit, "drop_source_limit"},
+    {ReasmCounter::kDropBadChecksum, "drop_bad_tcp_checksum"},
+    {ReasmCounter::kEvicted, "evicted"},
+    {ReasmCounter::kExpired, "expired"},
+});
+
 std::string_view counter_name(ReasmCounter c) {
-  switch (c) {
-    case ReasmCounter::kWhole:
-      return "whole";
-    case ReasmCounter::kCompleted:
-      return "completed";
-    case ReasmCounter::kSegmentsHeld:
-      return "segments_held";
-    case ReasmCounter::kDropLengthMismatch:
-      return "drop_length_mismatch";
-    case ReasmCounter::kDropOverlap:
-      return "drop_overlap";
-    case ReasmCounter::kDropDuplicate:
-      return "drop_duplicate";
-    case ReasmCounter::kDropNoMemory:
-      return "drop_no_memory";
-    case ReasmCounter::kDropSourceLimit:
-      return "drop_source_limit";
-    case ReasmCounter::kDropBadChecksum:
-      return "drop_bad_tcp_checksum";
-    case ReasmCounter::kEvicted:
-      return "evicted";
-    case ReasmCounter::kExpired:
-      return "expired";
-    case ReasmCounter::kCount:
-      break;
-  }
-  return "unknown";
+  return kReasmCounterNames(c);
 }
 
 namespace {

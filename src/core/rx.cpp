@@ -15,42 +15,26 @@
 
 namespace stt::core {
 
+constexpr CounterNames<RxCounter> kRxCounterNames({
+    {RxCounter::kSegments, "segments"},
+    {RxCounter::kNotIp, "not_ip"},
+    {RxCounter::kNotTcp, "not_tcp"},
+    {RxCounter::kNotOurPort, "not_our_port"},
+    {RxCounter::kNotOurAddress, "not_our_address"},
+    {RxCounter::kDropTruncated, "drop_truncated"},
+    {RxCounter::kDropBadIpHeader, "drop_bad_ip_header"},
+    {RxCounter::kDropBadIpChecksum, "drop_bad_ip_checksum"},
+    {RxCounter::kDropIpFragment, "drop_ip_fragment"},
+    {RxCounter::kDropTcpOptions, "drop_tcp_options"},
+    {RxCounter::kDropBadTcpChecksum, "drop_bad_tcp_checksum"},
+    {RxCounter::kDropZeroLength, "drop_zero_length"},
+    {RxCounter::kDropBeyondLength, "drop_beyond_length"},
+    {RxCounter::kDropLengthTooShort, "drop_length_too_short"},
+    {RxCounter::kDropControlFlags, "drop_control_flags"},
+});
+
 std::string_view counter_name(RxCounter c) {
-  switch (c) {
-    case RxCounter::kSegments:
-      return "segments";
-    case RxCounter::kNotIp:
-      return "not_ip";
-    case RxCounter::kNotTcp:
-      return "not_tcp";
-    case RxCounter::kNotOurPort:
-      return "not_our_port";
-    case RxCounter::kNotOurAddress:
-      return "not_our_address";
-    case RxCounter::kDropTruncated:
-      return "drop_truncated";
-    case RxCounter::kDropBadIpHeader:
-      return "drop_bad_ip_header";
-    case RxCounter::kDropBadIpChecksum:
-      return "drop_bad_ip_checksum";
-    case RxCounter::kDropIpFragment:
-      return "drop_ip_fragment";
-    case RxCounter::kDropTcpOptions:
-      return "drop_tcp_options";
-    case RxCounter::kDropBadTcpChecksum:
-      return "drop_bad_tcp_checksum";
-    case RxCounter::kDropZeroLength:
-      return "drop_zero_length";
-    case RxCounter::kDropBeyondLength:
-      return "drop_beyond_length";
-    case RxCounter::kDropLengthTooShort:
-      return "drop_length_too_short";
-    case RxCounter::kDropControlFlags:
-      return "drop_control_flags";
-    case RxCounter::kCount:
-      break;
-  }
-  return "unknown";
+  return kRxCounterNames(c);
 }
 
 namespace {
