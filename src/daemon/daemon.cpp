@@ -58,11 +58,12 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
   dpo.local = cfg_.local;
   dpo.port = cfg_.port;
   dpo.tx_form = opt_.tx_form;
-  dpo.dscp_mode =
+  dpo.peers.dscp_mode =
       cfg_.dscp_mode == DscpSetting::kInherit ? core::DscpMode::kUniform : core::DscpMode::kPipe;
-  dpo.pipe_dscp = cfg_.dscp;
-  dpo.ecn_mode = cfg_.ecn == EcnSetting::kNormal ? core::EcnMode::kNormal : core::EcnMode::kCompat;
-  dpo.decap.dscp_mode = dpo.dscp_mode;
+  dpo.peers.pipe_dscp = cfg_.dscp;
+  dpo.peers.ecn_mode =
+      cfg_.ecn == EcnSetting::kNormal ? core::EcnMode::kNormal : core::EcnMode::kCompat;
+  dpo.decap.dscp_mode = dpo.peers.dscp_mode;
   dpo.decap.ecn = cfg_.ecn != EcnSetting::kOff;
   sys::PacketSocketOptions so;
   so.interface = cfg_.underlay_interface;

@@ -28,12 +28,7 @@ PeerTableOptions peer_options(const DataplaneOptions& o, const sys::LinkInfo& un
   p.underlay_mtu = underlay.mtu;
   p.local = o.local;
   p.port = o.port;
-  p.dscp_mode = o.dscp_mode;
-  p.pipe_dscp = o.pipe_dscp;
-  p.ecn_mode = o.ecn_mode;
-  p.pending_per_peer = o.pending_per_peer;
-  p.pending_total = o.pending_total;
-  p.pending_timeout_ns = o.pending_timeout_ns;
+  p.policy = o.peers;
   return p;
 }
 

@@ -109,13 +109,7 @@ struct DataplaneOptions {
   core::TxForm tx_form = core::TxForm::kGso;
   core::ReassemblyConfig reassembly;
   core::DecapConfig decap;
-  // Outer DSCP and ECN of every tunnel (RFC 2983 model, RFC 6040 mode).
-  core::DscpMode dscp_mode = core::DscpMode::kUniform;
-  std::uint8_t pipe_dscp = 0;
-  core::EcnMode ecn_mode = core::EcnMode::kNormal;
-  std::size_t pending_per_peer = 16;  // frames held per unresolved peer
-  std::size_t pending_total = 64;     // buffers for all of them
-  std::uint64_t pending_timeout_ns = 3'000'000'000;
+  PeerPolicy peers;  // tunnels' DSCP/ECN, pending queues
 };
 
 class Dataplane {

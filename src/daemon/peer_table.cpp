@@ -72,7 +72,7 @@ PeerTable::PeerTable(const PeerTableOptions& opt, NextHopSource& next_hops, Read
       next_hops_(next_hops),
       ready_(std::move(ready)),
       dropped_(std::move(dropped)),
-      pool_(opt.pending_total) {}
+      pool_(opt.policy.pending_total) {}
 
 std::vector<const Peer*> PeerTable::sorted() const {
   std::vector<const Peer*> out;
@@ -101,14 +101,14 @@ Peer& PeerTable::ref(const Network& n, const wire::IpAddr& a, PeerSources source
   tc.dst = a;
   tc.dst_port = opt_.port;
   tc.mtu = static_cast<std::uint16_t>(std::min<std::uint32_t>(opt_.underlay_mtu, 65535));
-  tc.dscp_mode = opt_.dscp_mode;
-  tc.pipe_dscp = opt_.pipe_dscp;
-  tc.ecn_mode = opt_.ecn_mode;
+  tc.dscp_mode = opt_.policy.dscp_mode;
+  tc.pipe_dscp = opt_.policy.pipe_dscp;
+  tc.ecn_mode = opt_.policy.ecn_mode;
   std::random_device rd;
   auto p = std::make_unique<Peer>(tc, static_cast<std::uint32_t>(rd()));
   p->addr = a;
   p->refs.push_back({&n, sources});
-  p->pending.reserve(opt_.pending_per_peer);
+  p->pending.reserve(opt_.policy.pending_per_peer);
   Peer& out = *p;
   peers_.emplace(a, std::move(p));
   check(out, now);  // look the next hop up (and ask for it) right away
@@ -148,7 +148,7 @@ PeerSources PeerTable::unref(const Network& n, const wire::IpAddr& a, PeerSource
 
 bool PeerTable::enqueue(Network& n, Peer& p, const core::PacketBuffer& frame,
                         const core::OffloadInfo& vnet, std::uint64_t now) {
-  if (p.pending.size() >= opt_.pending_per_peer) return false;
+  if (p.pending.size() >= opt_.policy.pending_per_peer) return false;
   core::PacketBuffer* q = pool_.acquire();
   if (q == nullptr || q->tailroom() < frame.size()) {
     if (q) pool_.release(q);
@@ -170,8 +170,8 @@ void PeerTable::release_pending(Peer& p) {
 void PeerTable::tick(std::uint64_t now) {
   for (auto& [addr, p] : peers_) {
     if (now >= p->next_check_ns) check(*p, now);
-    if (!p->pending.empty() && now > opt_.pending_timeout_ns) {
-      const std::uint64_t older_than = now - opt_.pending_timeout_ns;
+    if (!p->pending.empty() && now > opt_.policy.pending_timeout_ns) {
+      const std::uint64_t older_than = now - opt_.policy.pending_timeout_ns;
       drop_pending_if(*p, [&](const Pending& q) { return q.since_ns < older_than; });
     }
   }

@@ -89,13 +89,8 @@ class StaticNextHops final : public NextHopSource {
   wire::MacAddr mac_;
 };
 
-struct PeerTableOptions {
-  std::string underlay;  // interface name, for status messages
-  int underlay_ifindex = 0;
-  wire::MacAddr underlay_mac;
-  std::uint32_t underlay_mtu = 1500;
-  wire::IpAddr local;
-  std::uint16_t port = wire::kSttPort;
+// What every peer gets, whoever created it (DataplaneOptions::peers).
+struct PeerPolicy {
   // Outer DSCP and ECN of every tunnel (RFC 2983 model, RFC 6040 mode).
   core::DscpMode dscp_mode = core::DscpMode::kUniform;
   std::uint8_t pipe_dscp = 0;
@@ -103,6 +98,16 @@ struct PeerTableOptions {
   std::size_t pending_per_peer = 16;  // frames held per unresolved peer
   std::size_t pending_total = 64;     // buffers for all of them
   std::uint64_t pending_timeout_ns = 3'000'000'000;
+};
+
+struct PeerTableOptions {
+  std::string underlay;  // interface name, for status messages
+  int underlay_ifindex = 0;
+  wire::MacAddr underlay_mac;
+  std::uint32_t underlay_mtu = 1500;
+  wire::IpAddr local;
+  std::uint16_t port = wire::kSttPort;
+  PeerPolicy policy;
 };
 
 // A frame waiting for its peer's next hop.

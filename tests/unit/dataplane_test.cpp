@@ -89,8 +89,8 @@ struct Fixture {
     DataplaneOptions o;
     o.underlay = "mem0";
     o.local = kLocal;
-    o.pending_per_peer = per_peer;
-    o.pending_total = total;
+    o.peers.pending_per_peer = per_peer;
+    o.peers.pending_total = total;
     dp = std::make_unique<Dataplane>(o, io, next_hops);
   }
   Network& add(const char* name, std::uint64_t ctx, std::vector<wire::IpAddr> peers) {
@@ -297,7 +297,7 @@ TEST(Pending, TimeoutDropsAndCounts) {
   const std::uint64_t queued_by = Dataplane::now_ns();
   f.dp->tick(queued_by);  // not due yet
   EXPECT_EQ(a.counters.get(DpCounter::kTxDropNoNeighbour), 0u);
-  f.dp->tick(queued_by + DataplaneOptions{}.pending_timeout_ns + 1);
+  f.dp->tick(queued_by + PeerPolicy{}.pending_timeout_ns + 1);
   EXPECT_EQ(a.counters.get(DpCounter::kTxDropNoNeighbour), 2u);
   EXPECT_EQ(f.global(DpCounter::kTxDropNoNeighbour), 2u);
   EXPECT_TRUE(f.dp->peers().sorted().at(0)->pending.empty());
