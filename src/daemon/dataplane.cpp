@@ -147,8 +147,9 @@ Network& Dataplane::add_network(const NetworkConfig& cfg, const FdbLimits& limit
   sys::TapOptions t;
   t.name = cfg.tap.empty() ? "stt-" + cfg.name : cfg.tap;
   t.mtu = cfg.mtu;
-  t.create = false;  // the name only; io_ makes the device below
-  auto n = std::make_unique<Network>(cfg, t, limits);
+  sys::TapOptions name_only = t;
+  name_only.create = false;  // io_ makes the device (or not) below
+  auto n = std::make_unique<Network>(cfg, name_only, limits);
   n->tap = io_.open_tap(t);
   Network& net = *n;
   // Static entries are checked on the network's own FDB before it is
