@@ -25,11 +25,27 @@ inline constexpr std::size_t kMaxFrame = 65536 + 256;
 // written too: what encapsulate() takes, so that the room it writes headers
 // into is the buffer's own account, not a number the caller vouches for.
 // Made by PacketBuffer::frame(), or by hand for memory the caller owns.
+//
+// 16 bytes, so that it is passed by value in two registers (SysV x86-64 ABI):
+// with two size_t fields it went through the stack, and the caller's copy of
+// it stalled on store-to-load forwarding on every encapsulate() call. Lengths
+// beyond 32 bits saturate: such a frame is still refused (drop_too_large),
+// and a saturated headroom is still no more than the caller has.
 struct FrameRef {
+  constexpr FrameRef() = default;
+  constexpr FrameRef(std::uint8_t* d, std::size_t l, std::size_t h)
+      : data(d), len(saturate(l)), headroom(saturate(h)) {}
+
   std::uint8_t* data = nullptr;
-  std::size_t len = 0;
-  std::size_t headroom = 0;  // writable bytes before data
+  std::uint32_t len = 0;
+  std::uint32_t headroom = 0;  // writable bytes before data
+
+ private:
+  static constexpr std::uint32_t saturate(std::size_t v) {
+    return v > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(v);
+  }
 };
+static_assert(sizeof(FrameRef) == 16);
 
 class PacketBuffer {
  public:

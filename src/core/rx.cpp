@@ -52,7 +52,7 @@ inline std::uint64_t ip4_word(std::uint32_t addr) {
 }
 // The same as ip4(), from the 4 bytes as loaded with memcpy.
 inline void store_ip4(wire::IpAddr* a, std::uint32_t raw) {
-  *a = wire::IpAddr::v4_raw(raw);
+  a->assign_v4_raw(raw);
 }
 
 // A 32-bit word as a plain load of its big-endian bytes would give it.

@@ -50,13 +50,20 @@ class IpAddr {
   // the receive path) forward from them instead of stalling.
   static IpAddr v4_raw(std::uint32_t raw) {
     IpAddr a;
+    a.assign_v4_raw(raw);
+    return a;
+  }
+  // The same in place, for an address that lives in a struct being filled
+  // (the receive fast path): `*a = v4_raw(raw)` built the address in a
+  // temporary and copied it with one 16-byte load, which cannot forward from
+  // the two 8-byte stores just made and stalled.
+  void assign_v4_raw(std::uint32_t raw) {
     const std::uint64_t lo =
         std::endian::native == std::endian::little ? std::uint64_t{raw} : std::uint64_t{raw} << 32;
     const std::uint64_t hi = 0;
-    __builtin_memcpy(a.b_.data(), &lo, 8);
-    __builtin_memcpy(a.b_.data() + 8, &hi, 8);
-    a.version_ = 4;
-    return a;
+    __builtin_memcpy(b_.data(), &lo, 8);
+    __builtin_memcpy(b_.data() + 8, &hi, 8);
+    version_ = 4;
   }
   static IpAddr v6(const std::uint8_t* p) {
     IpAddr a;
