@@ -178,12 +178,16 @@ void BpfFastPath::detach(const Attachment& a) noexcept {
 void BpfFastPath::attach_underlay() { attach(cfg_.underlay_ifindex, true, rx_prog_fd()); }
 
 void BpfFastPath::attach_tap(int ifindex, std::uint64_t context_id, std::uint32_t slot) {
+  attach_tap_map_only(ifindex, context_id, slot);
+  attach(ifindex, false, tx_prog_fd());
+}
+
+void BpfFastPath::attach_tap_map_only(int ifindex, std::uint64_t context_id, std::uint32_t slot) {
   stt_bpf_tap t{};
   t.context_id = htobe64(context_id);
   t.slot = slot;
   const __u32 key = static_cast<__u32>(ifindex);
   update(bpf_map__fd(skel_->maps.stt_taps), &key, &t, "stt_taps");
-  attach(ifindex, false, tx_prog_fd());
 }
 
 void BpfFastPath::detach_tap(int ifindex) {

@@ -65,6 +65,8 @@ class BpfFastPath {
   // TC egress of a TAP, and the TAP's entry in the programs' maps.
   void attach_tap(int ifindex, std::uint64_t context_id, std::uint32_t slot);
   void detach_tap(int ifindex);
+  // attach_tap's map entry alone (BPF_PROG_TEST_RUN tests run the program unattached).
+  void attach_tap_map_only(int ifindex, std::uint64_t context_id, std::uint32_t slot);
 
   // context_id in host order; slot in 1..STT_BPF_MAX_NETWORKS-1.
   void set_network(std::uint64_t context_id, int tap_ifindex, std::uint32_t slot);
