@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -550,8 +551,11 @@ int child_main(int out) {
     const std::string line = s + "\n";
     if (write(out, line.data(), line.size()) < 0) _exit(3);
   };
-  if (unshare(CLONE_NEWNET) != 0) {
-    say(fmt::format("fail namespace: unshare(CLONE_NEWNET): {}", std::strerror(errno)));
+  // A mount namespace too, for a sysfs that shows the new network namespace's devices.
+  if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0 ||
+      mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      mount("sysfs", "/sys", "sysfs", 0, nullptr) != 0) {
+    say(fmt::format("fail namespace: {}", std::strerror(errno)));
     return 1;
   }
   const char* hook = std::getenv("STT_BPF_SELFTEST_FAIL");
