@@ -100,7 +100,9 @@ std::string bpf_last_log() {
 
 // One handle per STT port, as the nftables table's name (docs/design.md): instances on
 // different ports never touch each other's filters, a restart finds its own.
-std::uint32_t bpf_tc_handle(std::uint16_t port) { return 0x57540000u | port; }
+std::uint32_t bpf_tc_handle(std::uint16_t port) {
+  return 0x57540000u | port;
+}
 
 bool remove_stale_bpf_filter(int underlay_ifindex, std::uint16_t port) {
   bpf_tc_hook h = hook_for(underlay_ifindex, true);
@@ -110,7 +112,8 @@ bool remove_stale_bpf_filter(int underlay_ifindex, std::uint16_t port) {
   return bpf_tc_detach(&h, &o) == 0;
 }
 
-BpfFastPath::BpfFastPath(const BpfFastPathConfig& cfg) : cfg_(cfg), handle_(bpf_tc_handle(cfg.port)) {
+BpfFastPath::BpfFastPath(const BpfFastPathConfig& cfg)
+    : cfg_(cfg), handle_(bpf_tc_handle(cfg.port)) {
   libbpf_set_print(libbpf_print);
   skel_ = stt_fastpath__open();
   if (!skel_) fail("opening the BPF object", errno);
@@ -145,12 +148,17 @@ BpfFastPath::BpfFastPath(const BpfFastPathConfig& cfg) : cfg_(cfg), handle_(bpf_
 }
 
 BpfFastPath::~BpfFastPath() {
-  for (auto it = attached_.rbegin(); it != attached_.rend(); ++it) detach(*it);
+  for (auto it = attached_.rbegin(); it != attached_.rend(); ++it)
+    detach(*it);
   if (skel_) stt_fastpath__destroy(skel_);
 }
 
-int BpfFastPath::rx_prog_fd() const { return bpf_program__fd(skel_->progs.stt_rx); }
-int BpfFastPath::tx_prog_fd() const { return bpf_program__fd(skel_->progs.stt_tx); }
+int BpfFastPath::rx_prog_fd() const {
+  return bpf_program__fd(skel_->progs.stt_rx);
+}
+int BpfFastPath::tx_prog_fd() const {
+  return bpf_program__fd(skel_->progs.stt_tx);
+}
 
 void BpfFastPath::attach(int ifindex, bool ingress, int prog_fd) {
   bpf_tc_hook h = hook_for(ifindex, ingress);
@@ -175,7 +183,9 @@ void BpfFastPath::detach(const Attachment& a) noexcept {
   bpf_tc_detach(&h, &o);  // the device may be gone already (a closed TAP): nothing to undo
 }
 
-void BpfFastPath::attach_underlay() { attach(cfg_.underlay_ifindex, true, rx_prog_fd()); }
+void BpfFastPath::attach_underlay() {
+  attach(cfg_.underlay_ifindex, true, rx_prog_fd());
+}
 
 void BpfFastPath::attach_tap(int ifindex, std::uint64_t context_id, std::uint32_t slot) {
   attach_tap_map_only(ifindex, context_id, slot);
@@ -282,7 +292,8 @@ BpfCounters BpfFastPath::counters(std::uint32_t slot) const {
   for (std::size_t c = 0; c < kBpfCounterCount; ++c) {
     const __u32 key = static_cast<__u32>(slot * STT_BPF_NCOUNTERS + c);
     if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;
-    for (const std::uint64_t v : per_cpu) out[c] += v;
+    for (const std::uint64_t v : per_cpu)
+      out[c] += v;
   }
   return out;
 }

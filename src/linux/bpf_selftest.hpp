@@ -29,7 +29,7 @@ namespace stt::sys {
 
 struct BpfSelfTestResult {
   bool ok = false;
-  std::string reason;                // the first failed check and what it saw
+  std::string reason;               // the first failed check and what it saw
   std::vector<std::string> passed;  // the checks that passed, in order
 };
 

@@ -30,10 +30,18 @@ constexpr Mac kVmB{0x02, 0, 0, 0, 0, 0xb};
 constexpr int kTcActRedirect = 7;
 constexpr int kLoIfindex = 1;  // BPF_PROG_TEST_RUN's skb->dev when ctx.ifindex is 0/1
 
-void put16(std::uint8_t* p, std::uint16_t v) { p[0] = v >> 8, p[1] = v & 0xff; }
-void put32(std::uint8_t* p, std::uint32_t v) { put16(p, v >> 16), put16(p + 2, v & 0xffff); }
-std::uint16_t get16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
-std::uint32_t get32(const std::uint8_t* p) { return std::uint32_t{get16(p)} << 16 | get16(p + 2); }
+void put16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = v >> 8, p[1] = v & 0xff;
+}
+void put32(std::uint8_t* p, std::uint32_t v) {
+  put16(p, v >> 16), put16(p + 2, v & 0xffff);
+}
+std::uint16_t get16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
+std::uint32_t get32(const std::uint8_t* p) {
+  return std::uint32_t{get16(p)} << 16 | get16(p + 2);
+}
 
 // Ethernet + IPv4 (+ `l4` bytes of protocol `proto`, pattern-filled).
 Bytes ipv4_frame(const Mac& dst, const Mac& src, std::uint32_t saddr, std::uint32_t daddr,
@@ -49,7 +57,8 @@ Bytes ipv4_frame(const Mac& dst, const Mac& src, std::uint32_t saddr, std::uint3
   put32(&b[26], saddr);
   put32(&b[30], daddr);
   put16(&b[24], static_cast<std::uint16_t>(~wire::csum::fold(wire::csum::sum(&b[14], 20))));
-  for (std::size_t i = 0; i < l4; ++i) b[34 + i] = static_cast<std::uint8_t>(i * 13 + 1);
+  for (std::size_t i = 0; i < l4; ++i)
+    b[34 + i] = static_cast<std::uint8_t>(i * 13 + 1);
   return b;
 }
 
@@ -87,8 +96,8 @@ class BpfPrograms : public ::testing::Test {
   int run(int prog_fd, const Bytes& in, Bytes* out) {
     __sk_buff ctx{};
     out->assign(in.size() + 256, 0);
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.data(),
-                .data_out = out->data(), .data_size_in = static_cast<__u32>(in.size()),
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.data(), .data_out = out->data(),
+                .data_size_in = static_cast<__u32>(in.size()),
                 .data_size_out = static_cast<__u32>(out->size()), .ctx_in = &ctx,
                 .ctx_size_in = sizeof ctx);
     EXPECT_EQ(bpf_prog_test_run_opts(prog_fd, &o), 0) << std::strerror(errno);
@@ -180,8 +189,8 @@ TEST_F(BpfTx, EncapsulatesAKnownUnicastFrameIntoOneFinishedSegment) {
   EXPECT_TRUE(get32(&out[42]) & STT_BPF_PACKET_ID_BIT);
   // The whole outer TCP checksum, pseudo-header included.
   const std::uint32_t tcp_len = static_cast<std::uint32_t>(20 + stt_len);
-  std::uint32_t ph = (kLocal >> 16) + (kLocal & 0xffff) + (kPeer >> 16) + (kPeer & 0xffff) + 6 +
-                     tcp_len;
+  std::uint32_t ph =
+      (kLocal >> 16) + (kLocal & 0xffff) + (kPeer >> 16) + (kPeer & 0xffff) + 6 + tcp_len;
   EXPECT_EQ(wire::csum::fold(wire::csum::sum(&out[34], tcp_len, ph)), 0xffff);
   // STT header: no offload for a CHECKSUM_NONE frame, our context, then the frame itself.
   EXPECT_EQ(out[54], 0);

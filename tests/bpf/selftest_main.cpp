@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto r = stt::sys::run_bpf_selftest();
-  for (const auto& p : r.passed) std::printf("ok %s\n", p.c_str());
+  for (const auto& p : r.passed)
+    std::printf("ok %s\n", p.c_str());
   if (!r.ok) std::printf("FAILED: %s\n", r.reason.c_str());
   if (expect_fail.empty()) return r.ok ? 0 : 1;
   const bool caught = !r.ok && r.reason.rfind(expect_fail + ":", 0) == 0;
