@@ -264,8 +264,8 @@ struct inner_l4 {
   __u8 is_v4;
 };
 
-static __always_inline int parse_inner(struct __sk_buff* skb, __u32 base, __u16 proto, __u32 inner_len,
-                                       int tcp, struct inner_l4* r) {
+static __always_inline int parse_inner(struct __sk_buff* skb, __u32 base, __u16 proto,
+                                       __u32 inner_len, int tcp, struct inner_l4* r) {
   if (proto == bpf_htons(ETH_P_IP)) {
     struct iphdr ip;
     if (bpf_skb_load_bytes(skb, base + 14, &ip, sizeof(ip))) return -1;
@@ -538,8 +538,7 @@ int stt_tx(struct __sk_buff* skb) {
     }
     /* Removing the headers past csum_start turns CHECKSUM_PARTIAL into NONE: the outer TCP
      * checksum is then the only one the kernel finishes (GSO) or the program does. */
-    if (bpf_skb_adjust_room(skb, -(__s32)hl, BPF_ADJ_ROOM_MAC,
-                            gso ? BPF_F_ADJ_ROOM_FIXED_GSO : 0))
+    if (bpf_skb_adjust_room(skb, -(__s32)hl, BPF_ADJ_ROOM_MAC, gso ? BPF_F_ADJ_ROOM_FIXED_GSO : 0))
       goto err;
   }
   if (bpf_skb_adjust_room(skb, STT_BPF_OUTER_LEN + hl, BPF_ADJ_ROOM_MAC,

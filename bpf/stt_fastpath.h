@@ -24,19 +24,19 @@
 /* config[0]. Written by the loader before the programs are attached, read by both programs. */
 struct stt_bpf_config {
   __u32 underlay_ifindex;
-  __u32 local_addr;     /* be: the underlay IPv4 address */
-  __u16 port;           /* be: the STT destination port (7471) */
-  __u16 outer_mss;      /* underlay MTU - 40: gso_size of outer GSO packets */
-  __u16 src_port_min;   /* host order: the source-port range (D11) */
+  __u32 local_addr;   /* be: the underlay IPv4 address */
+  __u16 port;         /* be: the STT destination port (7471) */
+  __u16 outer_mss;    /* underlay MTU - 40: gso_size of outer GSO packets */
+  __u16 src_port_min; /* host order: the source-port range (D11) */
   __u16 src_port_max;
-  __u8 local_mac[6];    /* the underlay's MAC: outer source */
+  __u8 local_mac[6]; /* the underlay's MAC: outer source */
   __u8 ttl;
-  __u8 dscp_uniform;    /* 1: outer DSCP = inner (D15 uniform), 0: pipe with pipe_dscp */
+  __u8 dscp_uniform; /* 1: outer DSCP = inner (D15 uniform), 0: pipe with pipe_dscp */
   __u8 pipe_dscp;
-  __u8 ecn_normal;      /* 1: copy inner ECN to the outer header (D16), 0: Not-ECT */
+  __u8 ecn_normal; /* 1: copy inner ECN to the outer header (D16), 0: Not-ECT */
   __u8 rx_enabled;
   __u8 tx_enabled;
-  __u8 learn;           /* 1: record inner source MACs in `learned` */
+  __u8 learn; /* 1: record inner source MACs in `learned` */
   __u8 pad[3];
 };
 
@@ -86,13 +86,13 @@ struct stt_bpf_fdb_entry {
  * sttd has too mean the same thing there, so the two are summed (src/linux/bpf_fastpath.cpp
  * lists the names). The *_to_sttd counters are not drops: the packet went to sttd. */
 enum stt_bpf_counter {
-  STT_C_TX_FRAMES,         /* tx_frames */
-  STT_C_TX_BYTES,          /* tx_bytes */
-  STT_C_TX_UNICAST,        /* tx_unicast */
-  STT_C_TX_PACKETS,        /* tx_packets */
-  STT_C_TX_TSO_FRAMES,     /* tx_tso_frames */
-  STT_C_TX_GSO_PACKETS,    /* tx_gso_packets */
-  STT_C_TX_TO_STTD_FLOOD,  /* broadcast, multicast, unknown unicast */
+  STT_C_TX_FRAMES,        /* tx_frames */
+  STT_C_TX_BYTES,         /* tx_bytes */
+  STT_C_TX_UNICAST,       /* tx_unicast */
+  STT_C_TX_PACKETS,       /* tx_packets */
+  STT_C_TX_TSO_FRAMES,    /* tx_tso_frames */
+  STT_C_TX_GSO_PACKETS,   /* tx_gso_packets */
+  STT_C_TX_TO_STTD_FLOOD, /* broadcast, multicast, unknown unicast */
   STT_C_TX_TO_STTD_UNRESOLVED,
   STT_C_TX_TO_STTD_OTHER,  /* what the program does not encapsulate (VLAN, IPv6, UDP GSO...) */
   STT_C_TX_ERRORS,         /* a helper failed half-way: the frame was dropped */

@@ -4,6 +4,10 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -85,6 +89,37 @@ bpf_tc_opts opts_for(std::uint32_t handle, int prog_fd) {
   o.priority = kBpfTcPriority;
   o.prog_fd = prog_fd;
   return o;
+}
+
+// RTM_NEWLINK with IFLA_GSO_MAX_SIZE: the TAP's own stack then builds GSO frames no larger
+// than `size`, so the outer IPv4 length of their STT frame fits 16 bits.
+void set_gso_max_size(int ifindex, std::uint32_t size) {
+  mnl_socket* nl = mnl_socket_open(NETLINK_ROUTE);
+  if (!nl) fail("netlink socket", errno);
+  alignas(nlmsghdr) char buf[8192];
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = RTM_NEWLINK;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  nlh->nlmsg_seq = 1;
+  auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = ifindex;
+  mnl_attr_put_u32(nlh, IFLA_GSO_MAX_SIZE, size);
+  int err = 0;
+  if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
+      mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+    err = errno;
+  } else {
+    const ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof buf);
+    if (n < 0) {
+      err = errno;
+    } else if (mnl_cb_run(buf, static_cast<std::size_t>(n), 1, mnl_socket_get_portid(nl), nullptr,
+                          nullptr) < 0) {
+      err = errno;
+    }
+  }
+  mnl_socket_close(nl);
+  if (err != 0) fail(fmt::format("setting gso_max_size {} on ifindex {}", size, ifindex), err);
 }
 
 }  // namespace
@@ -189,6 +224,7 @@ void BpfFastPath::attach_underlay() {
 
 void BpfFastPath::attach_tap(int ifindex, std::uint64_t context_id, std::uint32_t slot) {
   attach_tap_map_only(ifindex, context_id, slot);
+  set_gso_max_size(ifindex, kTapGsoMaxSize);
   attach(ifindex, false, tx_prog_fd());
 }
 

@@ -62,7 +62,8 @@ class BpfFastPath {
   // TC ingress of the underlay. The filter has a handle derived from the STT port, so one
   // left behind by a SIGKILLed instance on the same port is replaced, not doubled.
   void attach_underlay();
-  // TC egress of a TAP, and the TAP's entry in the programs' maps.
+  // TC egress of a TAP, and the TAP's entry in the programs' maps; caps the TAP's
+  // gso_max_size at kTapGsoMaxSize.
   void attach_tap(int ifindex, std::uint64_t context_id, std::uint32_t slot);
   void detach_tap(int ifindex);
   // attach_tap's map entry alone (BPF_PROG_TEST_RUN tests run the program unattached).
@@ -102,6 +103,11 @@ class BpfFastPath {
   std::vector<Attachment> attached_;
   std::uint32_t handle_ = 0;
 };
+
+// The largest GSO frame a TAP with the fast path accepts from its stack: its STT frame's
+// outer IPv4 length (20 + 20 + 18 + frame) stays within 65535 with room for the TCP options
+// the kernel counts in its own limit.
+inline constexpr std::uint32_t kTapGsoMaxSize = 65400;
 
 // The TC filter handle and priority an instance on `port` uses (the same ones after a restart).
 std::uint32_t bpf_tc_handle(std::uint16_t port);
