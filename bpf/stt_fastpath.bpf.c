@@ -341,8 +341,20 @@ int stt_rx(struct __sk_buff* skb) {
   struct stt_bpf_peer* peer = bpf_map_lookup_elem(&stt_peers, &src);
   const __u32 seq = bpf_ntohl(o.tcp.seq);
   if (!peer) {
-    /* A peer of no network: dropped before anything else (D18); the frame counts once. */
+    /* A peer of no network: dropped before anything else (D18). Each segment counts; the
+     * frame counts once more at offset 0, in the network its unverified header names. */
+    count(0, STT_C_RX_PACKETS, 1);
+    count(0, STT_C_RX_BYTES, len);
     count(0, STT_C_RX_DROP_NOT_PEER_SEGMENTS, 1);
+    if ((seq & 0xffff) == 0) {
+      __u64 id;
+      __u32 slot = 0;
+      if (bpf_skb_load_bytes(skb, 54 + 8, &id, 8) == 0) {
+        const struct stt_bpf_network* n = bpf_map_lookup_elem(&stt_contexts, &id);
+        if (n) slot = n->slot;
+      }
+      count2(slot, STT_C_RX_DROP_NOT_PEER, 1);
+    }
     return TC_ACT_SHOT;
   }
   if (o.tcp.doff != 5 || (((__u8*)&o.tcp)[13] & (TCP_SYN | TCP_RST | TCP_FIN)) ||

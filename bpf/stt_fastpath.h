@@ -105,6 +105,7 @@ enum stt_bpf_counter {
   STT_C_TAP_GSO_WRITES,    /* tap_gso_writes */
   STT_C_RX_CSUM_COMPLETED, /* P frames without GSO whose inner checksum the program finished */
   STT_C_RX_DROP_NOT_PEER_SEGMENTS, /* rx_drop_not_peer_segments */
+  STT_C_RX_DROP_NOT_PEER,          /* rx_drop_not_peer: once per frame, at offset 0 */
   STT_C_RX_TO_STTD_PIECE,          /* a piece of a frame: sttd reassembles */
   STT_C_RX_TO_STTD_OTHER,          /* VLAN, unknown context, checksum unverified, ... */
   STT_C_RX_ERRORS,                 /* a helper failed half-way: the frame was dropped */

@@ -48,6 +48,7 @@ constexpr std::string_view kCounterNames[] = {
     "tap_gso_writes",
     "fast_rx_csum_completed",
     "rx_drop_not_peer_segments",
+    "rx_drop_not_peer",
     "fast_rx_to_sttd_piece",
     "fast_rx_to_sttd_other",
     "fast_rx_errors",

@@ -123,6 +123,10 @@ TEST_F(BpfPrograms, RxDropsSegmentsOfNonPeersAndCountsThem) {
   EXPECT_EQ(run(fp_->rx_prog_fd(), seg, &out), 2);  // TC_ACT_SHOT
   EXPECT_EQ(run(fp_->rx_prog_fd(), stt_segment(0x0a000009, 1448, {}), &out), 2);
   EXPECT_EQ(counter(0, STT_C_RX_DROP_NOT_PEER_SEGMENTS), 2u);
+  // The frame counts once, at offset 0, globally and in the network its header names.
+  EXPECT_EQ(counter(0, STT_C_RX_DROP_NOT_PEER), 1u);
+  EXPECT_EQ(counter(1, STT_C_RX_DROP_NOT_PEER), 1u);
+  EXPECT_EQ(counter(0, STT_C_RX_PACKETS), 2u);
 }
 
 TEST_F(BpfPrograms, RxHandsPiecesToSttdUnchanged) {
