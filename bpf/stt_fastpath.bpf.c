@@ -606,7 +606,7 @@ int stt_tx(struct __sk_buff* skb) {
      * csum_start itself; gso_size becomes the outer MSS. */
     if (set_gso_size(skb, cfg->outer_mss)) goto err;
     count2(slot, STT_C_TX_TSO_FRAMES, 1);
-    count(0, STT_C_TX_GSO_PACKETS, 1);
+    count2(slot, STT_C_TX_GSO_PACKETS, 1);
   } else {
     struct {
       __u32 saddr, daddr;
