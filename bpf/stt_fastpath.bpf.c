@@ -271,7 +271,8 @@ static __always_inline int parse_inner(struct __sk_buff* skb, __u32 base, __u16 
     if (bpf_skb_load_bytes(skb, base + 14, &ip, sizeof(ip))) return -1;
     __u32 ihl = ip.ihl * 4;
     __u32 tot = bpf_ntohs(ip.tot_len);
-    if (ip.version != 4 || ihl < 20 || tot < ihl || 14 + tot > inner_len) return -1;
+    /* Exactly the frame: link padding would become payload of the GSO segments (D29). */
+    if (ip.version != 4 || ihl < 20 || tot < ihl || 14 + tot != inner_len) return -1;
     if (ip.protocol != (tcp ? IPPROTO_TCP : IPPROTO_UDP)) return -1;
     if (ip.frag_off & bpf_htons(0x3fff)) return -1;
     r->l4_off = 14 + ihl;
@@ -282,7 +283,7 @@ static __always_inline int parse_inner(struct __sk_buff* skb, __u32 base, __u16 
     struct ipv6hdr ip6;
     if (bpf_skb_load_bytes(skb, base + 14, &ip6, sizeof(ip6))) return -1;
     __u32 plen = bpf_ntohs(ip6.payload_len);
-    if (ip6.version != 6 || 54 + plen > inner_len) return -1;
+    if (ip6.version != 6 || 54 + plen != inner_len) return -1;
     if (ip6.nexthdr != (tcp ? IPPROTO_TCP : IPPROTO_UDP)) return -1;
     r->l4_off = 54;
     r->l4_len = plen;
@@ -409,6 +410,8 @@ int stt_rx(struct __sk_buff* skb) {
     has_tos = inner_tos(skb, STT_BPF_OUTER_LEN, inner.proto, &tos);
     if (has_tos < 0) goto to_sttd_net;
   }
+  /* Without GSO the frame must fit the TAP, or the redirect would drop it uncounted. */
+  if (!gso && inner_len > net->max_len) goto to_sttd_net;
   /* ECN CE on the outer header, or a uniform-mode DSCP that differs: sttd rewrites the inner
    * header (D15, D16). */
   if ((o.ip.tos & 3) == 3) goto to_sttd_net;

@@ -44,7 +44,9 @@ struct stt_bpf_config {
  * packet). One entry per network. */
 struct stt_bpf_network {
   __u32 tap_ifindex;
-  __u32 slot; /* 1..STT_BPF_MAX_NETWORKS-1: the counters' row and the FDB/peer key */
+  __u32 slot;    /* 1..STT_BPF_MAX_NETWORKS-1: the counters' row and the FDB/peer key */
+  __u32 max_len; /* the longest non-GSO inner frame the TAP takes: MTU + 14 + 4 (a tag) */
+  __u32 pad;
 };
 
 /* taps: key = TAP ifindex (the egress program's skb->ifindex). */

@@ -104,7 +104,7 @@ std::uint32_t FastPath::slot_of(std::uint64_t context_id) const {
   return it == nets_.end() ? 0 : it->second.slot;
 }
 
-void FastPath::add_network(std::uint64_t context_id, int tap_ifindex) {
+void FastPath::add_network(std::uint64_t context_id, int tap_ifindex, std::uint32_t tap_mtu) {
   remove_network(context_id);
   std::uint32_t slot = 1;
   while (slot < STT_BPF_MAX_NETWORKS && slot_used_[slot])
@@ -112,10 +112,16 @@ void FastPath::add_network(std::uint64_t context_id, int tap_ifindex) {
   if (slot == STT_BPF_MAX_NETWORKS) {
     throw std::runtime_error("fast path: more networks than the programs' maps hold");
   }
-  bpf_.set_network(context_id, tap_ifindex, slot);
+  bpf_.set_network(context_id, tap_ifindex, slot, tap_mtu);
   bpf_.attach_tap(tap_ifindex, context_id, slot);
   slot_used_[slot] = true;
   nets_[context_id] = Net{slot, tap_ifindex, {}, {}};
+}
+
+void FastPath::set_tap_mtu(std::uint64_t context_id, std::uint32_t tap_mtu) {
+  const auto it = nets_.find(context_id);
+  if (it != nets_.end())
+    bpf_.set_network(context_id, it->second.tap_ifindex, it->second.slot, tap_mtu);
 }
 
 void FastPath::remove_network(std::uint64_t context_id) {

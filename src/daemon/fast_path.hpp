@@ -55,7 +55,8 @@ class FastPath {
   static std::unique_ptr<FastPath> start(const FastPathSettings& s, FastPathStatus* status);
 
   // A network with its TAP: gets a counter slot, the TAP's egress program and its context.
-  void add_network(std::uint64_t context_id, int tap_ifindex);
+  void add_network(std::uint64_t context_id, int tap_ifindex, std::uint32_t tap_mtu);
+  void set_tap_mtu(std::uint64_t context_id, std::uint32_t tap_mtu);
   void remove_network(std::uint64_t context_id);
 
   struct Peer {

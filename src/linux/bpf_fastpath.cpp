@@ -259,12 +259,13 @@ void BpfFastPath::remove(int map_fd, const void* key) const noexcept {
   bpf_map_delete_elem(map_fd, key);
 }
 
-void BpfFastPath::set_network(std::uint64_t context_id, int tap_ifindex, std::uint32_t slot) {
+void BpfFastPath::set_network(std::uint64_t context_id, int tap_ifindex, std::uint32_t slot,
+                              std::uint32_t tap_mtu) {
   if (slot == 0 || slot >= STT_BPF_MAX_NETWORKS) {
     throw std::runtime_error(fmt::format("bpf fast path: network slot {} out of range", slot));
   }
   const __u64 key = htobe64(context_id);
-  stt_bpf_network n{static_cast<__u32>(tap_ifindex), slot};
+  stt_bpf_network n{static_cast<__u32>(tap_ifindex), slot, tap_mtu + 18, 0};
   update(bpf_map__fd(skel_->maps.stt_contexts), &key, &n, "stt_contexts");
 }
 

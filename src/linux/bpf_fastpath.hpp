@@ -69,8 +69,10 @@ class BpfFastPath {
   // attach_tap's map entry alone (BPF_PROG_TEST_RUN tests run the program unattached).
   void attach_tap_map_only(int ifindex, std::uint64_t context_id, std::uint32_t slot);
 
-  // context_id in host order; slot in 1..STT_BPF_MAX_NETWORKS-1.
-  void set_network(std::uint64_t context_id, int tap_ifindex, std::uint32_t slot);
+  // context_id in host order; slot in 1..STT_BPF_MAX_NETWORKS-1; tap_mtu the TAP's MTU
+  // (again after it changes).
+  void set_network(std::uint64_t context_id, int tap_ifindex, std::uint32_t slot,
+                   std::uint32_t tap_mtu);
   void remove_network(std::uint64_t context_id);
   // A peer of at least one network; its next hop is used only when `resolved`.
   void set_peer(std::uint32_t addr_be, bool resolved, const std::array<std::uint8_t, 6>& nh_mac);

@@ -343,7 +343,7 @@ class SelfTest {
     c.local_mac = ul_mac_;
     fp_.emplace(c);
     fp_->attach_underlay();
-    fp_->set_network(kContext, ifindex_of(kTapNet), 1);
+    fp_->set_network(kContext, ifindex_of(kTapNet), 1, 1500);
     fp_->set_peer(htonl(kPeer), true, far_mac_);
     fp_->set_net_peer(1, htonl(kPeer), true);
     fp_->attach_tap(ifindex_of(kTapNet), kContext, 1);

@@ -88,7 +88,7 @@ class BpfPrograms : public ::testing::Test {
     c.local_mac = kUlMac;
     c.underlay_mtu = 1500;
     fp_ = std::make_unique<BpfFastPath>(c);
-    fp_->set_network(kContext, kLoIfindex, 1);
+    fp_->set_network(kContext, kLoIfindex, 1, 1500);
     fp_->set_peer(htonl(kPeer), true, kNhMac);
     fp_->set_net_peer(1, htonl(kPeer), true);
   }
