@@ -80,6 +80,10 @@ std::optional<std::string> needs_restart(const Config& a, const Config& b) {
     };
     return changed("underlay.lro", text(a.lro), text(b.lro));
   }
+  if (a.fast_path != b.fast_path) {
+    return changed("underlay.fast_path", "\"" + std::string(to_string(a.fast_path)) + "\"",
+                   "\"" + std::string(to_string(b.fast_path)) + "\"");
+  }
   if (a.control_socket != b.control_socket) {
     return changed("control.socket", a.control_socket, b.control_socket);
   }
@@ -140,6 +144,27 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
     spdlog::info("network {}: context ID {}, TAP {} (MTU {}), {} peer(s)", n.name,
                  hex(n.context_id), net.tap.name(), net.tap.mtu(), n.peers.size());
   }
+  FastPathSettings fs;
+  fs.mode = cfg_.fast_path;
+  fs.underlay_ifindex = dp_->underlay_ifindex();
+  fs.underlay_name = cfg_.underlay_interface;
+  fs.local = cfg_.local;
+  fs.port = cfg_.port;
+  fs.underlay_mtu = dp_->underlay_mtu();
+  fs.underlay_mac = dp_->underlay_mac();
+  fs.dscp_uniform = cfg_.dscp_mode == DscpSetting::kInherit;
+  fs.pipe_dscp = cfg_.dscp;
+  fs.ecn_normal = cfg_.ecn == EcnSetting::kNormal;
+  fast_ = FastPath::start(fs, &fast_status_);
+  if (fast_) {
+    spdlog::info("fast path: bpf (fast_path = \"{}\"): {}", to_string(cfg_.fast_path),
+                 fast_status_.reason);
+    sync_fast_path(Dataplane::now_ns());
+  } else if (cfg_.fast_path == FastPathSetting::kOff) {
+    spdlog::info("fast path: off ({})", fast_status_.reason);
+  } else {
+    spdlog::warn("fast path: off, running sttd's userspace path alone: {}", fast_status_.reason);
+  }
   dp_->attach(loop_);
 
   const sigset_t set = daemon_signals();
@@ -167,6 +192,7 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
 
 Daemon::~Daemon() {
   control_.reset();
+  fast_.reset();  // programs detached while their TAPs still exist
   if (dp_) dp_->detach(loop_);
   dp_.reset();
   firewall_.reset();
@@ -177,7 +203,46 @@ void Daemon::run() {
                cfg_.networks.size(), cfg_.underlay_interface, cfg_.local.to_string(), cfg_.port,
                cfg_.control_socket);
   loop_.set_busy_poll(opt_.busy_poll_us);
-  loop_.run(opt_.tick_ms, [this] { dp_->tick(Dataplane::now_ns()); });
+  loop_.run(opt_.tick_ms, [this] {
+    const std::uint64_t now = Dataplane::now_ns();
+    dp_->tick(now);
+    if (fast_) sync_fast_path(now);
+  });
+}
+
+void Daemon::sync_fast_path(std::uint64_t now) {
+  try {
+    std::vector<FastPath::NetworkView> nets;
+    for (const auto& n : dp_->networks()) {
+      nets.push_back({n->cfg.context_id, n->tap.ifindex(), n->tap.mtu()});
+    }
+    fast_->sync_networks(nets);
+    fast_->poll_learned([&](std::uint64_t ctx, const wire::MacAddr& mac, const wire::IpAddr& peer) {
+      for (const auto& n : dp_->networks()) {
+        if (n->cfg.context_id == ctx) n->fdb.learn(mac, peer, now);
+      }
+    });
+    std::vector<FastPath::Peer> peers;
+    dp_->for_each_peer([&](const wire::IpAddr& a, bool resolved, const wire::MacAddr& mac) {
+      peers.push_back({a, resolved, mac});
+    });
+    fast_->sync_peers(peers);
+    const bool fdb_due = now >= next_fdb_sync_ns_;
+    if (fdb_due) next_fdb_sync_ns_ = now + 100'000'000ull;  // new MACs reach the kernel in 0.1 s
+    std::vector<FastPath::FdbEntry> entries;
+    for (const auto& n : dp_->networks()) {
+      fast_->sync_network_peers(n->cfg.context_id, n->fdb.peers());
+      if (!fdb_due) continue;
+      entries.clear();
+      n->fdb.for_each(now, [&](const wire::MacAddr& mac, const wire::IpAddr& peer) {
+        entries.push_back({mac, peer});
+      });
+      fast_->sync_fdb(n->cfg.context_id, entries);
+    }
+  } catch (const std::exception& e) {
+    // A full map or a vanished TAP: frames the maps do not cover go to sttd meanwhile.
+    spdlog::warn("fast path: maps not brought up to date: {}", e.what());
+  }
 }
 
 // ----------------------------------------------------------------- control
@@ -218,6 +283,7 @@ nlohmann::json Daemon::show() {
   nlohmann::json underlay = dp_->underlay_json();
   underlay["lro"] = lro_json(lro_);
   return {{"underlay", underlay},
+          {"fast_path", fast_status_.json()},
           {"firewall", {{"table", "inet " + firewall_->table()}}},
           {"networks", nets},
           {"peers", dp_->peers_json()}};
@@ -287,7 +353,27 @@ nlohmann::json Daemon::peer_del(const std::string& peer, const std::string& netw
 }
 
 nlohmann::json Daemon::stats() {
-  return dp_->stats_json();
+  nlohmann::json out = dp_->stats_json();
+  if (!fast_) return out;
+  // The kernel path's counters: added to sttd's of the same name (they count the same
+  // events on the frames sttd never saw), and all of them listed under fast_path.
+  auto merge = [](nlohmann::json& dst, const sys::BpfCounters& c) {
+    nlohmann::json fp = nlohmann::json::object();
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      const std::string name(sys::bpf_counter_name(i));
+      fp[name] = c[i];
+      auto& dp = dst["datapath"];
+      if (dp.contains(name)) dp[name] = dp[name].get<std::uint64_t>() + c[i];
+    }
+    dst["fast_path"] = std::move(fp);
+  };
+  merge(out["global"], fast_->counters(std::nullopt));
+  for (const auto& n : dp_->networks()) {
+    if (out["networks"].contains(n->cfg.name)) {
+      merge(out["networks"][n->cfg.name], fast_->counters(n->cfg.context_id));
+    }
+  }
+  return out;
 }
 
 nlohmann::json Daemon::reassembly() {
@@ -307,7 +393,9 @@ nlohmann::json Daemon::reload() {
     spdlog::error("reload refused: {}", msg);
     throw ControlRequestError(msg);
   }
-  return apply(next);
+  nlohmann::json r = apply(next);
+  if (fast_) sync_fast_path(Dataplane::now_ns());
+  return r;
 }
 
 nlohmann::json Daemon::apply(const Config& next) {

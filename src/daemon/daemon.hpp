@@ -16,6 +16,7 @@
 #include "daemon/control.hpp"
 #include "daemon/dataplane.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/fast_path.hpp"
 #include "daemon/lro.hpp"
 #include "linux/fd.hpp"
 #include "linux/firewall.hpp"
@@ -71,6 +72,9 @@ class Daemon : public ControlHandler {
 
  private:
   nlohmann::json apply(const Config& next);
+  // Brings the kernel fast path's maps up to date with the networks, peers and FDBs, and
+  // learns the MACs its receive program saw. Control side of the loop (tick, reload).
+  void sync_fast_path(std::uint64_t now_ns);
 
   Network& network_arg(const std::string& name);
   wire::IpAddr peer_arg(const std::string& text) const;
@@ -84,6 +88,9 @@ class Daemon : public ControlHandler {
   // then the firewall rule.
   std::unique_ptr<sys::FirewallRule> firewall_;
   std::unique_ptr<Dataplane> dp_;
+  FastPathStatus fast_status_;
+  std::unique_ptr<FastPath> fast_;  // null when the fast path is off
+  std::uint64_t next_fdb_sync_ns_ = 0;
   std::unique_ptr<ControlServer> control_;
   sys::UniqueFd signal_fd_;
 };

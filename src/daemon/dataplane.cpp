@@ -257,6 +257,7 @@ Dataplane::Peer& Dataplane::ref_peer(const wire::IpAddr& a) {
   tc.dscp_mode = opt_.dscp_mode;
   tc.pipe_dscp = opt_.pipe_dscp;
   tc.ecn_mode = opt_.ecn_mode;
+  tc.packet_id_mask = 0x7fffffffu;  // bit 31 is the kernel fast path's (D31)
   std::random_device rd;
   auto p = std::make_unique<Peer>(tc, static_cast<std::uint32_t>(rd()));
   p->addr = a;

@@ -160,6 +160,15 @@ class Dataplane {
   bool add_peer(Network& n, const wire::IpAddr& peer);     // false: already a peer
   bool remove_peer(Network& n, const wire::IpAddr& peer);  // false: not a peer
   nlohmann::json underlay_json() const;
+  int underlay_ifindex() const { return underlay_.index; }
+  const wire::MacAddr& underlay_mac() const { return underlay_.mac; }
+  std::uint32_t underlay_mtu() const { return underlay_mtu_; }
+  // f(address, next hop resolved, next hop's MAC) for every peer of any network.
+  template <typename F>
+  void for_each_peer(F&& f) const {
+    for (const auto& [addr, p] : peers_)
+      f(addr, p->resolved, p->tunnel.config().dst_mac);
+  }
   nlohmann::json peers_json() const;
   nlohmann::json stats_json() const;
   nlohmann::json reassembly_json() const;

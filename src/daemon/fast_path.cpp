@@ -36,23 +36,22 @@ std::array<std::uint8_t, 6> mac_of(std::uint64_t k) {
 
 }  // namespace
 
-std::string_view to_string(FastPathMode m) {
+std::string_view to_string(FastPathSetting m) {
   switch (m) {
-    case FastPathMode::kAuto:
+    case FastPathSetting::kAuto:
       return "auto";
-    case FastPathMode::kBpf:
+    case FastPathSetting::kBpf:
       return "bpf";
-    case FastPathMode::kOff:
+    case FastPathSetting::kOff:
       return "off";
   }
   return "?";
 }
 
-std::optional<FastPathMode> parse_fast_path_mode(std::string_view s) {
-  for (const auto m : {FastPathMode::kAuto, FastPathMode::kBpf, FastPathMode::kOff}) {
-    if (s == to_string(m)) return m;
-  }
-  return std::nullopt;
+nlohmann::json FastPathStatus::json() const {
+  return {{"mode", active ? "bpf" : "off"},
+          {"configured", std::string(to_string(configured))},
+          {"reason", reason}};
 }
 
 std::unique_ptr<FastPath> FastPath::start(const FastPathSettings& s, FastPathStatus* status) {
@@ -64,12 +63,12 @@ std::unique_ptr<FastPath> FastPath::start(const FastPathSettings& s, FastPathSta
     spdlog::warn("removed a stale fast-path filter from {} left by a previous instance",
                  s.underlay_name);
   }
-  if (s.mode == FastPathMode::kOff) {
+  if (s.mode == FastPathSetting::kOff) {
     status->reason = "fast_path = \"off\" in the config";
     return nullptr;
   }
   auto unavailable = [&](std::string why) -> std::unique_ptr<FastPath> {
-    if (s.mode == FastPathMode::kBpf) {
+    if (s.mode == FastPathSetting::kBpf) {
       throw std::runtime_error(fmt::format("fast_path = \"bpf\": {}", why));
     }
     status->reason = std::move(why);
@@ -104,24 +103,37 @@ std::uint32_t FastPath::slot_of(std::uint64_t context_id) const {
   return it == nets_.end() ? 0 : it->second.slot;
 }
 
-void FastPath::add_network(std::uint64_t context_id, int tap_ifindex, std::uint32_t tap_mtu) {
-  remove_network(context_id);
+void FastPath::sync_networks(std::span<const NetworkView> nets) {
+  std::vector<std::uint64_t> gone;
+  for (const auto& [ctx, n] : nets_) {
+    const auto it = std::find_if(nets.begin(), nets.end(),
+                                 [&](const NetworkView& v) { return v.context_id == ctx; });
+    if (it == nets.end() || it->tap_ifindex != n.tap_ifindex) gone.push_back(ctx);
+  }
+  for (const std::uint64_t ctx : gone)
+    remove_network(ctx);
+  for (const NetworkView& v : nets) {
+    const auto it = nets_.find(v.context_id);
+    if (it == nets_.end()) {
+      add_network(v);
+    } else if (it->second.tap_mtu != v.tap_mtu) {
+      bpf_.set_network(v.context_id, v.tap_ifindex, it->second.slot, v.tap_mtu);
+      it->second.tap_mtu = v.tap_mtu;
+    }
+  }
+}
+
+void FastPath::add_network(const NetworkView& v) {
   std::uint32_t slot = 1;
   while (slot < STT_BPF_MAX_NETWORKS && slot_used_[slot])
     ++slot;
   if (slot == STT_BPF_MAX_NETWORKS) {
     throw std::runtime_error("fast path: more networks than the programs' maps hold");
   }
-  bpf_.set_network(context_id, tap_ifindex, slot, tap_mtu);
-  bpf_.attach_tap(tap_ifindex, context_id, slot);
+  bpf_.set_network(v.context_id, v.tap_ifindex, slot, v.tap_mtu);
+  bpf_.attach_tap(v.tap_ifindex, v.context_id, slot);
   slot_used_[slot] = true;
-  nets_[context_id] = Net{slot, tap_ifindex, {}, {}};
-}
-
-void FastPath::set_tap_mtu(std::uint64_t context_id, std::uint32_t tap_mtu) {
-  const auto it = nets_.find(context_id);
-  if (it != nets_.end())
-    bpf_.set_network(context_id, it->second.tap_ifindex, it->second.slot, tap_mtu);
+  nets_[v.context_id] = Net{slot, v.tap_ifindex, v.tap_mtu, {}, {}};
 }
 
 void FastPath::remove_network(std::uint64_t context_id) {

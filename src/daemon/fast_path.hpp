@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,24 +18,24 @@
 #include <unordered_map>
 #include <vector>
 
+#include "daemon/config.hpp"
 #include "linux/bpf_fastpath.hpp"
 #include "wire/addr.hpp"
 
 namespace stt::daemon {
 
-enum class FastPathMode : std::uint8_t { kAuto, kBpf, kOff };
-std::string_view to_string(FastPathMode m);
-std::optional<FastPathMode> parse_fast_path_mode(std::string_view s);
+std::string_view to_string(FastPathSetting m);
 
 // What runs and why, for the log and `sttctl show`.
 struct FastPathStatus {
-  FastPathMode configured = FastPathMode::kAuto;
+  FastPathSetting configured = FastPathSetting::kAuto;
   bool active = false;
   std::string reason;
+  nlohmann::json json() const;  // {"mode": "bpf"|"off", "configured": ..., "reason": ...}
 };
 
 struct FastPathSettings {
-  FastPathMode mode = FastPathMode::kAuto;
+  FastPathSetting mode = FastPathSetting::kAuto;
   int underlay_ifindex = 0;
   std::string underlay_name;
   wire::IpAddr local;
@@ -54,10 +55,14 @@ class FastPath {
   // auto: as bpf, but a failure returns nullptr with the reason in *status.
   static std::unique_ptr<FastPath> start(const FastPathSettings& s, FastPathStatus* status);
 
-  // A network with its TAP: gets a counter slot, the TAP's egress program and its context.
-  void add_network(std::uint64_t context_id, int tap_ifindex, std::uint32_t tap_mtu);
-  void set_tap_mtu(std::uint64_t context_id, std::uint32_t tap_mtu);
-  void remove_network(std::uint64_t context_id);
+  struct NetworkView {
+    std::uint64_t context_id;
+    int tap_ifindex;
+    std::uint32_t tap_mtu;
+  };
+  // The running networks: a new one gets a counter slot, its context and the TAP's egress
+  // program; a gone one (or one whose TAP changed) loses them; an MTU change is written.
+  void sync_networks(std::span<const NetworkView> nets);
 
   struct Peer {
     wire::IpAddr addr;
@@ -86,11 +91,14 @@ class FastPath {
  private:
   explicit FastPath(const sys::BpfFastPathConfig& c) : bpf_(c) {}
   std::uint32_t slot_of(std::uint64_t context_id) const;
+  void add_network(const NetworkView& v);
+  void remove_network(std::uint64_t context_id);
 
   sys::BpfFastPath bpf_;
   struct Net {
     std::uint32_t slot;
     int tap_ifindex;
+    std::uint32_t tap_mtu;
     std::vector<std::uint32_t> peers;                      // be addresses, as written
     std::unordered_map<std::uint64_t, std::uint32_t> fdb;  // MAC as u64 -> peer (be)
   };
