@@ -371,7 +371,20 @@ int stt_rx(struct __sk_buff* skb) {
   /* The outer checksum must be one the kernel vouches for (D21): generated on this host
    * (PARTIAL) or verified (UNNECESSARY, as GRO leaves it). */
   const __u32 summed = ip_summed(skb);
-  if (summed != CHECKSUM_PARTIAL && summed != CHECKSUM_UNNECESSARY) goto to_sttd;
+  if (summed != CHECKSUM_PARTIAL && summed != CHECKSUM_UNNECESSARY) {
+    /* Nobody verified it (a veth peer's finished segment, a NIC without receive checksum
+     * offload): a single segment is verified here, as sttd would; a GSO one goes to sttd. */
+    if (summed != CHECKSUM_NONE || gso_size_of(skb) != 0) goto to_sttd;
+    struct {
+      __u32 saddr, daddr;
+      __u8 zero, proto;
+      __u16 len;
+    } ph = {src, cfg->local_addr, 0, IPPROTO_TCP, bpf_htons(20 + stt_len)};
+    long ps = bpf_csum_diff(0, 0, (void*)&ph, sizeof(ph), 0);
+    if (ps < 0) goto to_sttd;
+    long sum = sum_bytes(skb, 34, 20 + stt_len, (__u32)ps);
+    if (sum < 0 || csum_fold((__u32)sum) != 0) goto to_sttd;
+  }
   if (bpf_skb_load_bytes(skb, 54, &o.version, 18)) goto to_sttd;
   const __u8 f = o.flags;
   if (o.version != 0 || (f & (STT_F_C | STT_F_P)) == (STT_F_C | STT_F_P) ||

@@ -155,6 +155,8 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
   fs.dscp_uniform = cfg_.dscp_mode == DscpSetting::kInherit;
   fs.pipe_dscp = cfg_.dscp;
   fs.ecn_normal = cfg_.ecn == EcnSetting::kNormal;
+  // --tx-form segmented asks for frames cut in userspace: the kernel path sends GSO packets.
+  fs.tx = opt_.tx_form == core::TxForm::kGso;
   fast_ = FastPath::start(fs, &fast_status_);
   if (fast_) {
     spdlog::info("fast path: bpf (fast_path = \"{}\"): {}", to_string(cfg_.fast_path),

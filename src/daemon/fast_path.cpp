@@ -86,6 +86,7 @@ std::unique_ptr<FastPath> FastPath::start(const FastPathSettings& s, FastPathSta
   c.dscp_uniform = s.dscp_uniform;
   c.pipe_dscp = s.pipe_dscp;
   c.ecn_normal = s.ecn_normal;
+  c.tx = s.tx;
   std::unique_ptr<FastPath> fp;
   try {
     fp.reset(new FastPath(c));

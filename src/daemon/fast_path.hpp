@@ -45,6 +45,7 @@ struct FastPathSettings {
   bool dscp_uniform = true;
   std::uint8_t pipe_dscp = 0;
   bool ecn_normal = true;
+  bool tx = true;  // false: frames from the TAPs all go to sttd (sttd --tx-form segmented)
 };
 
 class FastPath {

@@ -31,6 +31,7 @@
 #include "linux/bpf_fastpath.hpp"
 #include "linux/ethtool.hpp"
 #include "linux/fd.hpp"
+#include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
 
 namespace stt::sys {
@@ -80,21 +81,6 @@ struct Failed : std::runtime_error {
 
 [[noreturn]] void failf(const std::string& what) {
   throw Failed(what);
-}
-
-void put16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-void put32(std::uint8_t* p, std::uint32_t v) {
-  put16(p, static_cast<std::uint16_t>(v >> 16));
-  put16(p + 2, static_cast<std::uint16_t>(v));
-}
-std::uint16_t get16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-std::uint32_t get32(const std::uint8_t* p) {
-  return std::uint32_t{get16(p)} << 16 | get16(p + 2);
 }
 
 // Sums in the network-order convention of wire::csum.
@@ -224,34 +210,35 @@ Bytes inner_frame(const Mac& dst, const Mac& src, std::uint32_t payload) {
   Bytes b(54 + payload);
   std::memcpy(&b[0], dst.data(), 6);
   std::memcpy(&b[6], src.data(), 6);
-  put16(&b[12], 0x0800);
+  wire::store_be16(&b[12], 0x0800);
   std::uint8_t* ip = &b[14];
   ip[0] = 0x45;
-  put16(ip + 2, static_cast<std::uint16_t>(40 + payload));
-  put16(ip + 6, 0x4000);
+  wire::store_be16(ip + 2, static_cast<std::uint16_t>(40 + payload));
+  wire::store_be16(ip + 6, 0x4000);
   ip[8] = 64;
   ip[9] = 6;
-  put32(ip + 12, 0x0a050001);
-  put32(ip + 16, 0x0a050002);
-  put16(ip + 10, finish(wire::csum::sum(ip, 20)));
+  wire::store_be32(ip + 12, 0x0a050001);
+  wire::store_be32(ip + 16, 0x0a050002);
+  wire::store_be16(ip + 10, finish(wire::csum::sum(ip, 20)));
   std::uint8_t* tcp = &b[34];
-  put16(tcp, 40000);
-  put16(tcp + 2, 5001);
-  put32(tcp + 4, 1000);
-  put32(tcp + 8, 2000);
+  wire::store_be16(tcp, 40000);
+  wire::store_be16(tcp + 2, 5001);
+  wire::store_be32(tcp + 4, 1000);
+  wire::store_be32(tcp + 8, 2000);
   tcp[12] = 0x50;
   tcp[13] = 0x18;
-  put16(tcp + 14, 65535);
+  wire::store_be16(tcp + 14, 65535);
   for (std::uint32_t i = 0; i < payload; ++i)
     b[54 + i] = static_cast<std::uint8_t>(i * 7 + 3);
-  put16(tcp + 16, wire::csum::fold(pseudo_v4(0x0a050001, 0x0a050002, 6, 20 + payload)));
+  wire::store_be16(tcp + 16, wire::csum::fold(pseudo_v4(0x0a050001, 0x0a050002, 6, 20 + payload)));
   return b;
 }
 
 bool tcp_checksum_ok(const std::uint8_t* ip, std::size_t l4_len) {
-  const std::uint32_t s = wire::csum::sum(
-      ip + 20, l4_len,
-      pseudo_v4(get32(ip + 12), get32(ip + 16), 6, static_cast<std::uint32_t>(l4_len)));
+  const std::uint32_t s =
+      wire::csum::sum(ip + 20, l4_len,
+                      pseudo_v4(wire::load_be32(ip + 12), wire::load_be32(ip + 16), 6,
+                                static_cast<std::uint32_t>(l4_len)));
   return wire::csum::fold(s) == 0xffff;
 }
 
@@ -263,31 +250,31 @@ Bytes stt_frame(const Mac& ul_mac, const Mac& far_mac, std::uint32_t src, const 
   Bytes b(54 + stt_len);
   std::memcpy(&b[0], ul_mac.data(), 6);
   std::memcpy(&b[6], far_mac.data(), 6);
-  put16(&b[12], 0x0800);
+  wire::store_be16(&b[12], 0x0800);
   std::uint8_t* ip = &b[14];
   ip[0] = 0x45;
-  put16(ip + 2, static_cast<std::uint16_t>(40 + stt_len));
-  put16(ip + 6, 0x4000);
+  wire::store_be16(ip + 2, static_cast<std::uint16_t>(40 + stt_len));
+  wire::store_be16(ip + 6, 0x4000);
   ip[8] = 64;
   ip[9] = 6;
-  put32(ip + 12, src);
-  put32(ip + 16, kLocal);
-  put16(ip + 10, finish(wire::csum::sum(ip, 20)));
+  wire::store_be32(ip + 12, src);
+  wire::store_be32(ip + 16, kLocal);
+  wire::store_be16(ip + 10, finish(wire::csum::sum(ip, 20)));
   std::uint8_t* tcp = &b[34];
-  put16(tcp, 50000);
-  put16(tcp + 2, kPort);
-  put32(tcp + 4, stt_len << 16 | seq_low);
-  put32(tcp + 8, 42);
+  wire::store_be16(tcp, 50000);
+  wire::store_be16(tcp + 2, kPort);
+  wire::store_be32(tcp + 4, stt_len << 16 | seq_low);
+  wire::store_be32(tcp + 8, 42);
   tcp[12] = 0x50;
   tcp[13] = 0x18;
   std::uint8_t* stt = &b[54];
   stt[1] = flags;
   stt[2] = 34;
-  put16(stt + 4, mss);
-  put32(stt + 8, static_cast<std::uint32_t>(kContext >> 32));
-  put32(stt + 12, static_cast<std::uint32_t>(kContext));
+  wire::store_be16(stt + 4, mss);
+  wire::store_be32(stt + 8, static_cast<std::uint32_t>(kContext >> 32));
+  wire::store_be32(stt + 12, static_cast<std::uint32_t>(kContext));
   std::memcpy(&b[72], inner.data(), inner.size());
-  put16(tcp + 16, wire::csum::fold(pseudo_v4(src, kLocal, 6, 20 + stt_len)));
+  wire::store_be16(tcp + 16, wire::csum::fold(pseudo_v4(src, kLocal, 6, 20 + stt_len)));
   return b;
 }
 
@@ -306,10 +293,12 @@ virtio_net_hdr partial_hdr(std::uint16_t csum_start, std::uint16_t gso_size, std
 }
 
 bool is_tenant_tcp(const Bytes& b) {
-  return b.size() >= 54 && get16(&b[12]) == 0x0800 && b[23] == 6 && get16(&b[36]) == 5001;
+  return b.size() >= 54 && wire::load_be16(&b[12]) == 0x0800 && b[23] == 6 &&
+         wire::load_be16(&b[36]) == 5001;
 }
 bool is_stt(const Bytes& b) {
-  return b.size() >= 72 && get16(&b[12]) == 0x0800 && b[23] == 6 && get16(&b[36]) == kPort;
+  return b.size() >= 72 && wire::load_be16(&b[12]) == 0x0800 && b[23] == 6 &&
+         wire::load_be16(&b[36]) == kPort;
 }
 
 class SelfTest {
@@ -433,7 +422,7 @@ class SelfTest {
     const auto& d = got->data;
     const std::uint32_t stt_len = 18 + static_cast<std::uint32_t>(inner.size());
     check_outer(d, inner, stt_len, kInnerMss);
-    if (get16(&d[50]) != wire::csum::fold(pseudo_v4(kLocal, kPeer, 6, 20 + stt_len))) {
+    if (wire::load_be16(&d[50]) != wire::csum::fold(pseudo_v4(kLocal, kPeer, 6, 20 + stt_len))) {
       failf("the outer TCP checksum field is not the pseudo-header sum of a TSO request");
     }
   }
@@ -469,23 +458,23 @@ class SelfTest {
       const auto got = receive(far_.get(), is_stt);
       if (!got) failf(fmt::format("{} of {} segments arrived", i, want));
       const auto& d = got->data;
-      const std::uint32_t tot = get16(&d[16]);
+      const std::uint32_t tot = wire::load_be16(&d[16]);
       if (tot + 14 != d.size() || tot - 40 > kOuterMss) failf("a segment's IP length is wrong");
       // A segment is finished, or a correct checksum request for its own length.
-      const bool ok =
-          (got->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
-              ? got->vh.csum_start == 34 && got->vh.csum_offset == 16 &&
-                    get16(&d[50]) == wire::csum::fold(pseudo_v4(kLocal, kPeer, 6, tot - 20))
-              : tcp_checksum_ok(&d[14], tot - 20);
+      const bool ok = (got->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+                          ? got->vh.csum_start == 34 && got->vh.csum_offset == 16 &&
+                                wire::load_be16(&d[50]) ==
+                                    wire::csum::fold(pseudo_v4(kLocal, kPeer, 6, tot - 20))
+                          : tcp_checksum_ok(&d[14], tot - 20);
       if (!ok) failf(fmt::format("segment {}: wrong TCP checksum", i));
       if (wire::csum::fold(wire::csum::sum(&d[14], 20)) != 0xffff) {
         failf(fmt::format("segment {}: wrong IPv4 header checksum", i));
       }
-      const std::uint32_t seq = get32(&d[38]);
+      const std::uint32_t seq = wire::load_be32(&d[38]);
       const std::uint32_t off = seq & 0xffff;
       if ((seq >> 16) != stt_len || off + tot - 40 > stt_len) failf("a segment's SEQ is wrong");
-      if (i == 0) first_id = get16(&d[18]);
-      if (get16(&d[18]) != static_cast<std::uint16_t>(first_id + i)) {
+      if (i == 0) first_id = wire::load_be16(&d[18]);
+      if (wire::load_be16(&d[18]) != static_cast<std::uint16_t>(first_id + i)) {
         failf("outer IPv4 IDs are not consecutive");
       }
       std::memcpy(&stt[off], &d[54], tot - 40);
@@ -513,20 +502,22 @@ class SelfTest {
     if (std::memcmp(&d[0], far_mac_.data(), 6) != 0 || std::memcmp(&d[6], ul_mac_.data(), 6) != 0) {
       failf("outer MACs are not the next hop's and the underlay's");
     }
-    if (d[14] != 0x45 || get16(&d[16]) != 40 + stt_len || get16(&d[20]) != 0x4000 ||
-        get32(&d[26]) != kLocal || get32(&d[30]) != kPeer || d[23] != 6) {
+    if (d[14] != 0x45 || wire::load_be16(&d[16]) != 40 + stt_len ||
+        wire::load_be16(&d[20]) != 0x4000 || wire::load_be32(&d[26]) != kLocal ||
+        wire::load_be32(&d[30]) != kPeer || d[23] != 6) {
       failf("outer IPv4 header");
     }
     if (wire::csum::fold(wire::csum::sum(&d[14], 20)) != 0xffff) failf("outer IPv4 checksum");
-    if (get32(&d[38]) != stt_len << 16 || !(get32(&d[42]) & STT_BPF_PACKET_ID_BIT) ||
-        d[46] != 0x50) {
+    if (wire::load_be32(&d[38]) != stt_len << 16 ||
+        !(wire::load_be32(&d[42]) & STT_BPF_PACKET_ID_BIT) || d[46] != 0x50) {
       failf("outer TCP SEQ/ACK/offset");
     }
     const std::uint8_t* stt = &d[54];
-    if (stt[0] != 0 || stt[1] != 0x0e || stt[2] != 34 || get16(stt + 4) != mss ||
-        get32(stt + 8) != static_cast<std::uint32_t>(kContext >> 32) ||
-        get32(stt + 12) != static_cast<std::uint32_t>(kContext)) {
-      failf(fmt::format("STT header flags {:#x} l4 {} mss {}", stt[1], stt[2], get16(stt + 4)));
+    if (stt[0] != 0 || stt[1] != 0x0e || stt[2] != 34 || wire::load_be16(stt + 4) != mss ||
+        wire::load_be32(stt + 8) != static_cast<std::uint32_t>(kContext >> 32) ||
+        wire::load_be32(stt + 12) != static_cast<std::uint32_t>(kContext)) {
+      failf(fmt::format("STT header flags {:#x} l4 {} mss {}", stt[1], stt[2],
+                        wire::load_be16(stt + 4)));
     }
     if (!std::equal(inner.begin(), inner.end(), d.begin() + 72)) {
       failf("the inner frame changed in the tunnel");

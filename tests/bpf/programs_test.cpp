@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "linux/bpf_fastpath.hpp"
+#include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
 
 namespace stt::sys {
@@ -30,33 +31,21 @@ constexpr Mac kVmB{0x02, 0, 0, 0, 0, 0xb};
 constexpr int kTcActRedirect = 7;
 constexpr int kLoIfindex = 1;  // BPF_PROG_TEST_RUN's skb->dev when ctx.ifindex is 0/1
 
-void put16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = v >> 8, p[1] = v & 0xff;
-}
-void put32(std::uint8_t* p, std::uint32_t v) {
-  put16(p, v >> 16), put16(p + 2, v & 0xffff);
-}
-std::uint16_t get16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-std::uint32_t get32(const std::uint8_t* p) {
-  return std::uint32_t{get16(p)} << 16 | get16(p + 2);
-}
-
 // Ethernet + IPv4 (+ `l4` bytes of protocol `proto`, pattern-filled).
 Bytes ipv4_frame(const Mac& dst, const Mac& src, std::uint32_t saddr, std::uint32_t daddr,
                  std::uint8_t proto, std::size_t l4) {
   Bytes b(34 + l4);
   std::memcpy(&b[0], dst.data(), 6);
   std::memcpy(&b[6], src.data(), 6);
-  put16(&b[12], 0x0800);
+  wire::store_be16(&b[12], 0x0800);
   b[14] = 0x45;
-  put16(&b[16], static_cast<std::uint16_t>(20 + l4));
+  wire::store_be16(&b[16], static_cast<std::uint16_t>(20 + l4));
   b[22] = 64;
   b[23] = proto;
-  put32(&b[26], saddr);
-  put32(&b[30], daddr);
-  put16(&b[24], static_cast<std::uint16_t>(~wire::csum::fold(wire::csum::sum(&b[14], 20))));
+  wire::store_be32(&b[26], saddr);
+  wire::store_be32(&b[30], daddr);
+  wire::store_be16(&b[24],
+                   static_cast<std::uint16_t>(~wire::csum::fold(wire::csum::sum(&b[14], 20))));
   for (std::size_t i = 0; i < l4; ++i)
     b[34 + i] = static_cast<std::uint8_t>(i * 13 + 1);
   return b;
@@ -68,13 +57,13 @@ Bytes stt_segment(std::uint32_t src, std::uint16_t offset, const Bytes& inner) {
   Bytes b = ipv4_frame(kUlMac, kNhMac, src, kLocal, 6, 20 + stt_len);
   std::uint8_t* tcp = &b[34];
   std::memset(tcp, 0, 20 + 18);
-  put16(tcp, 50000);
-  put16(tcp + 2, 7471);
-  put32(tcp + 4, static_cast<std::uint32_t>(stt_len << 16 | offset));
+  wire::store_be16(tcp, 50000);
+  wire::store_be16(tcp + 2, 7471);
+  wire::store_be32(tcp + 4, static_cast<std::uint32_t>(stt_len << 16 | offset));
   tcp[12] = 0x50;
   tcp[13] = 0x10;
   tcp[20 + 1] = 0x00;  // STT flags: P = 0
-  put32(tcp + 20 + 12, static_cast<std::uint32_t>(kContext));
+  wire::store_be32(tcp + 20 + 12, static_cast<std::uint32_t>(kContext));
   std::memcpy(&b[72], inner.data(), inner.size());
   return b;
 }
@@ -147,6 +136,36 @@ TEST_F(BpfPrograms, RxHandsUnverifiedChecksumsToSttd) {
   EXPECT_EQ(counter(0, STT_C_RX_DELIVERED), 0u);
 }
 
+// The segment with its outer TCP checksum finished, as a peer without offloads sends it.
+Bytes with_tcp_checksum(Bytes b) {
+  const std::uint32_t len = static_cast<std::uint32_t>(b.size() - 34);
+  const std::uint32_t src = wire::load_be32(&b[26]), dst = wire::load_be32(&b[30]);
+  const std::uint32_t ph = (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + 6 + len;
+  wire::store_be16(&b[50],
+                   static_cast<std::uint16_t>(~wire::csum::fold(wire::csum::sum(&b[34], len, ph))));
+  return b;
+}
+
+TEST_F(BpfPrograms, RxDecapsulatesAVerifiedWholeFrameAndLearns) {
+  // CHECKSUM_NONE, one segment: the program verifies the outer checksum itself (D21).
+  const Bytes inner = ipv4_frame(kVmB, kVmA, 0x0a000001, 0x0a000002, 17, 200);
+  const Bytes seg = with_tcp_checksum(stt_segment(kPeer, 0, inner));
+  Bytes out;
+  EXPECT_EQ(run(fp_->rx_prog_fd(), seg, &out), kTcActRedirect);
+  EXPECT_EQ(out, inner);
+  EXPECT_EQ(counter(1, STT_C_RX_DELIVERED), 1u);
+  EXPECT_EQ(counter(0, STT_C_RX_WHOLE_FRAMES), 1u);
+  const auto learned = fp_->learned();
+  ASSERT_EQ(learned.size(), 1u);
+  EXPECT_EQ(learned[0].mac, kVmA);
+  EXPECT_EQ(learned[0].peer_be, htonl(kPeer));
+  // One bit off: not verified, so sttd gets it unchanged.
+  Bytes bad = seg;
+  bad[100] ^= 1;
+  EXPECT_EQ(run(fp_->rx_prog_fd(), bad, &out), 0);
+  EXPECT_EQ(out, bad);
+}
+
 class BpfTx : public BpfPrograms {
  protected:
   void SetUp() override {
@@ -181,16 +200,16 @@ TEST_F(BpfTx, EncapsulatesAKnownUnicastFrameIntoOneFinishedSegment) {
   ASSERT_EQ(out.size(), 54 + stt_len);
   EXPECT_EQ(0, std::memcmp(&out[0], kNhMac.data(), 6));
   EXPECT_EQ(0, std::memcmp(&out[6], kUlMac.data(), 6));
-  EXPECT_EQ(get16(&out[12]), 0x0800);
-  EXPECT_EQ(get16(&out[16]), 40 + stt_len);
-  EXPECT_EQ(get16(&out[20]), 0x4000);  // DF
-  EXPECT_EQ(get32(&out[26]), kLocal);
-  EXPECT_EQ(get32(&out[30]), kPeer);
+  EXPECT_EQ(wire::load_be16(&out[12]), 0x0800);
+  EXPECT_EQ(wire::load_be16(&out[16]), 40 + stt_len);
+  EXPECT_EQ(wire::load_be16(&out[20]), 0x4000);  // DF
+  EXPECT_EQ(wire::load_be32(&out[26]), kLocal);
+  EXPECT_EQ(wire::load_be32(&out[30]), kPeer);
   EXPECT_EQ(wire::csum::fold(wire::csum::sum(&out[14], 20)), 0xffff);
-  EXPECT_EQ(get16(&out[36]), 7471);
-  EXPECT_GE(get16(&out[34]), 49152);
-  EXPECT_EQ(get32(&out[38]), stt_len << 16);
-  EXPECT_TRUE(get32(&out[42]) & STT_BPF_PACKET_ID_BIT);
+  EXPECT_EQ(wire::load_be16(&out[36]), 7471);
+  EXPECT_GE(wire::load_be16(&out[34]), 49152);
+  EXPECT_EQ(wire::load_be32(&out[38]), stt_len << 16);
+  EXPECT_TRUE(wire::load_be32(&out[42]) & STT_BPF_PACKET_ID_BIT);
   // The whole outer TCP checksum, pseudo-header included.
   const std::uint32_t tcp_len = static_cast<std::uint32_t>(20 + stt_len);
   std::uint32_t ph =
@@ -199,15 +218,15 @@ TEST_F(BpfTx, EncapsulatesAKnownUnicastFrameIntoOneFinishedSegment) {
   // STT header: no offload for a CHECKSUM_NONE frame, our context, then the frame itself.
   EXPECT_EQ(out[54], 0);
   EXPECT_EQ(out[55], 0);
-  EXPECT_EQ(get16(&out[58]), 0);
-  EXPECT_EQ(get32(&out[66]), kContext);
+  EXPECT_EQ(wire::load_be16(&out[58]), 0);
+  EXPECT_EQ(wire::load_be32(&out[66]), kContext);
   EXPECT_TRUE(std::equal(inner.begin(), inner.end(), out.begin() + 72));
   EXPECT_EQ(counter(1, STT_C_TX_FRAMES), 1u);
   EXPECT_EQ(counter(1, STT_C_TX_BYTES), inner.size());
   // Packet IDs count up per frame toward one peer.
   Bytes out2;
   ASSERT_EQ(run(fp_->tx_prog_fd(), inner, &out2), kTcActRedirect);
-  EXPECT_EQ(get32(&out2[42]), get32(&out[42]) + 1);
+  EXPECT_EQ(wire::load_be32(&out2[42]), wire::load_be32(&out[42]) + 1);
 }
 
 TEST_F(BpfTx, AFrameLargerThanOneSegmentWithoutGsoGoesToSttd) {

@@ -194,5 +194,49 @@ class FastPathBridged(H.SystemTestCase):
                 self.transfer(src, dst, addr, size, chunk)
 
 
+class FastPathFallback(H.SystemTestCase):
+    """The self-test decides: with its failure hook set (STT_BPF_SELFTEST_FAIL), "auto" runs
+    sttd's userspace path and says why, "bpf" refuses to start, naming the failed check."""
+
+    @classmethod
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+
+    def daemon(self, i, mode, label):
+        net = dict(NET, peers=[self.under[1 - i]])
+        d = H.Daemon(self.hosts[i], self.under[i], [net], label=label)
+        text = H.render_config("veth0", self.under[i], d.socket, [net],
+                               extra_underlay='fast_path = "%s"' % mode)
+        with open(d.config, "w") as f:
+            f.write(text)
+        return d
+
+    def test_auto_falls_back_and_bpf_refuses(self):
+        os.environ["STT_BPF_SELFTEST_FAIL"] = "rx_small"
+        try:
+            h1 = self.daemon(0, "auto", "h1-auto").start()
+            show = h1.ctl_json(["show"])["fast_path"]
+            self.assertEqual(show["mode"], "off", show)
+            self.assertEqual(show["configured"], "auto", show)
+            self.assertIn("self-test failed: rx_small", show["reason"])
+            self.assertIn("fast path: off", h1.log_text())
+            h2 = self.daemon(1, "bpf", "h2-bpf")
+            with self.assertRaises(H.HarnessError):
+                h2.start(timeout=20)
+            self.assertIn('fast_path = "bpf": kernel self-test failed: rx_small', h2.log_text())
+        finally:
+            del os.environ["STT_BPF_SELFTEST_FAIL"]
+        # Without the hook the same "auto" config runs the kernel path, and traffic flows.
+        h1.stop()
+        h1 = h1.start()
+        self.assertEqual(h1.ctl_json(["show"])["fast_path"]["mode"], "bpf")
+        h2 = self.daemon(1, "off", "h2-off").start()
+        self.assertEqual(h2.ctl_json(["show"])["fast_path"]["mode"], "off")
+        for i, d in enumerate((h1, h2)):
+            H.setup_tap(self.hosts[i], NET, T4[i] + "/24")
+        ok, out = H.ping(self.hosts[0], T4[1], count=3)
+        self.assertTrue(ok, out)
+
+
 if __name__ == "__main__":
     H.main()
