@@ -348,16 +348,7 @@ class SelfTest {
     send_frame(far_tx_.get(), partial_hdr(34, kOuterMss, outer.size(), 54), outer);
     const auto got = receive(tap_guest_.get(), is_tenant_tcp);
     if (!got) failf("no frame reached the bridged TAP");
-    const std::uint16_t want_mss = expect("rx_gso", kInnerMss);
-    if (got->vh.gso_type != VIRTIO_NET_HDR_GSO_TCPV4 || got->vh.gso_size != want_mss) {
-      failf(fmt::format("gso_type {} gso_size {}, want TCPV4 and {}", got->vh.gso_type,
-                        got->vh.gso_size, want_mss));
-    }
-    if (!(got->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || got->vh.csum_start != 34 ||
-        got->vh.csum_offset != 16) {
-      failf(fmt::format("checksum request flags {} start {} offset {}, want NEEDS_CSUM 34/16",
-                        got->vh.flags, got->vh.csum_start, got->vh.csum_offset));
-    }
+    check_tso_request(got->vh, expect("rx_gso", kInnerMss));
     if (got->data != inner) failf("the inner frame's bytes changed");
   }
 
@@ -409,16 +400,7 @@ class SelfTest {
     send_frame(tap_guest_.get(), partial_hdr(34, kInnerMss, inner.size(), 54), inner);
     const auto got = receive(far_.get(), is_stt);
     if (!got) failf("no STT packet left the underlay");
-    const std::uint16_t want_mss = expect("tx_gso", kOuterMss);
-    if (got->vh.gso_type != VIRTIO_NET_HDR_GSO_TCPV4 || got->vh.gso_size != want_mss) {
-      failf(fmt::format("gso_type {} gso_size {}, want TCPV4 and {}", got->vh.gso_type,
-                        got->vh.gso_size, want_mss));
-    }
-    if (!(got->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || got->vh.csum_start != 34 ||
-        got->vh.csum_offset != 16) {
-      failf(fmt::format("checksum request flags {} start {} offset {}, want NEEDS_CSUM 34/16",
-                        got->vh.flags, got->vh.csum_start, got->vh.csum_offset));
-    }
+    check_tso_request(got->vh, expect("tx_gso", kOuterMss));
     const auto& d = got->data;
     const std::uint32_t stt_len = 18 + static_cast<std::uint32_t>(inner.size());
     check_outer(d, inner, stt_len, kInnerMss);
@@ -495,6 +477,18 @@ class SelfTest {
   }
   bool expect(const char* check, bool v) const {
     return (sabotage_ == check || sabotage_ == "all") ? !v : v;
+  }
+
+  // One TCPV4 GSO packet of `mss` with a checksum request at an untagged IPv4 TCP header.
+  static void check_tso_request(const virtio_net_hdr& vh, std::uint16_t mss) {
+    if (vh.gso_type != VIRTIO_NET_HDR_GSO_TCPV4 || vh.gso_size != mss) {
+      failf(
+          fmt::format("gso_type {} gso_size {}, want TCPV4 and {}", vh.gso_type, vh.gso_size, mss));
+    }
+    if (!(vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || vh.csum_start != 34 || vh.csum_offset != 16) {
+      failf(fmt::format("checksum request flags {} start {} offset {}, want NEEDS_CSUM 34/16",
+                        vh.flags, vh.csum_start, vh.csum_offset));
+    }
   }
 
   void check_outer(const Bytes& d, const Bytes& inner, std::uint32_t stt_len, std::uint16_t mss) {

@@ -127,7 +127,8 @@ TEST_F(BpfPrograms, RxHandsPiecesToSttdUnchanged) {
 }
 
 TEST_F(BpfPrograms, RxHandsUnverifiedChecksumsToSttd) {
-  // BPF_PROG_TEST_RUN's skb is CHECKSUM_NONE: nobody vouched for the outer checksum (D21).
+  // BPF_PROG_TEST_RUN's skb is CHECKSUM_NONE, so the program checks the outer checksum
+  // itself (D21); this segment's is left 0, so it is wrong and the frame goes to sttd.
   const Bytes seg = stt_segment(kPeer, 0, ipv4_frame(kVmB, kVmA, 1, 2, 17, 40));
   Bytes out;
   EXPECT_EQ(run(fp_->rx_prog_fd(), seg, &out), 0);
