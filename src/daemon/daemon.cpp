@@ -219,18 +219,22 @@ void Daemon::sync_fast_path(std::uint64_t now) {
       nets.push_back({n->cfg.context_id, n->tap.ifindex(), n->tap.mtu()});
     }
     fast_->sync_networks(nets);
-    fast_->poll_learned([&](std::uint64_t ctx, const wire::MacAddr& mac, const wire::IpAddr& peer) {
-      for (const auto& n : dp_->networks()) {
-        if (n->cfg.context_id == ctx) n->fdb.learn(mac, peer, now);
-      }
-    });
     std::vector<FastPath::Peer> peers;
     dp_->for_each_peer([&](const wire::IpAddr& a, bool resolved, const wire::MacAddr& mac) {
       peers.push_back({a, resolved, mac});
     });
     fast_->sync_peers(peers);
+    // MACs learned by either path reach the other within 0.1 s.
     const bool fdb_due = now >= next_fdb_sync_ns_;
-    if (fdb_due) next_fdb_sync_ns_ = now + 100'000'000ull;  // new MACs reach the kernel in 0.1 s
+    if (fdb_due) {
+      next_fdb_sync_ns_ = now + 100'000'000ull;
+      fast_->poll_learned(
+          [&](std::uint64_t ctx, const wire::MacAddr& mac, const wire::IpAddr& peer) {
+            for (const auto& n : dp_->networks()) {
+              if (n->cfg.context_id == ctx) n->fdb.learn(mac, peer, now);
+            }
+          });
+    }
     std::vector<FastPath::FdbEntry> entries;
     for (const auto& n : dp_->networks()) {
       fast_->sync_network_peers(n->cfg.context_id, n->fdb.peers());

@@ -337,23 +337,29 @@ BpfCounters BpfFastPath::counters(std::uint32_t slot) const {
 }
 
 std::vector<BpfLearned> BpfFastPath::learned() const {
+  // Batches of 1024 records per system call: the map holds up to 65536.
+  constexpr std::uint32_t kBatch = 1024;
   std::vector<BpfLearned> out;
+  std::vector<stt_bpf_mac_key> keys(kBatch);
+  std::vector<stt_bpf_fdb_entry> values(kBatch);
   const int fd = bpf_map__fd(skel_->maps.stt_learned);
-  stt_bpf_mac_key key{};
-  stt_bpf_mac_key next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    stt_bpf_fdb_entry e{};
-    if (bpf_map_lookup_elem(fd, &next, &e) == 0) {
+  __u64 batch = 0;
+  bool first = true;
+  for (;;) {
+    __u32 n = kBatch;
+    LIBBPF_OPTS(bpf_map_batch_opts, o);
+    const int err = bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys.data(),
+                                         values.data(), &n, &o);
+    first = false;
+    for (__u32 i = 0; i < n; ++i) {
       BpfLearned l{};
-      l.slot = next.slot;
-      std::memcpy(l.mac.data(), next.mac, 6);
-      l.peer_be = e.peer;
-      l.seen_ns = e.seen_ns;
+      l.slot = keys[i].slot;
+      std::memcpy(l.mac.data(), keys[i].mac, 6);
+      l.peer_be = values[i].peer;
+      l.seen_ns = values[i].seen_ns;
       out.push_back(l);
     }
-    key = next;
-    prev = &key;
+    if (err != 0) break;  // ENOENT: the last batch was the end of the map
   }
   return out;
 }
