@@ -17,6 +17,7 @@ With STT_FAST_PATH=bpf the test also checks that the kernel path carried the tra
 
 import hashlib
 import os
+import signal
 import struct
 import subprocess
 
@@ -236,6 +237,45 @@ class FastPathFallback(H.SystemTestCase):
             H.setup_tap(self.hosts[i], NET, T4[i] + "/24")
         ok, out = H.ping(self.hosts[0], T4[1], count=3)
         self.assertTrue(ok, out)
+
+
+class FastPathStale(H.SystemTestCase):
+    """A SIGKILLed sttd leaves its underlay filter behind (a TAP's goes with the TAP): the
+    next start replaces it in place, or removes it when it runs with fast_path = "off";
+    a clean stop removes it."""
+
+    @classmethod
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+
+    def filters(self):
+        out = self.hosts[0].exec(["tc", "filter", "show", "dev", "veth0", "ingress"],
+                                 check=False).stdout
+        return [l for l in out.splitlines() if "handle 0x57541d2f" in l]  # 0x5754 << 16 | 7471
+
+    def daemon(self, mode):
+        net = dict(NET, peers=[self.under[1]])
+        d = H.Daemon(self.hosts[0], self.under[0], [net], label="h1-" + mode)
+        with open(d.config, "w") as f:
+            f.write(H.render_config("veth0", self.under[0], d.socket, [net],
+                                    extra_underlay='fast_path = "%s"' % mode))
+        return d
+
+    def test_stale_filter_replaced_or_removed(self):
+        d = self.daemon("bpf").start()
+        self.assertEqual(len(self.filters()), 1)
+        d.stop(signal.SIGKILL)
+        self.assertEqual(len(self.filters()), 1, "the killed instance's filter is gone?")
+        d = self.daemon("bpf").start()
+        self.assertEqual(len(self.filters()), 1, "a restart doubled the filter")
+        d.stop(signal.SIGKILL)
+        d = self.daemon("off").start()
+        self.assertEqual(self.filters(), [], "fast_path = off kept a stale filter")
+        self.assertIn("removed a stale fast-path filter", d.log_text())
+        d.stop()
+        d = self.daemon("bpf").start()
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(self.filters(), [], "a clean stop left the filter")
 
 
 if __name__ == "__main__":
