@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "wire/addr.hpp"
@@ -48,6 +49,8 @@ enum class FastPathSetting : std::uint8_t {
   kBpf,   // the kernel fast path, or no start
   kOff,   // sttd's userspace path alone
 };
+
+std::string_view to_string(FastPathSetting s);  // "auto", "bpf", "off"
 
 struct Config {
   std::string path;                               // where it was loaded from

@@ -8,7 +8,7 @@
 
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "core/encap.hpp"
@@ -18,6 +18,9 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/fast_path.hpp"
 #include "daemon/lro.hpp"
+#include "daemon/packet_io.hpp"
+#include "daemon/peer_table.hpp"
+#include "daemon/reload.hpp"
 #include "linux/fd.hpp"
 #include "linux/firewall.hpp"
 #include "linux/netlink.hpp"
@@ -71,7 +74,8 @@ class Daemon : public ControlHandler {
   nlohmann::json reload() override;
 
  private:
-  nlohmann::json apply(const Config& next);
+  // Executes a plan_reload() plan that was not refused.
+  nlohmann::json apply(const ReloadPlan& plan);
   // Brings the kernel fast path's maps up to date with the networks, peers and FDBs, and
   // learns the MACs its receive program saw. Control side of the loop (tick, reload).
   void sync_fast_path(std::uint64_t now_ns);
@@ -84,9 +88,11 @@ class Daemon : public ControlHandler {
   LroReport lro_;  // the underlay's LRO as the startup check found and left it
   EventLoop loop_;
   sys::Netlink nl_;
-  // Destroyed in reverse: control socket, then TAPs and underlay socket,
-  // then the firewall rule.
+  // Destroyed in reverse: control socket, then TAPs, then the underlay
+  // socket, then the firewall rule.
   std::unique_ptr<sys::FirewallRule> firewall_;
+  std::unique_ptr<LinuxPacketIo> io_;
+  std::unique_ptr<NetlinkNextHops> next_hops_;
   std::unique_ptr<Dataplane> dp_;
   FastPathStatus fast_status_;
   std::unique_ptr<FastPath> fast_;  // null when the fast path is off

@@ -36,18 +36,6 @@ std::array<std::uint8_t, 6> mac_of(std::uint64_t k) {
 
 }  // namespace
 
-std::string_view to_string(FastPathSetting m) {
-  switch (m) {
-    case FastPathSetting::kAuto:
-      return "auto";
-    case FastPathSetting::kBpf:
-      return "bpf";
-    case FastPathSetting::kOff:
-      return "off";
-  }
-  return "?";
-}
-
 nlohmann::json FastPathStatus::json() const {
   return {{"mode", active ? "bpf" : "off"},
           {"configured", std::string(to_string(configured))},

@@ -24,8 +24,6 @@
 
 namespace stt::daemon {
 
-std::string_view to_string(FastPathSetting m);
-
 // What runs and why, for the log and `sttctl show`.
 struct FastPathStatus {
   FastPathSetting configured = FastPathSetting::kAuto;

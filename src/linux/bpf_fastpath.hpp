@@ -15,7 +15,7 @@
 #include <vector>
 
 extern "C" {
-#include "stt_fastpath.h"
+#include "bpf/stt_fastpath.h"
 }
 
 struct stt_fastpath;  // the bpftool skeleton
