@@ -5,7 +5,7 @@
 #pragma once
 
 #ifndef __VMLINUX_H__
-#include <linux/types.h>
+#include <asm/types.h> /* __u8 ... __u64, as linux/types.h defines them */
 #endif
 
 #define STT_BPF_MAX_NETWORKS 256 /* network slots 1..255; slot 0 is the global row */
