@@ -358,7 +358,10 @@ int stt_rx(struct __sk_buff* skb) {
     }
     return TC_ACT_SHOT;
   }
-  if (o.tcp.doff != 5 || (((__u8*)&o.tcp)[13] & (TCP_SYN | TCP_RST | TCP_FIN)) ||
+  /* TC ingress runs before ip_rcv: the IPv4 header is checked here (sttd counts a bad one). */
+  long ipsum = bpf_csum_diff(0, 0, (void*)&o.ip, 20, 0);
+  if (o.ip.version != 4 || ipsum < 0 || csum_fold((__u32)ipsum) != 0 || o.tcp.doff != 5 ||
+      (((__u8*)&o.tcp)[13] & (TCP_SYN | TCP_RST | TCP_FIN)) ||
       bpf_ntohs(o.ip.tot_len) + 14 != len) {
     count(0, STT_C_RX_TO_STTD_OTHER, 1);
     return TC_ACT_OK;

@@ -165,6 +165,12 @@ TEST_F(BpfPrograms, RxDecapsulatesAVerifiedWholeFrameAndLearns) {
   bad[100] ^= 1;
   EXPECT_EQ(run(fp_->rx_prog_fd(), bad, &out), 0);
   EXPECT_EQ(out, bad);
+  // A bad IPv4 header checksum (TC ingress runs before the IP layer checks it): sttd's.
+  Bytes bad_ip = seg;
+  bad_ip[24] ^= 0x40;
+  EXPECT_EQ(run(fp_->rx_prog_fd(), bad_ip, &out), 0);
+  EXPECT_EQ(out, bad_ip);
+  EXPECT_EQ(counter(1, STT_C_RX_DELIVERED), 1u);
 }
 
 class BpfTx : public BpfPrograms {

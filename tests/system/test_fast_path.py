@@ -185,10 +185,10 @@ class FastPathBridged(H.SystemTestCase):
     def test_sha256_transfers(self):
         t1, t2 = self.tenants
         for name, src, dst, addr, size, chunk in (
-                ("v4 t1->t2", t1, t2, T4[1], 8 << 20, 1 << 16),
-                ("v4 t2->t1", t2, t1, T4[0], 8 << 20, 1 << 16),
-                ("v6 t1->t2", t1, t2, T6[1], 8 << 20, 1 << 16),
-                ("v6 t2->t1", t2, t1, T6[0], 8 << 20, 1 << 16),
+                ("v4 t1->t2", t1, t2, T4[1], 2 << 20, 1 << 16),
+                ("v4 t2->t1", t2, t1, T4[0], 2 << 20, 1 << 16),
+                ("v6 t1->t2", t1, t2, T6[1], 2 << 20, 1 << 16),
+                ("v6 t2->t1", t2, t1, T6[0], 2 << 20, 1 << 16),
                 ("1-byte writes t1->t2", t1, t2, T4[1], 3000, 1),
                 ("1-byte writes t2->t1", t2, t1, T4[0], 3000, 1)):
             with self.subTest(name):
