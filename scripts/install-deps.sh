@@ -12,6 +12,8 @@ packages=(
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libmnl-dev libpcap-dev liburing-dev libcap-dev
   libsystemd-dev
+  # the kernel fast path: clang -target bpf (above), libbpf, bpftool (vmlinux.h, skeletons)
+  libbpf-dev bpftool
   # test and runtime tools
   tshark iproute2 iputils-ping ethtool nftables iperf3 procps psmisc python3 python3-matplotlib
   # packaging: the .deb (CPack runs dpkg-deb, dpkg-shlibdeps), its checks, man pages, units,

@@ -43,6 +43,9 @@ struct TunnelConfig {
   std::uint8_t pipe_dscp = 0;  // outer DSCP in pipe mode
   EcnMode ecn_mode = EcnMode::kNormal;
   std::uint16_t mtu = 1500;  // underlay IP MTU: outer IP packets never exceed it
+  // Packet IDs are the counter ANDed with this: sttd clears the top bit, which the kernel
+  // fast path's IDs always have, so the two never collide toward a peer (docs/protocol.md D31).
+  std::uint32_t packet_id_mask = 0xffffffffu;
 };
 
 // One tunnel: (local endpoint, remote endpoint). Holds the packet-ID
@@ -63,7 +66,7 @@ class Tunnel {
     cfg_.dst_mac = dst_mac;
     std::copy(dst_mac.b.begin(), dst_mac.b.end(), outer_.begin());
   }
-  std::uint32_t next_packet_id() { return packet_id_++; }
+  std::uint32_t next_packet_id() { return packet_id_++ & cfg_.packet_id_mask; }
   std::uint16_t next_ip_id(std::uint16_t n) {  // reserves n consecutive IPv4 IDs
     std::uint16_t first = ip_id_;
     ip_id_ = static_cast<std::uint16_t>(ip_id_ + n);

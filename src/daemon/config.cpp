@@ -250,6 +250,18 @@ void parse_underlay(const Checker& c, const Table& u, Config& cfg) {
       c.fail(l->source(), u.key("lro"), "\"" + v + "\" is not one of disable, ignore");
     }
   }
+  if (const toml::node* f = u.get("fast_path", toml::node_type::string)) {
+    const std::string& v = f->as_string()->get();
+    if (v == "auto") {
+      cfg.fast_path = FastPathSetting::kAuto;
+    } else if (v == "bpf") {
+      cfg.fast_path = FastPathSetting::kBpf;
+    } else if (v == "off") {
+      cfg.fast_path = FastPathSetting::kOff;
+    } else {
+      c.fail(f->source(), u.key("fast_path"), "\"" + v + "\" is not one of auto, bpf, off");
+    }
+  }
 }
 
 std::uint64_t parse_context_id(const Checker& c, const Table& t) {
@@ -381,8 +393,9 @@ Config parse_config(const std::string& text, const std::string& path_for_message
   const Table top(c, root, "", {"underlay", "control", "network"});
 
   const toml::node& un = top.require("underlay", toml::node_type::table);
-  const Table underlay(c, *un.as_table(), "underlay",
-                       {"interface", "local", "port", "fdb_ageing", "dscp", "ecn", "lro"});
+  const Table underlay(
+      c, *un.as_table(), "underlay",
+      {"interface", "local", "port", "fdb_ageing", "dscp", "ecn", "lro", "fast_path"});
   parse_underlay(c, underlay, cfg);
 
   if (const toml::node* cn = top.get("control", toml::node_type::table)) {
@@ -438,6 +451,18 @@ Config load_config(const std::string& path) {
   ss << in.rdbuf();
   if (in.bad()) throw ConfigError(path + ": cannot read: " + std::strerror(errno));
   return parse_config(ss.str(), path);
+}
+
+std::string_view to_string(FastPathSetting m) {
+  switch (m) {
+    case FastPathSetting::kAuto:
+      return "auto";
+    case FastPathSetting::kBpf:
+      return "bpf";
+    case FastPathSetting::kOff:
+      return "off";
+  }
+  return "?";
 }
 
 }  // namespace stt::daemon

@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "wire/addr.hpp"
@@ -42,6 +43,15 @@ enum class LroSetting : std::uint8_t {
   kIgnore,   // report it, change nothing
 };
 
+// Which data path carries the common frame (docs/design.md, "The kernel fast path").
+enum class FastPathSetting : std::uint8_t {
+  kAuto,  // the kernel fast path where the start-up self-test passes, else off (logged)
+  kBpf,   // the kernel fast path, or no start
+  kOff,   // sttd's userspace path alone
+};
+
+std::string_view to_string(FastPathSetting s);  // "auto", "bpf", "off"
+
 struct Config {
   std::string path;                               // where it was loaded from
   std::string underlay_interface;                 // [underlay] interface, required
@@ -49,10 +59,11 @@ struct Config {
   std::uint16_t port = 7471;                      // [underlay] port
   std::string control_socket = "/run/sttd.sock";  // [control] socket
   std::uint32_t fdb_ageing_s = 300;  // [underlay] fdb_ageing (seconds), like VXLAN's ageing
-  DscpSetting dscp_mode = DscpSetting::kInherit;  // [underlay] dscp = "inherit" | 0..63
-  std::uint8_t dscp = 0;                          // the outer DSCP when kFixed
-  EcnSetting ecn = EcnSetting::kNormal;           // [underlay] ecn
-  LroSetting lro = LroSetting::kDisable;          // [underlay] lro
+  DscpSetting dscp_mode = DscpSetting::kInherit;       // [underlay] dscp = "inherit" | 0..63
+  std::uint8_t dscp = 0;                               // the outer DSCP when kFixed
+  EcnSetting ecn = EcnSetting::kNormal;                // [underlay] ecn
+  LroSetting lro = LroSetting::kDisable;               // [underlay] lro
+  FastPathSetting fast_path = FastPathSetting::kAuto;  // [underlay] fast_path
   std::vector<NetworkConfig> networks;
 };
 

@@ -82,6 +82,30 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
     spdlog::info("network {}: context ID {}, TAP {} (MTU {}), {} peer(s)", n.name,
                  context_id_hex(n.context_id), net.tap.name(), net.tap.mtu(), n.peers.size());
   }
+  FastPathSettings fs;
+  fs.mode = cfg_.fast_path;
+  const PeerTableOptions& under = dp_->peers().options();
+  fs.underlay_ifindex = under.underlay_ifindex;
+  fs.underlay_name = cfg_.underlay_interface;
+  fs.local = cfg_.local;
+  fs.port = cfg_.port;
+  fs.underlay_mtu = under.underlay_mtu;
+  fs.underlay_mac = under.underlay_mac;
+  fs.dscp_uniform = cfg_.dscp_mode == DscpSetting::kInherit;
+  fs.pipe_dscp = cfg_.dscp;
+  fs.ecn_normal = cfg_.ecn == EcnSetting::kNormal;
+  // --tx-form segmented asks for frames cut in userspace: the kernel path sends GSO packets.
+  fs.tx = opt_.tx_form == core::TxForm::kGso;
+  fast_ = FastPath::start(fs, &fast_status_);
+  if (fast_) {
+    spdlog::info("fast path: bpf (fast_path = \"{}\"): {}", to_string(cfg_.fast_path),
+                 fast_status_.reason);
+    sync_fast_path(Dataplane::now_ns());
+  } else if (cfg_.fast_path == FastPathSetting::kOff) {
+    spdlog::info("fast path: off ({})", fast_status_.reason);
+  } else {
+    spdlog::warn("fast path: off, running sttd's userspace path alone: {}", fast_status_.reason);
+  }
   dp_->attach(loop_);
 
   const sigset_t set = daemon_signals();
@@ -111,6 +135,7 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
 
 Daemon::~Daemon() {
   control_.reset();
+  fast_.reset();  // programs detached while their TAPs still exist
   if (dp_) dp_->detach(loop_);
   dp_.reset();
   io_.reset();
@@ -129,6 +154,7 @@ void Daemon::run() {
   loop_.run(opt_.tick_ms, [this] {
     const std::uint64_t now = Dataplane::now_ns();
     dp_->tick(now);
+    if (fast_) sync_fast_path(now);
     notify_.tick(now);
   });
 }
@@ -137,6 +163,45 @@ std::string Daemon::status_line() const {
   return std::to_string(cfg_.networks.size()) + " network(s) on underlay " +
          cfg_.underlay_interface + " (" + cfg_.local.to_string() + ", port " +
          std::to_string(cfg_.port) + "), control socket " + cfg_.control_socket;
+}
+
+void Daemon::sync_fast_path(std::uint64_t now) {
+  try {
+    std::vector<FastPath::NetworkView> nets;
+    for (const auto& n : dp_->networks()) {
+      nets.push_back({n->cfg.context_id, n->tap.ifindex(), n->tap.mtu()});
+    }
+    fast_->sync_networks(nets);
+    std::vector<FastPath::Peer> peers;
+    for (const Peer* p : dp_->peers().sorted()) {
+      peers.push_back({p->addr, p->resolved, p->tunnel.config().dst_mac});
+    }
+    fast_->sync_peers(peers);
+    // MACs learned by either path reach the other within 0.1 s.
+    const bool fdb_due = now >= next_fdb_sync_ns_;
+    if (fdb_due) {
+      next_fdb_sync_ns_ = now + 100'000'000ull;
+      fast_->poll_learned(
+          [&](std::uint64_t ctx, const wire::MacAddr& mac, const wire::IpAddr& peer) {
+            for (const auto& n : dp_->networks()) {
+              if (n->cfg.context_id == ctx) n->fdb.learn(mac, peer, now);
+            }
+          });
+    }
+    std::vector<FastPath::FdbEntry> entries;
+    for (const auto& n : dp_->networks()) {
+      fast_->sync_network_peers(n->cfg.context_id, n->fdb.peers());
+      if (!fdb_due) continue;
+      entries.clear();
+      n->fdb.for_each(now, [&](const wire::MacAddr& mac, const wire::IpAddr& peer) {
+        entries.push_back({mac, peer});
+      });
+      fast_->sync_fdb(n->cfg.context_id, entries);
+    }
+  } catch (const std::exception& e) {
+    // A full map or a vanished TAP: frames the maps do not cover go to sttd meanwhile.
+    spdlog::warn("fast path: maps not brought up to date: {}", e.what());
+  }
 }
 
 // ----------------------------------------------------------------- control
@@ -163,6 +228,7 @@ nlohmann::json Daemon::show() {
   nlohmann::json underlay = underlay_json(*dp_);
   underlay["lro"] = lro_json(lro_);
   return {{"underlay", underlay},
+          {"fast_path", fast_status_.json()},
           {"firewall", {{"table", "inet " + firewall_->table()}}},
           {"networks", networks_json(*dp_)},
           {"peers", peers_json(*dp_)}};
@@ -224,7 +290,27 @@ nlohmann::json Daemon::peer_del(const std::string& peer, const std::string& netw
 }
 
 nlohmann::json Daemon::stats() {
-  return stats_json(*dp_);
+  nlohmann::json out = stats_json(*dp_);
+  if (!fast_) return out;
+  // The kernel path's counters: added to sttd's of the same name (they count the same
+  // events on the frames sttd never saw), and all of them listed under fast_path.
+  auto merge = [](nlohmann::json& dst, const sys::BpfCounters& c) {
+    nlohmann::json fp = nlohmann::json::object();
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      const std::string name(sys::bpf_counter_name(i));
+      fp[name] = c[i];
+      auto& dp = dst["datapath"];
+      if (dp.contains(name)) dp[name] = dp[name].get<std::uint64_t>() + c[i];
+    }
+    dst["fast_path"] = std::move(fp);
+  };
+  merge(out["global"], fast_->counters(std::nullopt));
+  for (const auto& n : dp_->networks()) {
+    if (out["networks"].contains(n->cfg.name)) {
+      merge(out["networks"][n->cfg.name], fast_->counters(n->cfg.context_id));
+    }
+  }
+  return out;
 }
 
 nlohmann::json Daemon::reassembly() {
@@ -253,7 +339,9 @@ nlohmann::json Daemon::reload() {
     }
     throw ControlRequestError(*plan.refused);
   }
-  return apply(plan);
+  nlohmann::json r = apply(plan);
+  if (fast_) sync_fast_path(Dataplane::now_ns());
+  return r;
 }
 
 nlohmann::json Daemon::apply(const ReloadPlan& plan) {

@@ -16,6 +16,7 @@
 #include "daemon/control.hpp"
 #include "daemon/dataplane.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/fast_path.hpp"
 #include "daemon/lro.hpp"
 #include "daemon/packet_io.hpp"
 #include "daemon/peer_table.hpp"
@@ -77,6 +78,9 @@ class Daemon : public ControlHandler {
   // Executes a plan_reload() plan that was not refused.
   nlohmann::json apply(const ReloadPlan& plan);
   std::string status_line() const;  // the STATUS= line the service manager shows
+  // Brings the kernel fast path's maps up to date with the networks, peers and FDBs, and
+  // learns the MACs its receive program saw. Control side of the loop (tick, reload).
+  void sync_fast_path(std::uint64_t now_ns);
 
   Network& network_arg(const std::string& name);
   wire::IpAddr peer_arg(const std::string& text) const;
@@ -92,6 +96,9 @@ class Daemon : public ControlHandler {
   std::unique_ptr<LinuxPacketIo> io_;
   std::unique_ptr<NetlinkNextHops> next_hops_;
   std::unique_ptr<Dataplane> dp_;
+  FastPathStatus fast_status_;
+  std::unique_ptr<FastPath> fast_;  // null when the fast path is off
+  std::uint64_t next_fdb_sync_ns_ = 0;
   std::unique_ptr<ControlServer> control_;
   sys::UniqueFd signal_fd_;
   sys::ServiceNotifier notify_;  // sd_notify: READY/RELOADING/STOPPING, the watchdog

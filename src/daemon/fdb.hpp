@@ -98,6 +98,14 @@ class Fdb {
   // {"network": N, "mac": "02:..", "peer": "10.0.0.2", "type": "static"|"learned",
   //  "age_s": seconds since last seen (learned only)}. Sorted by MAC.
   void append_json(nlohmann::json& out, std::string_view network, std::uint64_t now_ns) const;
+  // Calls f(mac, peer) for every live entry (static, or learned and not expired): the
+  // control plane mirrors the table into the kernel fast path's map.
+  template <typename F>
+  void for_each(std::uint64_t now_ns, F&& f) const {
+    for (const Slot& s : slots_) {
+      if (s.used && !expired(s, now_ns)) f(s.mac, s.peer);
+    }
+  }
 
  private:
   struct Slot {

@@ -104,6 +104,7 @@ Peer& PeerTable::ref(const Network& n, const wire::IpAddr& a, PeerSources source
   tc.dscp_mode = opt_.policy.dscp_mode;
   tc.pipe_dscp = opt_.policy.pipe_dscp;
   tc.ecn_mode = opt_.policy.ecn_mode;
+  tc.packet_id_mask = 0x7fffffffu;  // bit 31 is the kernel fast path's (D31)
   std::random_device rd;
   auto p = std::make_unique<Peer>(tc, static_cast<std::uint32_t>(rd()));
   p->addr = a;

@@ -92,6 +92,10 @@ std::optional<std::string> needs_restart(const Config& a, const Config& b) {
     };
     return changed("underlay.lro", text(a.lro), text(b.lro));
   }
+  if (a.fast_path != b.fast_path) {
+    return changed("underlay.fast_path", "\"" + std::string(to_string(a.fast_path)) + "\"",
+                   "\"" + std::string(to_string(b.fast_path)) + "\"");
+  }
   if (a.control_socket != b.control_socket) {
     return changed("control.socket", a.control_socket, b.control_socket);
   }

@@ -34,6 +34,11 @@ OWN_CHECKER = os.path.join(REPO, "tests", "interop", "stt_tshark.py")
 ORACLE = os.environ.get(
     "STT_ORACLE", os.path.join(REPO, "..", "shared", "oracle", "stt_tshark_check.py"))
 STT_PORT = 7471
+# The data-path mode every rendered config asks for ([underlay] fast_path): "off" (sttd's
+# userspace path alone) or "bpf" (the kernel fast path, docs/design.md). CMake registers the
+# root suites once per mode. Unset: the config says nothing and sttd's default ("auto") runs.
+# An IPv6 underlay gets "auto" under "bpf": the kernel path carries only IPv4 underlays.
+FAST_PATH = os.environ.get("STT_FAST_PATH", "")
 
 _namespaces = []   # names, in creation order
 _processes = []    # subprocess.Popen objects still possibly running
@@ -246,12 +251,22 @@ def toml_str(s):
     return json.dumps(str(s))
 
 
+def fast_path_for(local):
+    """The fast_path value a config for underlay address `local` gets in this run."""
+    if FAST_PATH == "bpf" and ":" in str(local):
+        return "auto"
+    return FAST_PATH
+
+
 def render_config(underlay_if, local, socket, networks, port=None, extra_underlay=""):
     """networks: list of dicts with name, context_id, and optional tap, mtu, peers, fdb."""
     lines = ["[underlay]", "interface = %s" % toml_str(underlay_if),
              "local = %s" % toml_str(local)]
     if port is not None:
         lines.append("port = %d" % port)
+    mode = fast_path_for(local)
+    if mode and "fast_path" not in extra_underlay:
+        lines.append("fast_path = %s" % toml_str(mode))
     if extra_underlay:
         lines.append(extra_underlay)
     lines += ["", "[control]", "socket = %s" % toml_str(socket)]

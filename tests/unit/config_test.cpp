@@ -112,6 +112,18 @@ TEST(Config, LroSetting) {
   EXPECT_EQ(parse_config(u + "lro = \"ignore\"\n" + net, "t.toml").lro, LroSetting::kIgnore);
 }
 
+TEST(Config, FastPathSetting) {
+  const std::string net = "[[network]]\nname = \"blue\"\ncontext_id = 1\n";
+  const std::string u = "[underlay]\ninterface = \"veth0\"\nlocal = \"10.0.0.1\"\n";
+  EXPECT_EQ(parse_config(u + net, "t.toml").fast_path, FastPathSetting::kAuto);
+  EXPECT_EQ(parse_config(u + "fast_path = \"auto\"\n" + net, "t.toml").fast_path,
+            FastPathSetting::kAuto);
+  EXPECT_EQ(parse_config(u + "fast_path = \"bpf\"\n" + net, "t.toml").fast_path,
+            FastPathSetting::kBpf);
+  EXPECT_EQ(parse_config(u + "fast_path = \"off\"\n" + net, "t.toml").fast_path,
+            FastPathSetting::kOff);
+}
+
 TEST(Config, LargeContextIdsAsDecimalStringAndLimits) {
   const std::string head = "[underlay]\ninterface = \"v\"\nlocal = \"10.0.0.1\"\n[[network]]\n";
   auto id = [&](const std::string& v) {
@@ -284,6 +296,8 @@ INSTANTIATE_TEST_SUITE_P(
             "t.toml:4: underlay.lro: \"off\" is not one of disable, ignore"},
         Bad{"lro not a string", kUnderlay + "lro = false\n" + kBlue,
             "t.toml:4: underlay.lro: expected a string, got a boolean"},
+        Bad{"fast_path unknown", kUnderlay + "fast_path = \"xdp\"\n" + kBlue,
+            "t.toml:4: underlay.fast_path: \"xdp\" is not one of auto, bpf, off"},
         Bad{"socket path too long",
             kUnderlay + "[control]\nsocket = \"/" + std::string(107, 'x') + "\"\n" + kBlue,
             "t.toml:5: control.socket: longer than 107 bytes (a Unix socket limit)"},

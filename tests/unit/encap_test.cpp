@@ -1279,5 +1279,16 @@ TEST(Encap, CounterNamesDistinct) {
   EXPECT_EQ(names.size(), static_cast<std::size_t>(EncapCounter::kCount));
 }
 
+TEST(Encap, D31_PacketIdMaskKeepsSttdOffTheKernelPathsIds) {
+  core::TunnelConfig cfg = test::vector_tunnel(false);
+  cfg.packet_id_mask = 0x7fffffffu;
+  core::Tunnel t(cfg, 0xfffffffeu);
+  EXPECT_EQ(t.next_packet_id(), 0x7ffffffeu);
+  EXPECT_EQ(t.next_packet_id(), 0x7fffffffu);
+  EXPECT_EQ(t.next_packet_id(), 0u);  // wraps inside the range: 2^31 frames between repeats
+  core::Tunnel plain(test::vector_tunnel(false), 0xfffffffeu);
+  EXPECT_EQ(plain.next_packet_id(), 0xfffffffeu);  // the default keeps every bit (offline tools)
+}
+
 }  // namespace
 }  // namespace stt::core
