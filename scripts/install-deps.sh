@@ -11,8 +11,10 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libmnl-dev libpcap-dev liburing-dev libcap-dev
+  prometheus-cpp-dev
   # test and runtime tools
   tshark iproute2 iputils-ping ethtool nftables iperf3 procps psmisc python3 python3-matplotlib
+  prometheus
 )
 
 missing=()

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "control/protocol.hpp"
 #include "wire/context_id.hpp"
 
 namespace stt::daemon {
@@ -197,10 +198,12 @@ std::string family(const wire::IpAddr& a) {
 void parse_underlay(const Checker& c, const Table& u, Config& cfg) {
   const toml::node& ifn = u.require("interface", toml::node_type::string);
   cfg.underlay_interface = ifn.as_string()->get();
+  cfg.interface_line = ifn.source().begin.line;
   if (auto p = ifname_problem(cfg.underlay_interface)) c.fail(ifn.source(), u.key("interface"), *p);
 
   const toml::node& local = u.require("local", toml::node_type::string);
   cfg.local = parse_ip(c, local, u.key("local"));
+  cfg.local_line = local.source().begin.line;
   if (cfg.local.is_unspecified() || cfg.local.is_multicast()) {
     c.fail(local.source(), u.key("local"),
            "\"" + cfg.local.to_string() + "\" must be a unicast address of this host");
@@ -378,7 +381,8 @@ Config parse_config(const std::string& text, const std::string& path_for_message
 
   Config cfg;
   cfg.path = path_for_messages;
-  const Table top(c, root, "", {"underlay", "control", "network"});
+  cfg.control_socket = control::default_socket(path_for_messages);
+  const Table top(c, root, "", {"underlay", "control", "metrics", "network"});
 
   const toml::node& un = top.require("underlay", toml::node_type::table);
   const Table underlay(c, *un.as_table(), "underlay",
@@ -395,6 +399,34 @@ Config parse_config(const std::string& text, const std::string& path_for_message
                "longer than " + std::to_string(kMaxSocketPath) + " bytes (a Unix socket limit)");
       }
     }
+  }
+
+  if (const toml::node* mn = top.get("metrics", toml::node_type::table)) {
+    const Table metrics(c, *mn->as_table(), "metrics", {"listen"});
+    const toml::node& l = metrics.require("listen", toml::node_type::string);
+    cfg.metrics_listen = l.as_string()->get();
+    // ADDR:PORT, an IPv6 ADDR in brackets, like Prometheus' own --web.listen-address.
+    const std::size_t colon = cfg.metrics_listen.rfind(':');
+    std::string host = colon == std::string::npos ? "" : cfg.metrics_listen.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    const std::string port = colon == std::string::npos ? "" : cfg.metrics_listen.substr(colon + 1);
+    const bool port_ok =
+        !port.empty() && port.size() <= 5 &&
+        std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+        std::stoul(port) >= 1 && std::stoul(port) <= 65535;
+    if (!wire::IpAddr::parse(host) || !port_ok) {
+      c.fail(l.source(), "metrics.listen",
+             "\"" + cfg.metrics_listen +
+                 "\" is not ADDR:PORT (e.g. \"127.0.0.1:9470\" or \"[::1]:9470\")");
+    }
+  }
+
+  if (cfg.control_socket.size() > kMaxSocketPath) {
+    c.fail(root.source(), "control.socket",
+           "the default \"" + cfg.control_socket + "\" is longer than " +
+               std::to_string(kMaxSocketPath) + " bytes (a Unix socket limit); set it");
   }
 
   const toml::node* nn = top.get("network", toml::node_type::array);

@@ -43,17 +43,24 @@ enum class LroSetting : std::uint8_t {
 };
 
 struct Config {
-  std::string path;                               // where it was loaded from
-  std::string underlay_interface;                 // [underlay] interface, required
-  wire::IpAddr local;                             // [underlay] local, required
-  std::uint16_t port = 7471;                      // [underlay] port
-  std::string control_socket = "/run/sttd.sock";  // [control] socket
+  std::string path;                // where it was loaded from
+  std::string underlay_interface;  // [underlay] interface, required
+  wire::IpAddr local;              // [underlay] local, required
+  std::uint16_t port = 7471;       // [underlay] port
+  // [control] socket; default per instance: control::default_socket(path).
+  std::string control_socket = "/run/stt/sttd.sock";
   std::uint32_t fdb_ageing_s = 300;  // [underlay] fdb_ageing (seconds), like VXLAN's ageing
   DscpSetting dscp_mode = DscpSetting::kInherit;  // [underlay] dscp = "inherit" | 0..63
   std::uint8_t dscp = 0;                          // the outer DSCP when kFixed
   EcnSetting ecn = EcnSetting::kNormal;           // [underlay] ecn
   LroSetting lro = LroSetting::kDisable;          // [underlay] lro
   std::vector<NetworkConfig> networks;
+  // [metrics] listen = "ADDR:PORT": the Prometheus exporter; empty = off.
+  std::string metrics_listen;
+  // Where [underlay] interface and local are written, for check_host()'s
+  // FILE:LINE messages (0 when unknown).
+  std::uint32_t interface_line = 0;
+  std::uint32_t local_line = 0;
 };
 
 // Thrown by load_config; what() is one line: "FILE:LINE: KEY: problem".

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "core/version.hpp"
 #include "daemon/lro.hpp"
 #include "daemon/report.hpp"
 #include "linux/tap.hpp"
@@ -39,7 +40,8 @@ void Daemon::block_stop_signals() {
   }
 }
 
-Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(opt) {
+Daemon::Daemon(const Config& cfg, const DaemonOptions& opt)
+    : cfg_(cfg), opt_(opt), started_ns_(Dataplane::now_ns()) {
   // Leftovers of an instance that was killed: its TAPs (if something kept
   // them) and its nftables table (FirewallRule replaces it atomically).
   for (const auto& n : cfg_.networks) {
@@ -105,9 +107,26 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
   });
 
   control_ = std::make_unique<ControlServer>(cfg_.control_socket, *this, loop_);
+  if (!cfg_.metrics_listen.empty()) {
+    metrics_ = std::make_unique<MetricsExporter>(cfg_.metrics_listen, loop_,
+                                                 [this] { return metrics_snapshot(); });
+    spdlog::info("metrics: Prometheus exporter on http://{}/metrics", cfg_.metrics_listen);
+  }
+}
+
+nlohmann::json Daemon::metrics_snapshot() const {
+  nlohmann::json nets = nlohmann::json::array();
+  for (const auto& n : dp_->networks()) {
+    nets.push_back({{"name", n->cfg.name},
+                    {"peers", n->fdb.peers().size()},
+                    {"fdb_learned", n->fdb.learned_count()},
+                    {"fdb_static", n->fdb.static_count()}});
+  }
+  return {{"stats", stats_json(*dp_)}, {"networks", nets}, {"reassembly", reassembly_json(*dp_)}};
 }
 
 Daemon::~Daemon() {
+  metrics_.reset();
   control_.reset();
   if (dp_) dp_->detach(loop_);
   dp_.reset();
@@ -146,10 +165,24 @@ wire::IpAddr Daemon::peer_arg(const std::string& text) const {
 nlohmann::json Daemon::show() {
   nlohmann::json underlay = underlay_json(*dp_);
   underlay["lro"] = lro_json(lro_);
-  return {{"underlay", underlay},
-          {"firewall", {{"table", "inet " + firewall_->table()}}},
-          {"networks", networks_json(*dp_)},
-          {"peers", peers_json(*dp_)}};
+  nlohmann::json out = {
+      {"daemon",
+       {{"version", core::version()},
+        {"config", cfg_.path},
+        {"uptime_s", (Dataplane::now_ns() - started_ns_) / 1'000'000'000ull},
+        {"log_level", std::string(spdlog::level::to_string_view(spdlog::get_level()).data())}}},
+      {"underlay", underlay},
+      {"firewall", {{"table", "inet " + firewall_->table()}}},
+      {"networks", networks_json(*dp_)},
+      {"peers", peers_json(*dp_)}};
+  // Frames for a context ID no network has: a context ID configured
+  // differently on the sending host (also logged, rate-limited).
+  if (const UnknownContextSeen& u = dp_->unknown_context(); u.any) {
+    out["unknown_context"] = {{"dropped", dp_->counters().get(DpCounter::kRxDropUnknownContext)},
+                              {"last_context_id", context_id_hex(u.context_id)},
+                              {"last_from", u.from.to_string()}};
+  }
+  return out;
 }
 
 nlohmann::json Daemon::fdb_show(const std::string& network) {
@@ -177,14 +210,16 @@ nlohmann::json Daemon::fdb_del(const std::string& mac, const std::string& networ
   auto m = wire::MacAddr::parse(mac);
   if (!m) throw ControlRequestError("'" + mac + "' is not a MAC address");
   Network& n = network_arg(network);
-  const wire::IpAddr ip = peer_arg(peer);
-  const FdbResult r = n.fdb.del(*m, ip);
-  if (r != FdbResult::kOk) {
-    throw ControlRequestError("fdb del " + m->to_string() + " network " + network + " peer " +
-                              peer + ": " + std::string(to_string(r)));
-  }
-  spdlog::info("fdb del {} network {} peer {}", m->to_string(), network, peer);
-  return {{"mac", m->to_string()}, {"network", network}, {"peer", ip.to_string()}};
+  // Without a peer, like `bridge fdb del`: the entry for the MAC, wherever it points.
+  const std::optional<wire::IpAddr> ip =
+      peer.empty() ? std::nullopt : std::optional<wire::IpAddr>(peer_arg(peer));
+  wire::IpAddr was = ip.value_or(wire::IpAddr());
+  const FdbResult r = ip ? n.fdb.del(*m, *ip) : n.fdb.del(*m, &was);
+  const std::string what =
+      "fdb del " + m->to_string() + " network " + network + (ip ? " peer " + peer : "");
+  if (r != FdbResult::kOk) throw ControlRequestError(what + ": " + std::string(to_string(r)));
+  spdlog::info("{}", what);
+  return {{"mac", m->to_string()}, {"network", network}, {"peer", was.to_string()}};
 }
 
 nlohmann::json Daemon::peer_add(const std::string& peer, const std::string& network) {
@@ -213,6 +248,22 @@ nlohmann::json Daemon::stats() {
 
 nlohmann::json Daemon::reassembly() {
   return reassembly_json(*dp_);
+}
+
+nlohmann::json Daemon::log_level(const std::string& level) {
+  if (!level.empty()) {
+    const auto l = spdlog::level::from_str(level);
+    // from_str maps any unknown word to "off": only the real name "off" may.
+    if (l == spdlog::level::off && level != "off") {
+      throw ControlRequestError("unknown log level \"" + level +
+                                "\" (valid: trace, debug, info, warn, error, critical, off)");
+    }
+    const auto old = spdlog::get_level();
+    spdlog::set_level(l);
+    spdlog::info("log level {} -> {}", spdlog::level::to_string_view(old),
+                 spdlog::level::to_string_view(l));
+  }
+  return {{"level", std::string(spdlog::level::to_string_view(spdlog::get_level()).data())}};
 }
 
 nlohmann::json Daemon::reload() {

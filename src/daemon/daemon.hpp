@@ -17,6 +17,7 @@
 #include "daemon/dataplane.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/lro.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/packet_io.hpp"
 #include "daemon/peer_table.hpp"
 #include "daemon/reload.hpp"
@@ -71,17 +72,22 @@ class Daemon : public ControlHandler {
   // restart), changes nothing and throws ControlRequestError with a
   // one-line message, also logged.
   nlohmann::json reload() override;
+  nlohmann::json log_level(const std::string& level) override;
 
  private:
   // Executes a plan_reload() plan that was not refused.
   nlohmann::json apply(const ReloadPlan& plan);
+
+  // What the metrics exporter serves, taken on the event loop.
+  nlohmann::json metrics_snapshot() const;
 
   Network& network_arg(const std::string& name);
   wire::IpAddr peer_arg(const std::string& text) const;
 
   Config cfg_;
   DaemonOptions opt_;
-  LroReport lro_;  // the underlay's LRO as the startup check found and left it
+  std::uint64_t started_ns_;  // for `show`'s uptime
+  LroReport lro_;             // the underlay's LRO as the startup check found and left it
   EventLoop loop_;
   sys::Netlink nl_;
   // Destroyed in reverse: control socket, then TAPs, then the underlay
@@ -91,6 +97,7 @@ class Daemon : public ControlHandler {
   std::unique_ptr<NetlinkNextHops> next_hops_;
   std::unique_ptr<Dataplane> dp_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<MetricsExporter> metrics_;
   sys::UniqueFd signal_fd_;
 };
 

@@ -95,6 +95,9 @@ std::optional<std::string> needs_restart(const Config& a, const Config& b) {
   if (a.control_socket != b.control_socket) {
     return changed("control.socket", a.control_socket, b.control_socket);
   }
+  if (a.metrics_listen != b.metrics_listen) {
+    return changed("metrics.listen", a.metrics_listen, b.metrics_listen);
+  }
   return std::nullopt;
 }
 
