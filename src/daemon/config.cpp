@@ -307,6 +307,44 @@ NetworkConfig parse_network(const Checker& c, const Table& t, const Config& cfg)
   }
   if (auto mtu = t.integer("mtu", kMinMtu, kMaxMtu)) net.mtu = static_cast<std::uint32_t>(*mtu);
 
+  if (const toml::node* mn = t.get("mac", toml::node_type::string)) {
+    const std::string& ms = mn->as_string()->get();
+    auto mac = wire::MacAddr::parse(ms);
+    if (!mac) c.fail(mn->source(), t.key("mac"), "\"" + ms + "\" is not a MAC address");
+    if (mac->is_multicast() || mac->is_zero()) {
+      c.fail(mn->source(), t.key("mac"), "\"" + ms + "\" is multicast or all-zero");
+    }
+    net.mac = *mac;
+  }
+  if (const toml::node* an = t.get("address", toml::node_type::array)) {
+    const toml::array& arr = *an->as_array();
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+      const std::string key = t.key("address") + "[" + std::to_string(i) + "]";
+      if (!arr[i].is_string()) {
+        c.fail(arr[i].source(), key,
+               "expected a string \"IP/PREFIX\", got " + std::string(type_name(arr[i].type())));
+      }
+      const std::string& s = arr[i].as_string()->get();
+      const std::size_t slash = s.find('/');
+      auto ip = wire::IpAddr::parse(s.substr(0, slash));
+      const std::string plen = slash == std::string::npos ? "" : s.substr(slash + 1);
+      const unsigned max = ip && ip->is_v4() ? 32 : 128;
+      const bool plen_ok =
+          !plen.empty() && plen.size() <= 3 &&
+          std::all_of(plen.begin(), plen.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+          std::stoul(plen) <= max;
+      if (!ip || !plen_ok) {
+        c.fail(arr[i].source(), key,
+               "\"" + s + "\" is not IP/PREFIX (e.g. \"192.168.10.1/24\", \"fd00::1/64\")");
+      }
+      const TapAddress a{*ip, static_cast<std::uint8_t>(std::stoul(plen))};
+      if (std::find(net.addresses.begin(), net.addresses.end(), a) != net.addresses.end()) {
+        c.fail(arr[i].source(), key, "duplicate address \"" + s + "\"");
+      }
+      net.addresses.push_back(a);
+    }
+  }
+
   if (const toml::node* peers = t.get("peers", toml::node_type::array)) {
     const toml::array& arr = *peers->as_array();
     for (std::size_t i = 0; i < arr.size(); ++i) {
@@ -441,7 +479,7 @@ Config parse_config(const std::string& text, const std::string& path_for_message
              "expected a table ([[network]]), got " + std::string(type_name(nets[i].type())));
     }
     const Table t(c, *nets[i].as_table(), path,
-                  {"name", "context_id", "tap", "mtu", "peers", "fdb"});
+                  {"name", "context_id", "tap", "mtu", "peers", "fdb", "address", "mac"});
     NetworkConfig net = parse_network(c, t, cfg);
     for (const auto& prev : cfg.networks) {
       if (prev.name == net.name) t.fail("name", "duplicate network name \"" + net.name + "\"");

@@ -17,13 +17,22 @@ struct StaticFdbEntry {
   wire::IpAddr peer;
 };
 
+// An address put on a network's TAP: [[network]] address = ["IP/PREFIX", ...].
+struct TapAddress {
+  wire::IpAddr ip;
+  std::uint8_t prefix = 0;
+  bool operator==(const TapAddress&) const = default;
+};
+
 struct NetworkConfig {
   std::string name;              // required, unique
   std::uint64_t context_id = 0;  // required, unique
   std::string tap;               // default "stt-" + name (at most 15 characters)
   std::uint32_t mtu = 1500;      // inner MTU of the TAP, 68..65000 (independent of the underlay)
   std::vector<wire::IpAddr> peers;
-  std::vector<StaticFdbEntry> fdb;  // every entry's peer is one of `peers`
+  std::vector<StaticFdbEntry> fdb;    // every entry's peer is one of `peers`
+  std::vector<TapAddress> addresses;  // put on the TAP when it is created
+  std::optional<wire::MacAddr> mac;   // the TAP's MAC; the kernel's random one without it
 };
 
 // How the outer DSCP is chosen (RFC 2983) and ECN is carried (RFC 6040).

@@ -81,6 +81,7 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt)
   limits.ageing_ns = std::uint64_t{cfg_.fdb_ageing_s} * 1'000'000'000ull;
   for (const auto& n : cfg_.networks) {
     Network& net = dp_->add_network(n, limits);
+    configure_tap(net);
     spdlog::info("network {}: context ID {}, TAP {} (MTU {}), {} peer(s)", n.name,
                  context_id_hex(n.context_id), net.tap.name(), net.tap.mtu(), n.peers.size());
   }
@@ -111,6 +112,17 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt)
     metrics_ = std::make_unique<MetricsExporter>(cfg_.metrics_listen, loop_,
                                                  [this] { return metrics_snapshot(); });
     spdlog::info("metrics: Prometheus exporter on http://{}/metrics", cfg_.metrics_listen);
+  }
+}
+
+void Daemon::configure_tap(Network& n) {
+  if (n.cfg.mac) n.tap.set_mac(*n.cfg.mac);
+  for (const TapAddress& a : n.cfg.addresses) {
+    if (!nl_.add_address(n.tap.ifindex(), a.ip, a.prefix)) {
+      throw std::system_error(
+          errno, std::generic_category(),
+          "adding " + a.ip.to_string() + "/" + std::to_string(a.prefix) + " to " + n.tap.name());
+    }
   }
 }
 
@@ -301,6 +313,7 @@ nlohmann::json Daemon::apply(const ReloadPlan& plan) {
     if (a.kind == ReloadAction::Kind::kCreateNetwork) {
       try {
         Network& n = dp_->add_network(a.config, limits);
+        configure_tap(n);
         note(net + " added: context ID " + context_id_hex(a.config.context_id) + ", TAP " +
              n.tap.name() + " (MTU " + std::to_string(n.tap.mtu()) + "), " +
              std::to_string(a.config.peers.size()) + " peer(s)");
@@ -313,8 +326,9 @@ nlohmann::json Daemon::apply(const ReloadPlan& plan) {
     switch (a.kind) {
       case ReloadAction::Kind::kRemoveNetwork:
         dp_->remove_network(n);
-        note(net +
-             (a.recreate ? " removed (context ID or TAP changed; recreated below)" : " removed"));
+        note(net + (a.recreate
+                        ? " removed (context ID, TAP, address or MAC changed; recreated below)"
+                        : " removed"));
         break;
       case ReloadAction::Kind::kSetMtu:
         try {

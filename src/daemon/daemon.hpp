@@ -78,6 +78,8 @@ class Daemon : public ControlHandler {
   // Executes a plan_reload() plan that was not refused.
   nlohmann::json apply(const ReloadPlan& plan);
 
+  // [[network]] mac and address, on a TAP just created (start or reload).
+  void configure_tap(Network& n);
   // What the metrics exporter serves, taken on the event loop.
   nlohmann::json metrics_snapshot() const;
 

@@ -45,6 +45,8 @@ class Tap {
   // Changes the MTU of the running device (the fd, and so the device, stay);
   // leaves its up/down state alone. Throws std::system_error.
   void set_mtu(std::uint32_t mtu);
+  // Sets the TAP's MAC address (SIOCSIFHWADDR); throws std::system_error.
+  void set_mac(const wire::MacAddr& mac);
 
   // Reads one frame: the virtio-net header into *hdr, the Ethernet frame
   // into buf. Returns the frame length, or -errno (-EAGAIN when empty).

@@ -171,6 +171,38 @@ class MismatchedContextAndCtl(H.SystemTestCase):
         self.assertNotIn("\x1b[", self.d1.log_text())
 
 
+class TapAddressAndMac(H.SystemTestCase):
+    @classmethod
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+        cls.text = H.render_config("veth0", cls.under[0], "@SOCK@",
+                                   [dict(NET, peers=[cls.under[1]])]) + \
+            'address = ["192.168.10.1/24", "fd00:10::1/64"]\nmac = "02:5e:00:00:00:01"\n'
+        cls.d = H.Daemon(cls.hosts[0], None, [NET], label="addr", config_text=cls.text)
+
+    def tap_state(self):
+        j = H.json.loads(self.hosts[0].exec(["ip", "-j", "addr", "show", "dev", "stt-blue"]).stdout)[0]
+        addrs = sorted("%s/%d" % (a["local"], a["prefixlen"]) for a in j["addr_info"]
+                       if not a["local"].startswith("fe80"))
+        return j["address"], addrs
+
+    def test_address_and_mac_survive_context_id_reload(self):
+        self.d.start()
+        want = ("02:5e:00:00:00:01", ["192.168.10.1/24", "fd00:10::1/64"])
+        self.assertEqual(self.tap_state(), want)
+        ifindex = self.hosts[0].exec(["cat", "/sys/class/net/stt-blue/ifindex"]).stdout
+        with open(self.d.config, "w") as f:
+            f.write(self.text.replace("context_id = 0x10", "context_id = 0x20")
+                    .replace("@SOCK@", self.d.socket))
+        out = self.d.ctl(["reload"]).stdout
+        self.assertIn("recreated", out)
+        # A new TAP (new ifindex), with the same MAC and addresses.
+        self.assertNotEqual(self.hosts[0].exec(["cat", "/sys/class/net/stt-blue/ifindex"]).stdout,
+                            ifindex)
+        self.assertEqual(self.tap_state(), want)
+        self.assertEqual(self.d.stop(), 0, self.d.log_text())
+
+
 def parse_metrics(text):
     """{(name, frozenset of (label, value)): value} of a text exposition."""
     out = {}
