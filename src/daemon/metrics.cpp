@@ -6,13 +6,13 @@
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
-#include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -99,10 +99,6 @@ std::vector<MetricFamily> families(const nlohmann::json& snap) {
 }
 
 }  // namespace
-
-std::string metrics_text(const nlohmann::json& snapshot) {
-  return prometheus::TextSerializer().Serialize(families(snapshot));
-}
 
 struct MetricsExporter::Impl : prometheus::Collectable {
   Impl(EventLoop& l, Snapshot s) : loop(l), snapshot(std::move(s)) {}

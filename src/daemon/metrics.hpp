@@ -43,8 +43,4 @@ class MetricsExporter {
   std::shared_ptr<Impl> impl_;  // shared: the exposer holds it weakly
 };
 
-// The metric families of one snapshot, rendered in the text format (for
-// tests: the same code the exporter serves).
-std::string metrics_text(const nlohmann::json& snapshot);
-
 }  // namespace stt::daemon

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "linux/fd.hpp"
+#include "wire/addr.hpp"
 #include "wire/vnet.hpp"
 
 namespace stt::sys {

@@ -175,6 +175,8 @@ class TapAddressAndMac(H.SystemTestCase):
     @classmethod
     def build_topology(cls):
         cls.hosts, cls.under = H.two_hosts(4)
+        # The TAP takes an IPv6 address here: two_hosts turned IPv6 off for new links.
+        cls.hosts[0].sysctl("net.ipv6.conf.default.disable_ipv6", 0)
         cls.text = H.render_config("veth0", cls.under[0], "@SOCK@",
                                    [dict(NET, peers=[cls.under[1]])]) + \
             'address = ["192.168.10.1/24", "fd00:10::1/64"]\nmac = "02:5e:00:00:00:01"\n'
@@ -201,6 +203,34 @@ class TapAddressAndMac(H.SystemTestCase):
                             ifindex)
         self.assertEqual(self.tap_state(), want)
         self.assertEqual(self.d.stop(), 0, self.d.log_text())
+
+
+def write_pcap(path, frames):
+    import struct
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        for fr in frames:
+            f.write(struct.pack("<IIII", 0, 0, len(fr), len(fr)))
+            f.write(fr)
+
+
+class DecapHints(H.SystemTestCase):
+    def test_bad_checksum_suggests_trust_checksums(self):
+        d = H.tmpdir()
+        inner, outer = os.path.join(d, "inner.pcap"), os.path.join(d, "outer.pcap")
+        frame = bytes.fromhex("020000000002" "020000000001" "0800") + bytes(range(46))
+        write_pcap(inner, [frame])
+        H.run([H.STTCTL, "encap", "-i", inner, "-o", outer, "--context-id", "0x10",
+               "--src", "10.0.0.1", "--dst", "10.0.0.2", "-q"])
+        raw = bytearray(open(outer, "rb").read())
+        raw[-1] ^= 0xFF  # the last payload byte: the TCP checksum no longer matches
+        open(outer, "wb").write(bytes(raw))
+        p = H.run([H.STTCTL, "decap", "-i", outer])
+        self.assertIn("bad TCP checksum", p.stderr)
+        self.assertIn("try --trust-checksums", p.stderr)
+        p = H.run([H.STTCTL, "decap", "-i", outer, "--trust-checksums"])
+        self.assertNotIn("--trust-checksums", p.stderr)
+        self.assertIn("1 inner frames delivered", p.stdout)
 
 
 def parse_metrics(text):
