@@ -100,18 +100,21 @@ class MismatchedContextAndCtl(H.SystemTestCase):
     def build_topology(cls):
         cls.hosts, cls.under = H.two_hosts(4)
         h1, h2 = cls.hosts
-        cls.d1 = H.Daemon(h1, cls.under[0], [dict(NET, peers=[cls.under[1]])]).start()
-        cls.d2 = H.Daemon(h2, cls.under[1], [dict(NET, context_id=0x11,
-                                                  peers=[cls.under[0]])]).start()
+        cls.d1 = H.Daemon(h1, cls.under[0], [dict(NET, peers=[cls.under[1]])],
+                          label="mismatch-h1").start()
+        cls.d2 = H.Daemon(h2, cls.under[1], [dict(NET, context_id=0x11, peers=[cls.under[0]])],
+                          label="mismatch-h2").start()
         H.setup_tap(h1, NET, "192.168.77.1/24")
         H.setup_tap(h2, NET, "192.168.77.2/24")
 
     def test_mismatched_context_is_warned_and_shown(self):
         # h1's ARP requests reach h2 for context 0x10, which h2 does not have.
         H.ping(self.hosts[0], "192.168.77.2", count=1, deadline=2)
-        H.wait_for(lambda: "context ID 0x10" in self.d2.log_text(), 10,
-                   "h2 to warn about context ID 0x10")
-        line = [l for l in self.d2.log_text().splitlines() if "context ID 0x10" in l][0]
+        warned = lambda: [l for l in self.d2.log_text().splitlines()
+                          if "no network here has that context ID" in l]
+        H.wait_for(warned, 10, "h2 to warn about context ID 0x10")
+        line = warned()[0]
+        self.assertIn("context ID 0x10", line)
         self.assertIn("warn", line)
         self.assertIn(self.under[0], line)
         u = self.d2.ctl_json(["show"])["unknown_context"]
@@ -270,7 +273,8 @@ class Metrics(H.SystemTestCase):
         text = H.render_config("veth0", cls.under[0], "@SOCK@", nets1) + \
             '\n[metrics]\nlisten = "127.0.0.1:9470"\n'
         cls.d1 = H.Daemon(h1, None, nets1, label="metrics-h1", config_text=text).start()
-        cls.d2 = H.Daemon(h2, cls.under[1], [dict(NET, peers=[cls.under[0]])]).start()
+        cls.d2 = H.Daemon(h2, cls.under[1], [dict(NET, peers=[cls.under[0]])],
+                          label="metrics-h2").start()
         H.setup_tap(h1, NET, "192.168.78.1/24")
         H.setup_tap(h2, NET, "192.168.78.2/24")
 
