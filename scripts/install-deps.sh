@@ -11,11 +11,12 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libmnl-dev libpcap-dev liburing-dev libcap-dev
-  libsystemd-dev
+  libsystemd-dev prometheus-cpp-dev
   # the kernel fast path: clang -target bpf (above), libbpf, bpftool (vmlinux.h, skeletons)
   libbpf-dev bpftool
   # test and runtime tools
   tshark iproute2 iputils-ping ethtool nftables iperf3 procps psmisc python3 python3-matplotlib
+  prometheus
   # packaging: the .deb (CPack runs dpkg-deb, dpkg-shlibdeps), its checks, man pages, units,
   # and the unit's sandbox traced (tests/package/test_unit_sandbox.py)
   dpkg-dev fakeroot lintian groff man-db systemd bash-completion strace

@@ -14,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace stt::control {
@@ -29,6 +30,7 @@ namespace arg {
 inline constexpr char kNetwork[] = "network";  // a network's name
 inline constexpr char kMac[] = "mac";          // a MAC address, aa:bb:cc:dd:ee:ff
 inline constexpr char kPeer[] = "peer";        // a peer's underlay IP address
+inline constexpr char kLevel[] = "level";      // a log level: trace, debug, info, warn, error, ...
 }  // namespace arg
 
 // Verbs.
@@ -42,6 +44,7 @@ inline constexpr char kFdbAdd[] = "fdb_add";
 inline constexpr char kFdbDel[] = "fdb_del";
 inline constexpr char kPeerAdd[] = "peer_add";
 inline constexpr char kPeerDel[] = "peer_del";
+inline constexpr char kLogLevel[] = "log_level";  // level optional: without it, only report it
 }  // namespace verb
 
 // What each verb accepts. The daemon refuses any other argument; sttctl
@@ -59,17 +62,32 @@ struct VerbSpec {
   }
 };
 
-inline constexpr std::array<VerbSpec, 9> kVerbs = {{
+inline constexpr std::array<VerbSpec, 10> kVerbs = {{
     {verb::kShow, {}, 0},
     {verb::kStats, {}, 0},
     {verb::kReassembly, {}, 0},
     {verb::kReload, {}, 0},
     {verb::kFdbShow, {arg::kNetwork}, 0},
     {verb::kFdbAdd, {arg::kMac, arg::kNetwork, arg::kPeer}, 3},
-    {verb::kFdbDel, {arg::kMac, arg::kNetwork, arg::kPeer}, 3},
+    {verb::kFdbDel, {arg::kMac, arg::kNetwork, arg::kPeer}, 2},  // peer: only if it points there
     {verb::kPeerAdd, {arg::kPeer, arg::kNetwork}, 2},
     {verb::kPeerDel, {arg::kPeer, arg::kNetwork}, 2},
+    {verb::kLogLevel, {arg::kLevel}, 0},
 }};
+
+// The default control socket of the instance configured by `config_path`:
+// /run/stt/<file name less .toml>.sock. /etc/stt/sttd.toml gives
+// /run/stt/sttd.sock, /etc/stt/NAME.toml (sttd@NAME) /run/stt/NAME.sock, so
+// instances never share one; /run/stt is systemd's RuntimeDirectory=stt.
+// sttd uses it when [control] socket is not set, `sttctl -c FILE` to find it.
+inline constexpr char kDefaultConfig[] = "/etc/stt/sttd.toml";
+inline std::string default_socket(std::string_view config_path) {
+  std::string_view base = config_path.substr(config_path.find_last_of('/') + 1);
+  constexpr std::string_view kExt = ".toml";
+  if (base.size() > kExt.size() && base.ends_with(kExt)) base.remove_suffix(kExt.size());
+  if (base.empty()) base = "sttd";
+  return "/run/stt/" + std::string(base) + ".sock";
+}
 
 constexpr std::optional<VerbSpec> find_verb(std::string_view name) {
   for (const VerbSpec& v : kVerbs) {

@@ -434,6 +434,24 @@ int run_decap(const DecapOptions& opt, std::FILE* out) {
                  static_cast<unsigned long long>(delivered),
                  opt.output.empty() ? "" : (" to " + opt.output).c_str(), lines.c_str());
   }
+  // What to try, on stderr so -j output stays one JSON document. A capture
+  // taken on the receiving host holds segments as the NIC handed them up:
+  // with checksum offload their TCP checksum was never filled in by the
+  // sender's NIC as seen here, so they look corrupt.
+  const std::uint64_t bad_csum = rx_counters.get(core::RxCounter::kDropBadTcpChecksum);
+  if (bad_csum != 0 && !opt.trust_checksums) {
+    std::fprintf(stderr,
+                 "sttctl decap: %llu segment(s) dropped for a bad TCP checksum. A capture taken "
+                 "on the receiving host (or the sender, with checksum offload) holds checksums "
+                 "the NIC never checked or filled in: if so, try --trust-checksums\n",
+                 static_cast<unsigned long long>(bad_csum));
+  }
+  if (stats.frames_in_flight != 0) {
+    std::fprintf(stderr,
+                 "sttctl decap: %llu frame(s) incomplete at the end of the capture: segments "
+                 "missing (a capture filter or a snap length too short?)\n",
+                 static_cast<unsigned long long>(stats.frames_in_flight));
+  }
   return 0;
 }
 

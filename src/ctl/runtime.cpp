@@ -28,7 +28,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr const char* kDefaultSocket = "/run/sttd.sock";
 constexpr std::size_t kMaxReply = 64 * 1024 * 1024;
 
 // ---- Requests --------------------------------------------------------------
@@ -57,7 +56,12 @@ Words split_words(const std::string& cmd, const std::vector<std::string>& words,
     const std::string& k = words[i];
     const bool known = std::find(keywords.begin(), keywords.end(), k) != keywords.end();
     if (!known) {
-      throw RuntimeCommandError(verb_of(cmd) + ": unexpected \"" + k + "\"");
+      std::string valid;
+      for (const std::string_view kw : keywords)
+        valid += (valid.empty() ? "" : ", ") + std::string(kw);
+      throw RuntimeCommandError(
+          verb_of(cmd) + ": unexpected \"" + k + "\"" +
+          (valid.empty() ? " (it takes no keywords)" : " (valid keywords: " + valid + ")"));
     }
     if (i + 1 >= words.size()) {
       throw RuntimeCommandError(verb_of(cmd) + ": \"" + k + "\" needs a value");
@@ -262,22 +266,50 @@ std::string reach_error(const std::string& path, int err) {
 // ---- Commands -------------------------------------------------------------
 
 struct Common {
-  std::string socket = kDefaultSocket;
+  std::string socket;  // -s; empty: the default socket of `config`
+  std::string config = control::kDefaultConfig;
   bool json = false;
+  bool all = false;  // stats: zeros too
+
+  std::string socket_path() const {
+    return socket.empty() ? control::default_socket(config) : socket;
+  }
 };
 
 void add_common(CLI::App* sub, Common& c) {
   sub->add_option("-s,--socket", c.socket, "sttd's control socket")
-      ->default_str(kDefaultSocket)
+      ->default_str(control::default_socket(control::kDefaultConfig))
       ->type_name("PATH");
+  sub->add_option("-c,--config", c.config,
+                  "the sttd instance whose config is FILE: its default socket "
+                  "/run/stt/<FILE's name less .toml>.sock")
+      ->default_str(control::kDefaultConfig)
+      ->type_name("FILE");
   sub->add_flag("-j,--json", c.json, "print the daemon's JSON result");
+}
+
+// `stats` without -a: counters at zero are left out, and so are groups left
+// empty; identifying values (context_id) stay with the group they name.
+void hide_zeros(Json& j) {
+  if (!j.is_object()) return;
+  for (auto it = j.begin(); it != j.end();) {
+    Json& v = it.value();
+    hide_zeros(v);
+    const bool zero = v.is_number() && v == 0 && it.key() != "context_id";
+    const bool empty = v.is_object() && (v.empty() || (v.size() == 1 && v.contains("context_id")));
+    it = zero || empty ? j.erase(it) : std::next(it);
+  }
 }
 
 void run(const Common& c, const std::string& cmd, const std::vector<std::string>& words,
          bool quiet_when_empty) {
   try {
-    const Json result = call_daemon(c.socket, build_request(cmd, words));
+    Json result = call_daemon(c.socket_path(), build_request(cmd, words));
     std::string out;
+    if (cmd == control::verb::kStats && !c.all && !c.json) {
+      hide_zeros(result);
+      if (result.empty()) result = Json{{"counters", "all zero (sttctl stats -a shows them)"}};
+    }
     if (c.json) {
       out = result.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
     } else if (!(quiet_when_empty &&
@@ -424,8 +456,9 @@ void register_runtime_commands(CLI::App& app) {
 
   verb(&app, "show", "show the underlay, networks and peers of the running sttd",
        control::verb::kShow, common, false);
-  verb(&app, "stats", "show every counter, global and per network, drops included",
-       control::verb::kStats, common, false);
+  verb(&app, "stats", "show the counters that are not zero, global and per network (-a: all)",
+       control::verb::kStats, common, false)
+      ->add_flag("-a,--all", common.all, "show counters at zero too");
   verb(&app, "reassembly", "show frames in flight, memory in use and limits",
        control::verb::kReassembly, common, false);
   verb(&app, "reload", "re-read the configuration file", control::verb::kReload, common, true);
@@ -437,8 +470,23 @@ void register_runtime_commands(CLI::App& app) {
        false, "[network N]");
   verb(fdb, "add", "add a static entry: sttctl fdb add MAC network N peer IP",
        control::verb::kFdbAdd, common, true, "MAC network N peer IP");
-  verb(fdb, "del", "delete an entry: sttctl fdb del MAC network N peer IP", control::verb::kFdbDel,
-       common, true, "MAC network N peer IP");
+  verb(fdb, "del",
+       "delete an entry: sttctl fdb del MAC network N [peer IP] (with peer: only if it points "
+       "there)",
+       control::verb::kFdbDel, common, true, "MAC network N [peer IP]");
+
+  // `sttctl log-level [LEVEL]`, like `ovs-appctl vlog/set`: the one
+  // argument is positional, so the words become "level LEVEL".
+  CLI::App* ll = app.add_subcommand(
+      "log-level", "show or set sttd's log level: trace, debug, info, warn, error, critical, off");
+  add_common(ll, common);
+  auto level = std::make_shared<std::string>();
+  ll->add_option("LEVEL", *level, "the new level (without it: print the current one)");
+  ll->callback([level] {
+    std::vector<std::string> words;
+    if (!level->empty()) words = {control::arg::kLevel, *level};
+    run(common, control::verb::kLogLevel, words, false);
+  });
 
   CLI::App* peer = app.add_subcommand("peer", "the remote endpoints of a network");
   add_common(peer, common);

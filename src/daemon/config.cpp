@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "control/protocol.hpp"
 #include "wire/context_id.hpp"
 
 namespace stt::daemon {
@@ -197,10 +198,12 @@ std::string family(const wire::IpAddr& a) {
 void parse_underlay(const Checker& c, const Table& u, Config& cfg) {
   const toml::node& ifn = u.require("interface", toml::node_type::string);
   cfg.underlay_interface = ifn.as_string()->get();
+  cfg.interface_line = ifn.source().begin.line;
   if (auto p = ifname_problem(cfg.underlay_interface)) c.fail(ifn.source(), u.key("interface"), *p);
 
   const toml::node& local = u.require("local", toml::node_type::string);
   cfg.local = parse_ip(c, local, u.key("local"));
+  cfg.local_line = local.source().begin.line;
   if (cfg.local.is_unspecified() || cfg.local.is_multicast()) {
     c.fail(local.source(), u.key("local"),
            "\"" + cfg.local.to_string() + "\" must be a unicast address of this host");
@@ -316,6 +319,44 @@ NetworkConfig parse_network(const Checker& c, const Table& t, const Config& cfg)
   }
   if (auto mtu = t.integer("mtu", kMinMtu, kMaxMtu)) net.mtu = static_cast<std::uint32_t>(*mtu);
 
+  if (const toml::node* mn = t.get("mac", toml::node_type::string)) {
+    const std::string& ms = mn->as_string()->get();
+    auto mac = wire::MacAddr::parse(ms);
+    if (!mac) c.fail(mn->source(), t.key("mac"), "\"" + ms + "\" is not a MAC address");
+    if (mac->is_multicast() || mac->is_zero()) {
+      c.fail(mn->source(), t.key("mac"), "\"" + ms + "\" is multicast or all-zero");
+    }
+    net.mac = *mac;
+  }
+  if (const toml::node* an = t.get("address", toml::node_type::array)) {
+    const toml::array& arr = *an->as_array();
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+      const std::string key = t.key("address") + "[" + std::to_string(i) + "]";
+      if (!arr[i].is_string()) {
+        c.fail(arr[i].source(), key,
+               "expected a string \"IP/PREFIX\", got " + std::string(type_name(arr[i].type())));
+      }
+      const std::string& s = arr[i].as_string()->get();
+      const std::size_t slash = s.find('/');
+      auto ip = wire::IpAddr::parse(s.substr(0, slash));
+      const std::string plen = slash == std::string::npos ? "" : s.substr(slash + 1);
+      const unsigned max = ip && ip->is_v4() ? 32 : 128;
+      const bool plen_ok =
+          !plen.empty() && plen.size() <= 3 &&
+          std::all_of(plen.begin(), plen.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+          std::stoul(plen) <= max;
+      if (!ip || !plen_ok) {
+        c.fail(arr[i].source(), key,
+               "\"" + s + "\" is not IP/PREFIX (e.g. \"192.168.10.1/24\", \"fd00::1/64\")");
+      }
+      const TapAddress a{*ip, static_cast<std::uint8_t>(std::stoul(plen))};
+      if (std::find(net.addresses.begin(), net.addresses.end(), a) != net.addresses.end()) {
+        c.fail(arr[i].source(), key, "duplicate address \"" + s + "\"");
+      }
+      net.addresses.push_back(a);
+    }
+  }
+
   if (const toml::node* peers = t.get("peers", toml::node_type::array)) {
     const toml::array& arr = *peers->as_array();
     for (std::size_t i = 0; i < arr.size(); ++i) {
@@ -390,7 +431,8 @@ Config parse_config(const std::string& text, const std::string& path_for_message
 
   Config cfg;
   cfg.path = path_for_messages;
-  const Table top(c, root, "", {"underlay", "control", "network"});
+  cfg.control_socket = control::default_socket(path_for_messages);
+  const Table top(c, root, "", {"underlay", "control", "metrics", "network"});
 
   const toml::node& un = top.require("underlay", toml::node_type::table);
   const Table underlay(
@@ -410,6 +452,34 @@ Config parse_config(const std::string& text, const std::string& path_for_message
     }
   }
 
+  if (const toml::node* mn = top.get("metrics", toml::node_type::table)) {
+    const Table metrics(c, *mn->as_table(), "metrics", {"listen"});
+    const toml::node& l = metrics.require("listen", toml::node_type::string);
+    cfg.metrics_listen = l.as_string()->get();
+    // ADDR:PORT, an IPv6 ADDR in brackets, like Prometheus' own --web.listen-address.
+    const std::size_t colon = cfg.metrics_listen.rfind(':');
+    std::string host = colon == std::string::npos ? "" : cfg.metrics_listen.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    const std::string port = colon == std::string::npos ? "" : cfg.metrics_listen.substr(colon + 1);
+    const bool port_ok =
+        !port.empty() && port.size() <= 5 &&
+        std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+        std::stoul(port) >= 1 && std::stoul(port) <= 65535;
+    if (!wire::IpAddr::parse(host) || !port_ok) {
+      c.fail(l.source(), "metrics.listen",
+             "\"" + cfg.metrics_listen +
+                 "\" is not ADDR:PORT (e.g. \"127.0.0.1:9470\" or \"[::1]:9470\")");
+    }
+  }
+
+  if (cfg.control_socket.size() > kMaxSocketPath) {
+    c.fail(root.source(), "control.socket",
+           "the default \"" + cfg.control_socket + "\" is longer than " +
+               std::to_string(kMaxSocketPath) + " bytes (a Unix socket limit); set it");
+  }
+
   const toml::node* nn = top.get("network", toml::node_type::array);
   if (nn == nullptr || nn->as_array()->empty()) {
     c.fail(root.source(), "network", "no [[network]] defined; at least one is required");
@@ -422,7 +492,7 @@ Config parse_config(const std::string& text, const std::string& path_for_message
              "expected a table ([[network]]), got " + std::string(type_name(nets[i].type())));
     }
     const Table t(c, *nets[i].as_table(), path,
-                  {"name", "context_id", "tap", "mtu", "peers", "fdb"});
+                  {"name", "context_id", "tap", "mtu", "peers", "fdb", "address", "mac"});
     NetworkConfig net = parse_network(c, t, cfg);
     for (const auto& prev : cfg.networks) {
       if (prev.name == net.name) t.fail("name", "duplicate network name \"" + net.name + "\"");

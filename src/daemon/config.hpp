@@ -18,13 +18,22 @@ struct StaticFdbEntry {
   wire::IpAddr peer;
 };
 
+// An address put on a network's TAP: [[network]] address = ["IP/PREFIX", ...].
+struct TapAddress {
+  wire::IpAddr ip;
+  std::uint8_t prefix = 0;
+  bool operator==(const TapAddress&) const = default;
+};
+
 struct NetworkConfig {
   std::string name;              // required, unique
   std::uint64_t context_id = 0;  // required, unique
   std::string tap;               // default "stt-" + name (at most 15 characters)
   std::uint32_t mtu = 1500;      // inner MTU of the TAP, 68..65000 (independent of the underlay)
   std::vector<wire::IpAddr> peers;
-  std::vector<StaticFdbEntry> fdb;  // every entry's peer is one of `peers`
+  std::vector<StaticFdbEntry> fdb;    // every entry's peer is one of `peers`
+  std::vector<TapAddress> addresses;  // put on the TAP when it is created
+  std::optional<wire::MacAddr> mac;   // the TAP's MAC; the kernel's random one without it
 };
 
 // How the outer DSCP is chosen (RFC 2983) and ECN is carried (RFC 6040).
@@ -53,11 +62,12 @@ enum class FastPathSetting : std::uint8_t {
 std::string_view to_string(FastPathSetting s);  // "auto", "bpf", "off"
 
 struct Config {
-  std::string path;                               // where it was loaded from
-  std::string underlay_interface;                 // [underlay] interface, required
-  wire::IpAddr local;                             // [underlay] local, required
-  std::uint16_t port = 7471;                      // [underlay] port
-  std::string control_socket = "/run/sttd.sock";  // [control] socket
+  std::string path;                // where it was loaded from
+  std::string underlay_interface;  // [underlay] interface, required
+  wire::IpAddr local;              // [underlay] local, required
+  std::uint16_t port = 7471;       // [underlay] port
+  // [control] socket; default per instance: control::default_socket(path).
+  std::string control_socket = "/run/stt/sttd.sock";
   std::uint32_t fdb_ageing_s = 300;  // [underlay] fdb_ageing (seconds), like VXLAN's ageing
   DscpSetting dscp_mode = DscpSetting::kInherit;       // [underlay] dscp = "inherit" | 0..63
   std::uint8_t dscp = 0;                               // the outer DSCP when kFixed
@@ -65,6 +75,12 @@ struct Config {
   LroSetting lro = LroSetting::kDisable;               // [underlay] lro
   FastPathSetting fast_path = FastPathSetting::kAuto;  // [underlay] fast_path
   std::vector<NetworkConfig> networks;
+  // [metrics] listen = "ADDR:PORT": the Prometheus exporter; empty = off.
+  std::string metrics_listen;
+  // Where [underlay] interface and local are written, for check_host()'s
+  // FILE:LINE messages (0 when unknown).
+  std::uint32_t interface_line = 0;
+  std::uint32_t local_line = 0;
 };
 
 // Thrown by load_config; what() is one line: "FILE:LINE: KEY: problem".

@@ -72,8 +72,9 @@ class Args {
     if (!wire::MacAddr::parse(s)) throw ControlRequestError("invalid MAC address " + in_quotes(s));
     return s;
   }
-  std::string peer() const {
-    std::string s = str(control::arg::kPeer);
+  std::string peer(bool required = true) const {
+    std::string s = str(control::arg::kPeer, required);
+    if (s.empty() && !required) return s;
     if (!wire::IpAddr::parse(s)) throw ControlRequestError("invalid IP address " + in_quotes(s));
     return s;
   }
@@ -106,8 +107,9 @@ json dispatch(ControlHandler& h, const json& req) {
   if (cmd == verb::kReassembly) return h.reassembly();
   if (cmd == verb::kReload) return h.reload();
   if (cmd == verb::kFdbShow) return h.fdb_show(a.str(control::arg::kNetwork, false));
+  if (cmd == verb::kLogLevel) return h.log_level(a.str(control::arg::kLevel, false));
   if (cmd == verb::kFdbAdd || cmd == verb::kFdbDel) {
-    const std::string mac = a.mac(), net = a.network(), peer = a.peer();
+    const std::string mac = a.mac(), net = a.network(), peer = a.peer(cmd == verb::kFdbAdd);
     return cmd == verb::kFdbAdd ? h.fdb_add(mac, net, peer) : h.fdb_del(mac, net, peer);
   }
   if (cmd == verb::kPeerAdd || cmd == verb::kPeerDel) {
@@ -217,6 +219,13 @@ struct ControlServer::Impl {
 
 void ControlServer::Impl::start() {
   const sockaddr_un addr = make_addr(path);
+  // The default socket lives in /run/stt/, which systemd creates as
+  // RuntimeDirectory=; started by hand, sttd creates it (one level only).
+  const std::size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+  if (!dir.empty() && mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    throw_errno("creating the control socket's directory " + dir);
+  }
   clear_stale_socket(path, addr);
   listen_fd.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!listen_fd.valid()) throw_errno("socket");

@@ -22,6 +22,7 @@ class ControlHandler {
   virtual nlohmann::json fdb_show(const std::string& network) = 0;  // "" = all networks
   virtual nlohmann::json fdb_add(const std::string& mac, const std::string& network,
                                  const std::string& peer) = 0;
+  // peer "" = the entry for mac whatever peer it points at.
   virtual nlohmann::json fdb_del(const std::string& mac, const std::string& network,
                                  const std::string& peer) = 0;
   virtual nlohmann::json peer_add(const std::string& peer, const std::string& network) = 0;
@@ -29,6 +30,8 @@ class ControlHandler {
   virtual nlohmann::json stats() = 0;
   virtual nlohmann::json reassembly() = 0;
   virtual nlohmann::json reload() = 0;
+  // Sets the log level ("" = leave it) and returns {"level": <now>}.
+  virtual nlohmann::json log_level(const std::string& level) = 0;
 };
 
 class ControlRequestError : public std::runtime_error {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "core/version.hpp"
 #include "daemon/lro.hpp"
 #include "daemon/report.hpp"
 #include "linux/tap.hpp"
@@ -39,7 +40,8 @@ void Daemon::block_stop_signals() {
   }
 }
 
-Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(opt) {
+Daemon::Daemon(const Config& cfg, const DaemonOptions& opt)
+    : cfg_(cfg), opt_(opt), started_ns_(Dataplane::now_ns()) {
   // Leftovers of an instance that was killed: its TAPs (if something kept
   // them) and its nftables table (FirewallRule replaces it atomically).
   for (const auto& n : cfg_.networks) {
@@ -79,6 +81,7 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
   limits.ageing_ns = std::uint64_t{cfg_.fdb_ageing_s} * 1'000'000'000ull;
   for (const auto& n : cfg_.networks) {
     Network& net = dp_->add_network(n, limits);
+    configure_tap(net);
     spdlog::info("network {}: context ID {}, TAP {} (MTU {}), {} peer(s)", n.name,
                  context_id_hex(n.context_id), net.tap.name(), net.tap.mtu(), n.peers.size());
   }
@@ -131,9 +134,37 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
   });
 
   control_ = std::make_unique<ControlServer>(cfg_.control_socket, *this, loop_);
+  if (!cfg_.metrics_listen.empty()) {
+    metrics_ = std::make_unique<MetricsExporter>(cfg_.metrics_listen, loop_,
+                                                 [this] { return metrics_snapshot(); });
+    spdlog::info("metrics: Prometheus exporter on http://{}/metrics", cfg_.metrics_listen);
+  }
+}
+
+void Daemon::configure_tap(Network& n) {
+  if (n.cfg.mac) n.tap.set_mac(*n.cfg.mac);
+  for (const TapAddress& a : n.cfg.addresses) {
+    if (!nl_.add_address(n.tap.ifindex(), a.ip, a.prefix)) {
+      throw std::system_error(
+          errno, std::generic_category(),
+          "adding " + a.ip.to_string() + "/" + std::to_string(a.prefix) + " to " + n.tap.name());
+    }
+  }
+}
+
+nlohmann::json Daemon::metrics_snapshot() const {
+  nlohmann::json nets = nlohmann::json::array();
+  for (const auto& n : dp_->networks()) {
+    nets.push_back({{"name", n->cfg.name},
+                    {"peers", n->fdb.peers().size()},
+                    {"fdb_learned", n->fdb.learned_count()},
+                    {"fdb_static", n->fdb.static_count()}});
+  }
+  return {{"stats", stats_json(*dp_)}, {"networks", nets}, {"reassembly", reassembly_json(*dp_)}};
 }
 
 Daemon::~Daemon() {
+  metrics_.reset();
   control_.reset();
   fast_.reset();  // programs detached while their TAPs still exist
   if (dp_) dp_->detach(loop_);
@@ -227,11 +258,25 @@ wire::IpAddr Daemon::peer_arg(const std::string& text) const {
 nlohmann::json Daemon::show() {
   nlohmann::json underlay = underlay_json(*dp_);
   underlay["lro"] = lro_json(lro_);
-  return {{"underlay", underlay},
-          {"fast_path", fast_status_.json()},
-          {"firewall", {{"table", "inet " + firewall_->table()}}},
-          {"networks", networks_json(*dp_)},
-          {"peers", peers_json(*dp_)}};
+  nlohmann::json out = {
+      {"daemon",
+       {{"version", core::version()},
+        {"config", cfg_.path},
+        {"uptime_s", (Dataplane::now_ns() - started_ns_) / 1'000'000'000ull},
+        {"log_level", std::string(spdlog::level::to_string_view(spdlog::get_level()).data())}}},
+      {"underlay", underlay},
+      {"fast_path", fast_status_.json()},
+      {"firewall", {{"table", "inet " + firewall_->table()}}},
+      {"networks", networks_json(*dp_)},
+      {"peers", peers_json(*dp_)}};
+  // Frames for a context ID no network has: a context ID configured
+  // differently on the sending host (also logged, rate-limited).
+  if (const UnknownContextSeen& u = dp_->unknown_context(); u.any) {
+    out["unknown_context"] = {{"dropped", dp_->counters().get(DpCounter::kRxDropUnknownContext)},
+                              {"last_context_id", context_id_hex(u.context_id)},
+                              {"last_from", u.from.to_string()}};
+  }
+  return out;
 }
 
 nlohmann::json Daemon::fdb_show(const std::string& network) {
@@ -259,14 +304,16 @@ nlohmann::json Daemon::fdb_del(const std::string& mac, const std::string& networ
   auto m = wire::MacAddr::parse(mac);
   if (!m) throw ControlRequestError("'" + mac + "' is not a MAC address");
   Network& n = network_arg(network);
-  const wire::IpAddr ip = peer_arg(peer);
-  const FdbResult r = n.fdb.del(*m, ip);
-  if (r != FdbResult::kOk) {
-    throw ControlRequestError("fdb del " + m->to_string() + " network " + network + " peer " +
-                              peer + ": " + std::string(to_string(r)));
-  }
-  spdlog::info("fdb del {} network {} peer {}", m->to_string(), network, peer);
-  return {{"mac", m->to_string()}, {"network", network}, {"peer", ip.to_string()}};
+  // Without a peer, like `bridge fdb del`: the entry for the MAC, wherever it points.
+  const std::optional<wire::IpAddr> ip =
+      peer.empty() ? std::nullopt : std::optional<wire::IpAddr>(peer_arg(peer));
+  wire::IpAddr was = ip.value_or(wire::IpAddr());
+  const FdbResult r = ip ? n.fdb.del(*m, *ip) : n.fdb.del(*m, &was);
+  const std::string what =
+      "fdb del " + m->to_string() + " network " + network + (ip ? " peer " + peer : "");
+  if (r != FdbResult::kOk) throw ControlRequestError(what + ": " + std::string(to_string(r)));
+  spdlog::info("{}", what);
+  return {{"mac", m->to_string()}, {"network", network}, {"peer", was.to_string()}};
 }
 
 nlohmann::json Daemon::peer_add(const std::string& peer, const std::string& network) {
@@ -315,6 +362,22 @@ nlohmann::json Daemon::stats() {
 
 nlohmann::json Daemon::reassembly() {
   return reassembly_json(*dp_);
+}
+
+nlohmann::json Daemon::log_level(const std::string& level) {
+  if (!level.empty()) {
+    const auto l = spdlog::level::from_str(level);
+    // from_str maps any unknown word to "off": only the real name "off" may.
+    if (l == spdlog::level::off && level != "off") {
+      throw ControlRequestError("unknown log level \"" + level +
+                                "\" (valid: trace, debug, info, warn, error, critical, off)");
+    }
+    const auto old = spdlog::get_level();
+    spdlog::set_level(l);
+    spdlog::info("log level {} -> {}", spdlog::level::to_string_view(old),
+                 spdlog::level::to_string_view(l));
+  }
+  return {{"level", std::string(spdlog::level::to_string_view(spdlog::get_level()).data())}};
 }
 
 nlohmann::json Daemon::reload() {
@@ -366,6 +429,7 @@ nlohmann::json Daemon::apply(const ReloadPlan& plan) {
     if (a.kind == ReloadAction::Kind::kCreateNetwork) {
       try {
         Network& n = dp_->add_network(a.config, limits);
+        configure_tap(n);
         note(net + " added: context ID " + context_id_hex(a.config.context_id) + ", TAP " +
              n.tap.name() + " (MTU " + std::to_string(n.tap.mtu()) + "), " +
              std::to_string(a.config.peers.size()) + " peer(s)");
@@ -378,8 +442,9 @@ nlohmann::json Daemon::apply(const ReloadPlan& plan) {
     switch (a.kind) {
       case ReloadAction::Kind::kRemoveNetwork:
         dp_->remove_network(n);
-        note(net +
-             (a.recreate ? " removed (context ID or TAP changed; recreated below)" : " removed"));
+        note(net + (a.recreate
+                        ? " removed (context ID, TAP, address or MAC changed; recreated below)"
+                        : " removed"));
         break;
       case ReloadAction::Kind::kSetMtu:
         try {

@@ -18,6 +18,7 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/fast_path.hpp"
 #include "daemon/lro.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/packet_io.hpp"
 #include "daemon/peer_table.hpp"
 #include "daemon/reload.hpp"
@@ -73,6 +74,7 @@ class Daemon : public ControlHandler {
   // restart), changes nothing and throws ControlRequestError with a
   // one-line message, also logged.
   nlohmann::json reload() override;
+  nlohmann::json log_level(const std::string& level) override;
 
  private:
   // Executes a plan_reload() plan that was not refused.
@@ -82,12 +84,18 @@ class Daemon : public ControlHandler {
   // learns the MACs its receive program saw. Control side of the loop (tick, reload).
   void sync_fast_path(std::uint64_t now_ns);
 
+  // [[network]] mac and address, on a TAP just created (start or reload).
+  void configure_tap(Network& n);
+  // What the metrics exporter serves, taken on the event loop.
+  nlohmann::json metrics_snapshot() const;
+
   Network& network_arg(const std::string& name);
   wire::IpAddr peer_arg(const std::string& text) const;
 
   Config cfg_;
   DaemonOptions opt_;
-  LroReport lro_;  // the underlay's LRO as the startup check found and left it
+  std::uint64_t started_ns_;  // for `show`'s uptime
+  LroReport lro_;             // the underlay's LRO as the startup check found and left it
   EventLoop loop_;
   sys::Netlink nl_;
   // Destroyed in reverse: control socket, then TAPs, then the underlay
@@ -100,6 +108,7 @@ class Daemon : public ControlHandler {
   std::unique_ptr<FastPath> fast_;  // null when the fast path is off
   std::uint64_t next_fdb_sync_ns_ = 0;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<MetricsExporter> metrics_;
   sys::UniqueFd signal_fd_;
   sys::ServiceNotifier notify_;  // sd_notify: READY/RELOADING/STOPPING, the watchdog
 };

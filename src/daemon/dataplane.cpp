@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
+
 #include "wire/headers.hpp"
 
 namespace stt::daemon {
@@ -392,6 +394,13 @@ void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
   deliver(frame, now);
 }
 
+bool Dataplane::drop_log_due(Network* n, DpCounter c, std::uint64_t now, int level,
+                             std::uint64_t* held_back) {
+  if (!spdlog::should_log(static_cast<spdlog::level::level_enum>(level))) return false;
+  auto& limits = n != nullptr ? n->drop_log : drop_log_;
+  return limits.allow(static_cast<std::size_t>(c), now, held_back);
+}
+
 void Dataplane::deliver(const core::ReassembledFrame& frame, std::uint64_t now) {
   count(nullptr, DpCounter::kRxSttFrames);
 
@@ -402,12 +411,31 @@ void Dataplane::deliver(const core::ReassembledFrame& frame, std::uint64_t now) 
   }
   Network* np = nullptr;
   switch (switch_.admit(info.context_id, frame.outer_src, &np)) {
-    case Admission::kUnknownContext:
+    case Admission::kUnknownContext: {
       count(nullptr, DpCounter::kRxDropUnknownContext);
+      unknown_context_ = {info.context_id, frame.outer_src, true};
+      // A warning, not debug: a context ID configured differently on two
+      // hosts is a misconfiguration that otherwise only moves a counter.
+      std::uint64_t held = 0;
+      if (drop_log_due(nullptr, DpCounter::kRxDropUnknownContext, now, spdlog::level::warn,
+                       &held)) {
+        spdlog::warn(
+            "dropped a frame from {} for context ID {:#x}: no network here has that context ID "
+            "(compare the [[network]] context_id on both hosts; {} more such drops since the "
+            "last warning)",
+            frame.outer_src.to_string(), info.context_id, held);
+      }
       return;
-    case Admission::kNotPeer:
+    }
+    case Admission::kNotPeer: {
       count(np, DpCounter::kRxDropNotPeer);
+      std::uint64_t held = 0;
+      if (drop_log_due(np, DpCounter::kRxDropNotPeer, now, spdlog::level::debug, &held)) {
+        spdlog::debug("network {}: dropped a frame from {}: not a peer of this network ({} more)",
+                      np->cfg.name, frame.outer_src.to_string(), held);
+      }
       return;
+    }
     case Admission::kAdmitted:
       break;
   }
@@ -416,6 +444,13 @@ void Dataplane::deliver(const core::ReassembledFrame& frame, std::uint64_t now) 
   decap_out_->clear();
   if (core::decapsulate(frame, opt_.decap, *decap_out_, n.decap) != core::DecapStatus::kOk) {
     count(&n, DpCounter::kRxDropDecap);
+    std::uint64_t held = 0;
+    if (drop_log_due(&n, DpCounter::kRxDropDecap, now, spdlog::level::debug, &held)) {
+      spdlog::debug(
+          "network {}: dropped a frame from {}: decapsulation refused it (see the "
+          "decap counters in sttctl stats; {} more)",
+          n.cfg.name, frame.outer_src.to_string(), held);
+    }
     return;
   }
   for (const core::InnerFrame& inner : *decap_out_) {

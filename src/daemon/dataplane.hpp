@@ -41,6 +41,7 @@
 #include "daemon/fdb.hpp"
 #include "daemon/packet_io.hpp"
 #include "daemon/peer_table.hpp"
+#include "daemon/rate_limit.hpp"
 #include "daemon/switch.hpp"
 #include "linux/netlink.hpp"
 #include "linux/packet_socket.hpp"
@@ -100,6 +101,15 @@ struct Network {
   core::CounterSet<DpCounter> counters;
   core::CounterSet<core::EncapCounter> encap;
   core::CounterSet<core::DecapCounter> decap;
+  // Log lines about this network's drops, one per reason per second.
+  RateLimits<static_cast<std::size_t>(DpCounter::kCount)> drop_log;
+};
+
+// The last frame dropped for a context ID no network has, for `sttctl show`.
+struct UnknownContextSeen {
+  std::uint64_t context_id = 0;
+  wire::IpAddr from;
+  bool any = false;
 };
 
 struct DataplaneOptions {
@@ -151,6 +161,7 @@ class Dataplane {
   const PeerTable& peers() const { return peers_; }
   const Switch& network_switch() const { return switch_; }
   const core::CounterSet<DpCounter>& counters() const { return counters_; }
+  const UnknownContextSeen& unknown_context() const { return unknown_context_; }
   const core::CounterSet<core::RxCounter>& rx_counters() const { return rx_counters_; }
   const core::Reassembler& reassembler() const { return reasm_; }
 
@@ -187,6 +198,12 @@ class Dataplane {
     counters_.inc(c, v);
     if (n) n->counters.inc(c, v);
   }
+  // True when a line about this drop should be logged at `level` now (the
+  // level is on and the (reason, network) pair's rate limit allows it);
+  // *held_back gets the lines held back since the last one. Nothing is
+  // formatted for a drop that is not logged.
+  bool drop_log_due(Network* n, DpCounter c, std::uint64_t now, int level,
+                    std::uint64_t* held_back);
 
   DataplaneOptions opt_;
   PacketIo& io_;
@@ -209,6 +226,8 @@ class Dataplane {
 
   core::CounterSet<DpCounter> counters_;
   core::CounterSet<core::RxCounter> rx_counters_;
+  RateLimits<static_cast<std::size_t>(DpCounter::kCount)> drop_log_;  // drops of no network
+  UnknownContextSeen unknown_context_;
   std::uint64_t next_housekeeping_ns_ = 0;
   std::vector<EventLoop*> attached_;
 };

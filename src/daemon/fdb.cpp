@@ -160,6 +160,14 @@ FdbResult Fdb::del(const wire::MacAddr& mac, const wire::IpAddr& peer) {
   return FdbResult::kOk;
 }
 
+FdbResult Fdb::del(const wire::MacAddr& mac, wire::IpAddr* was) {
+  Slot* s = find(mac);
+  if (s == nullptr) return FdbResult::kNotFound;
+  *was = s->peer;
+  erase(s);
+  return FdbResult::kOk;
+}
+
 void Fdb::learn(const wire::MacAddr& src, const wire::IpAddr& peer, std::uint64_t now_ns) {
   if (!valid_entry_mac(src)) {
     counters_.inc(FdbCounter::kLearnInvalidSource);

@@ -77,6 +77,9 @@ class Fdb {
   // `mac` only if it points at `peer`, like `bridge fdb del ... dst IP`.
   FdbResult add_static(const wire::MacAddr& mac, const wire::IpAddr& peer);
   FdbResult del(const wire::MacAddr& mac, const wire::IpAddr& peer);
+  // Removes the entry for `mac` whatever its peer, like `bridge fdb del`
+  // without dst; *was gets the peer it pointed at.
+  FdbResult del(const wire::MacAddr& mac, wire::IpAddr* was);
 
   // --- Data path: never allocates, never throws.
   // Called for each frame received from `peer` with inner source `src`.

@@ -4,7 +4,9 @@
 // line (nothing was created), 1 when setting up or running failed.
 
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -15,6 +17,7 @@
 #include "core/version.hpp"
 #include "daemon/config.hpp"
 #include "daemon/daemon.hpp"
+#include "daemon/host_check.hpp"
 #include "linux/privileges.hpp"
 
 int main(int argc, char** argv) {
@@ -23,6 +26,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string log_level = "info";
   std::string tx_form = "gso";
+  bool check_only = false;
   unsigned busy_poll_us = 0;
   app.add_option("-c,--config", config_path, "TOML configuration file")->required();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
@@ -35,6 +39,9 @@ int main(int argc, char** argv) {
                  "after handling traffic, keep polling for up to this many microseconds "
                  "before sleeping (0: never)")
       ->check(CLI::Range(0u, 100000u));
+  app.add_flag("--check", check_only,
+               "validate the config file against this host and exit: 0 when valid, 2 with "
+               "FILE:LINE: KEY: problem when not (like sshd -t)");
   app.set_version_flag("--version", core::version());
   try {
     app.parse(argc, argv);
@@ -43,18 +50,38 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
 
-  auto logger = spdlog::stderr_color_mt("sttd");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e sttd %^%l%$: %v");
+  // On a terminal: timestamps and colour. Otherwise (journald, a pipe, a
+  // file) neither: journald stamps each line itself and shows escape codes
+  // as they are.
+  if (isatty(STDERR_FILENO)) {
+    spdlog::set_default_logger(spdlog::stderr_color_mt("sttd"));
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e sttd %^%l%$: %v");
+  } else {
+    spdlog::set_default_logger(spdlog::stderr_logger_mt("sttd"));
+    spdlog::set_pattern("%l: %v");
+  }
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   daemon::Config cfg;
   try {
     cfg = daemon::load_config(config_path);
+    daemon::check_host(cfg);
   } catch (const daemon::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
+  if (check_only) {
+    std::printf("%s: OK\n", config_path.c_str());
+    return 0;
+  }
+
+  std::string nets;
+  for (const auto& n : cfg.networks) {
+    nets += (nets.empty() ? "" : ", ") + n.name + " (context ID " + std::to_string(n.context_id) +
+            ", TAP " + n.tap + ")";
+  }
+  spdlog::info("sttd {} starting: config {}, underlay {} {} port {}, networks: {}", core::version(),
+               config_path, cfg.underlay_interface, cfg.local.to_string(), cfg.port, nets);
 
   try {
     daemon::Daemon::block_stop_signals();

@@ -99,6 +99,9 @@ std::optional<std::string> needs_restart(const Config& a, const Config& b) {
   if (a.control_socket != b.control_socket) {
     return changed("control.socket", a.control_socket, b.control_socket);
   }
+  if (a.metrics_listen != b.metrics_listen) {
+    return changed("metrics.listen", a.metrics_listen, b.metrics_listen);
+  }
   return std::nullopt;
 }
 
@@ -113,7 +116,10 @@ ReloadPlan plan_reload(const Config& old, const Config& next) {
   std::vector<const NetworkConfig*> staying;
   for (const auto& n : old.networks) {
     const NetworkConfig* nc = find(next, n.name);
-    if (nc != nullptr && nc->context_id == n.context_id && nc->tap == n.tap) {
+    // A changed address or MAC recreates the TAP too: the new one gets
+    // exactly the file's, with no leftovers of the old.
+    if (nc != nullptr && nc->context_id == n.context_id && nc->tap == n.tap &&
+        nc->addresses == n.addresses && nc->mac == n.mac) {
       staying.push_back(&n);
       continue;
     }

@@ -132,17 +132,24 @@ int run_nft(const std::string& script, std::string* err) {
   return run_with_input(kArgv, script, err);
 }
 
-std::string FirewallRule::table_name(std::uint16_t port) {
-  return "sttd_" + std::to_string(port);
+std::string FirewallRule::table_name(const wire::IpAddr& local, std::uint16_t port) {
+  // nft identifiers allow letters, digits and '_': the address's '.' and ':'
+  // become '_', which keeps IPv4 and IPv6 names apart (v6 always has "__"
+  // or 7 separators, v4 exactly 3).
+  std::string addr = local.to_string();
+  for (char& ch : addr) {
+    if (ch == '.' || ch == ':') ch = '_';
+  }
+  return "sttd_" + std::to_string(port) + "_" + addr;
 }
 
-bool FirewallRule::remove_stale(std::uint16_t port) {
+bool FirewallRule::remove_stale(const wire::IpAddr& local, std::uint16_t port) {
   std::string err;
-  return run_nft("delete table inet " + table_name(port) + "\n", &err) == 0;
+  return run_nft("delete table inet " + table_name(local, port) + "\n", &err) == 0;
 }
 
 FirewallRule::FirewallRule(const wire::IpAddr& local, std::uint16_t port)
-    : table_(table_name(port)) {
+    : table_(table_name(local, port)) {
   const std::string fam = local.is_v6() ? "ip6" : "ip";
   const std::string p = std::to_string(port);
   // "table X" then "delete table X" makes the replacement atomic whether or

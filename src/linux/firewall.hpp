@@ -1,8 +1,11 @@
 #pragma once
 // The rule that keeps the host's TCP stack away from STT segments: an
-// nftables table of our own, `table inet sttd_<port>`, installed on start
-// and removed on exit. A restarted instance finds a killed instance's table
-// by that name and replaces it.
+// nftables table of our own, `table inet sttd_<port>_<local>` (the local
+// address with '.' and ':' as '_'), installed on start and removed on exit.
+// The name is per instance: two sttd on one port with different local
+// addresses each own a table, and neither's start or stop touches the
+// other's. A restarted instance finds a killed instance's table by that
+// name and replaces it.
 //
 //   prerouting (priority raw - 100, before conntrack): drop TCP to
 //     <local>:<port>. AF_PACKET taps run before netfilter, so sttd still
@@ -34,9 +37,9 @@ class FirewallRule {
   // The ruleset text as applied, for logs and `sttctl show`.
   const std::string& ruleset() const { return ruleset_; }
 
-  static std::string table_name(std::uint16_t port);
-  // Deletes the table for `port` if it exists; true when one was removed.
-  static bool remove_stale(std::uint16_t port);
+  static std::string table_name(const wire::IpAddr& local, std::uint16_t port);
+  // Deletes the table for `local`:`port` if it exists; true when one was removed.
+  static bool remove_stale(const wire::IpAddr& local, std::uint16_t port);
 
  private:
   std::string table_;

@@ -292,4 +292,19 @@ bool Netlink::delete_link(const std::string& name) {
   return request(nlh, nullptr, nullptr);
 }
 
+bool Netlink::add_address(int ifindex, const wire::IpAddr& ip, std::uint8_t prefix) {
+  char req[512];
+  nlmsghdr* nlh = mnl_nlmsg_put_header(req);
+  nlh->nlmsg_type = RTM_NEWADDR;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+  auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+  ifa->ifa_family = ip.is_v4() ? AF_INET : AF_INET6;
+  ifa->ifa_prefixlen = prefix;
+  ifa->ifa_index = static_cast<unsigned>(ifindex);
+  ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+  mnl_attr_put(nlh, IFA_LOCAL, ip.size(), ip.data());
+  mnl_attr_put(nlh, IFA_ADDRESS, ip.size(), ip.data());
+  return request(nlh, nullptr, nullptr);
+}
+
 }  // namespace stt::sys

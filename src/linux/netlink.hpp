@@ -60,6 +60,8 @@ class Netlink {
   bool resolve(int ifindex, const wire::IpAddr& addr);
   // RTM_DELLINK by name.
   bool delete_link(const std::string& name);
+  // Adds (or replaces) the address ip/prefix on the interface; false on error (errno set).
+  bool add_address(int ifindex, const wire::IpAddr& ip, std::uint8_t prefix);
 
  private:
   bool request(nlmsghdr* nlh, int (*cb)(const nlmsghdr*, void*), void* data);

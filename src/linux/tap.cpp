@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -65,6 +66,17 @@ Tap::Tap(const TapOptions& opt) : name_(opt.name), mtu_(opt.mtu) {
   set_link_mtu_up(name_, opt.mtu);
   ifindex_ = static_cast<int>(if_nametoindex(name_.c_str()));
   if (ifindex_ == 0) fail(errno, "index of " + name_);
+}
+
+void Tap::set_mac(const wire::MacAddr& mac) {
+  if (!fd_.valid()) return;  // a name only (in-memory benchmarks)
+  UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s.valid()) fail(errno, "socket for ioctl on " + name_);
+  ifreq ifr = make_ifreq(name_);
+  ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+  std::memcpy(ifr.ifr_hwaddr.sa_data, mac.b.data(), mac.b.size());
+  if (ioctl(s.get(), SIOCSIFHWADDR, &ifr) < 0)
+    fail(errno, "set MAC " + mac.to_string() + " on " + name_);
 }
 
 void Tap::set_mtu(std::uint32_t mtu) {

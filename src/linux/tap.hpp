@@ -13,6 +13,7 @@
 #include <string>
 
 #include "linux/fd.hpp"
+#include "wire/addr.hpp"
 #include "wire/vnet.hpp"
 
 namespace stt::sys {
@@ -45,6 +46,8 @@ class Tap {
   // Changes the MTU of the running device (the fd, and so the device, stay);
   // leaves its up/down state alone. Throws std::system_error.
   void set_mtu(std::uint32_t mtu);
+  // Sets the TAP's MAC address (SIOCSIFHWADDR); throws std::system_error.
+  void set_mac(const wire::MacAddr& mac);
 
   // Reads one frame: the virtio-net header into *hdr, the Ethernet frame
   // into buf. Returns the frame length, or -errno (-EAGAIN when empty).

@@ -67,6 +67,11 @@ CASES = [
     case("bad MAC", "mac", 'mac = "02:00:00:00:00:02"', 'mac = "02:00:00:00:00"  # <-'),
     case("MTU too large", "mtu", "mtu = 1500", "mtu = 70000  # <-"),
     case("TAP name too long", "tap", 'tap = "sttbad0"', 'tap = "stt-name-far-too-long"  # <-'),
+    # Checked against the host, still before anything is created (issue 12).
+    case("underlay interface does not exist", "interface", 'interface = "veth0"',
+         'interface = "veth9"  # <-'),
+    case("local is not an address of the interface", "local", 'local = "10.0.0.1"',
+         'local = "10.0.0.77"  # <-'),
 ]
 
 
@@ -137,6 +142,22 @@ class InvalidConfig(H.SystemTestCase):
                                      "%s: error does not name key %s:\n%s" % (name, key, err[0]))
                 self.assertEqual(out.strip(), "", "%s: printed on stdout" % name)
                 self.assert_nothing_created(name, sock)
+
+    def test_check_flag(self):
+        # `sttd --check` (like sshd -t): 0 for the base config, 2 with the same one line
+        # as a start for each defect, and nothing created either way.
+        path, sock = self.write("check-base", BASE)
+        p = self.h.exec([H.STTD, "--check", "-c", path], check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.strip(), "%s: OK" % path)
+        self.assert_nothing_created("--check of the base config", sock)
+        for name, key, text in CASES:
+            with self.subTest(name):
+                path, sock = self.write("check " + name, text)
+                p = self.h.exec([H.STTD, "--check", "-c", path], check=False)
+                self.assertEqual(p.returncode, 2, "%s: %s" % (name, p.stderr))
+                self.assertIn(path + ":", p.stderr)
+                self.assert_nothing_created("--check " + name, sock)
 
     def test_missing_file(self):
         path = os.path.join(self.dir, "does-not-exist.toml")

@@ -1,5 +1,7 @@
 #include "daemon/config.hpp"
 
+#include "control/protocol.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -33,7 +35,11 @@ context_id = 0x1234
   EXPECT_EQ(c.underlay_interface, "veth0");
   EXPECT_EQ(c.local.to_string(), "10.0.0.1");
   EXPECT_EQ(c.port, 7471);
-  EXPECT_EQ(c.control_socket, "/run/sttd.sock");
+  // Per instance: named after the config file (t.toml -> t.sock).
+  EXPECT_EQ(c.control_socket, "/run/stt/t.sock");
+  EXPECT_EQ(control::default_socket("/etc/stt/sttd.toml"), "/run/stt/sttd.sock");
+  EXPECT_EQ(control::default_socket("/etc/stt/red.toml"), "/run/stt/red.sock");
+  EXPECT_EQ(control::default_socket("conf"), "/run/stt/conf.sock");
   EXPECT_EQ(c.fdb_ageing_s, 300u);
   ASSERT_EQ(c.networks.size(), 1u);
   EXPECT_EQ(c.networks[0].name, "blue");

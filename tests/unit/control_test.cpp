@@ -55,6 +55,7 @@ class FakeHandler : public ControlHandler {
   json stats() override { return answer("stats"); }
   json reassembly() override { return answer("reassembly"); }
   json reload() override { return answer("reload"); }
+  json log_level(const std::string& l) override { return answer("log_level(" + l + ")"); }
 };
 
 struct Dispatch {
@@ -86,6 +87,10 @@ INSTANTIATE_TEST_SUITE_P(
         Dispatch{R"({"cmd":"peer_del","peer":"10.0.0.3","network":"red"})",
                  "peer_del(10.0.0.3,red)"},
         Dispatch{R"({"cmd":"stats"})", "stats"}, Dispatch{R"({"cmd":"reassembly"})", "reassembly"},
+        Dispatch{R"({"cmd":"fdb_del","mac":"02:00:00:00:00:02","network":"blue"})",
+                 "fdb_del(02:00:00:00:00:02,blue,)"},
+        Dispatch{R"({"cmd":"log_level"})", "log_level()"},
+        Dispatch{R"({"cmd":"log_level","level":"debug"})", "log_level(debug)"},
         Dispatch{R"({"cmd":"reload"})", "reload"}));
 
 // The protocol's names are what scripts and docs/cli.md use: renaming one in
@@ -95,8 +100,9 @@ TEST(ControlProtocol, NamesAreStable) {
   std::vector<std::string> verbs;
   for (const control::VerbSpec& v : control::kVerbs)
     verbs.emplace_back(v.name);
-  EXPECT_EQ(verbs, (std::vector<std::string>{"show", "stats", "reassembly", "reload", "fdb_show",
-                                             "fdb_add", "fdb_del", "peer_add", "peer_del"}));
+  EXPECT_EQ(verbs,
+            (std::vector<std::string>{"show", "stats", "reassembly", "reload", "fdb_show",
+                                      "fdb_add", "fdb_del", "peer_add", "peer_del", "log_level"}));
   EXPECT_EQ(std::string(control::kCmd), "cmd");
   EXPECT_EQ(std::string(control::kOk), "ok");
   EXPECT_EQ(std::string(control::kResult), "result");
@@ -104,6 +110,7 @@ TEST(ControlProtocol, NamesAreStable) {
   EXPECT_EQ(std::string(control::arg::kMac), "mac");
   EXPECT_EQ(std::string(control::arg::kNetwork), "network");
   EXPECT_EQ(std::string(control::arg::kPeer), "peer");
+  EXPECT_EQ(std::string(control::arg::kLevel), "level");
 }
 
 // Every verb of the table: sttctl builds its request from the table, sttd

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "control/protocol.hpp"
+
 namespace stt::daemon {
 namespace {
 
@@ -231,7 +233,11 @@ TEST(PlanReloadFile, InvalidFileRefusesWithItsError) {
 
 TEST(PlanReloadFile, ValidFileIsPlanned) {
   TempFile f(kFile);
-  const ReloadPlan p = plan_reload_file(running(), f.path());
+  // The default control socket is named after the config file: a daemon
+  // reloads the file it was started with, so its socket is that file's.
+  Config r = running();
+  r.control_socket = control::default_socket(f.path());
+  const ReloadPlan p = plan_reload_file(r, f.path());
   ASSERT_FALSE(p.refused) << *p.refused;
   // b is gone; a stays as it is.
   ASSERT_EQ(kinds(p), (std::vector<Kind>{Kind::kRemoveNetwork}));
