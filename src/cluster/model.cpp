@@ -435,6 +435,7 @@ std::uint64_t DirectoryModel::highest_seq(std::uint64_t ctx, const wire::MacAddr
 }
 
 void DirectoryModel::mark_host_macs(const std::string& host) {
+  if (all_dirty_) return;  // every MAC is judged anyway
   auto it = by_host_.find(host);
   if (it == by_host_.end()) return;
   auto& keys = it->second;
