@@ -207,17 +207,30 @@ bool Directory::register_host() {
 }
 
 bool Directory::resync() {
-  RangeResult r;
+  // Paged at one revision: the first page fixes R, the others read at R from after the last
+  // key, so a large directory never sits in memory twice (protobuf and copies) at once.
   std::string from = cfg_.prefix + "/";
-  auto s = client_.range(from, prefix_range_end(from), r);
-  if (!s.ok()) {
-    set_error("read " + from, s);
-    return false;
+  const std::string end = prefix_range_end(from);
+  std::int64_t at = 0;
+  bool first = true;
+  while (true) {
+    RangeResult r;
+    auto s = client_.range(from, end, r, at, cfg_.read_page);
+    if (!s.ok()) {
+      set_error("read " + cfg_.prefix + "/", s);
+      return false;
+    }
+    if (first) {
+      model_.begin_resync();
+      at = r.revision;
+      first = false;
+    }
+    for (const auto& kv : r.kvs)
+      model_.put(kv.key, kv.value, kv.create_revision);
+    if (!r.more || r.kvs.empty()) break;
+    from = r.kvs.back().key + std::string(1, '\0');  // the next key after the last one
   }
-  model_.begin_resync();
-  for (const auto& kv : r.kvs)
-    model_.put(kv.key, kv.value, kv.create_revision);
-  revision_ = r.revision;
+  revision_ = at;
   model_.flush(pending_);
   after_flush();
   deliver();
