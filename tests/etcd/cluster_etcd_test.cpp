@@ -349,7 +349,7 @@ TEST_F(EtcdTest, DirectoryIsFailStaticAndReconcilesAfterAnOutage) {
   c.start();
   ASSERT_TRUE(ma.until(
       a, [&] { return ma.hosts.count("host-c") == 1; }, 20s));
-  EXPECT_EQ(a.status().state, DirectoryState::kConnected);
+  EXPECT_TRUE(eventually([&] { return a.status().state == DirectoryState::kConnected; }));
   EXPECT_GE(a.status().counters.get(ClusterCounter::kResyncs), 2u);
   // b's lease was not revoked; it expires after its TTL and b leaves then.
   ASSERT_TRUE(ma.until(
