@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -77,6 +78,16 @@ void Directory::withdraw_local(std::uint64_t ctx, const wire::MacAddr& mac) {
   {
     std::lock_guard lk(mu_);
     inbox_.requests.push_back(Request{false, CtxMac{ctx, mac.as_u64()}, {}});
+  }
+  cv_.notify_all();
+}
+
+void Directory::set_contexts(std::vector<std::uint64_t> contexts) {
+  std::sort(contexts.begin(), contexts.end());
+  contexts.erase(std::unique(contexts.begin(), contexts.end()), contexts.end());
+  {
+    std::lock_guard lk(mu_);
+    inbox_.contexts = std::move(contexts);
   }
   cv_.notify_all();
 }
@@ -409,11 +420,14 @@ bool Directory::session() {
     {
       std::unique_lock lk(mu_);
       cv_.wait_until(lk, next_renew, [this] {
-        return stop_ || !inbox_.batches.empty() || inbox_.watch_ended || !inbox_.requests.empty();
+        return stop_ || !inbox_.batches.empty() || inbox_.watch_ended || !inbox_.requests.empty() ||
+               inbox_.contexts.has_value();
       });
       if (stop_) return false;
       in.batches.swap(inbox_.batches);
       in.requests.swap(inbox_.requests);
+      in.contexts.swap(inbox_.contexts);
+      inbox_.contexts.reset();
       in.watch_ended = inbox_.watch_ended;
       in.watch_status = inbox_.watch_status;
     }
@@ -452,6 +466,10 @@ bool Directory::session() {
       } else if (!withdraw(r.key)) {
         return true;
       }
+    }
+    if (in.contexts) {
+      cfg_.self.contexts = std::move(*in.contexts);
+      if (!register_host()) return true;
     }
     if (!in.requests.empty()) deliver();
     if (Clock::now() >= next_renew) {

@@ -299,6 +299,19 @@ TEST_F(EtcdTest, DirectoryMembershipMacsAndCleanLeave) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
 }
 
+TEST_F(EtcdTest, DirectoryRegistersNewContextsAfterAReload) {
+  Directory a(dir_config(server, "host-a", "192.0.2.1"));
+  Directory b(dir_config(server, "host-b", "192.0.2.2"));
+  a.start();
+  b.start();
+  Mirror mb;
+  ASSERT_TRUE(mb.until(b, [&] { return mb.hosts.count("host-a") == 1; }));
+  EXPECT_EQ(mb.hosts["host-a"].contexts, std::vector<std::uint64_t>{0x10});
+  a.set_contexts({0x30, 0x10, 0x20, 0x10});
+  ASSERT_TRUE(mb.until(b, [&] { return mb.hosts["host-a"].contexts.size() == 3; }));
+  EXPECT_EQ(mb.hosts["host-a"].contexts, (std::vector<std::uint64_t>{0x10, 0x20, 0x30}));
+}
+
 TEST_F(EtcdTest, DirectoryCountsGarbageAndForgeries) {
   Directory b(dir_config(server, "host-b", "192.0.2.2"));
   b.start();
