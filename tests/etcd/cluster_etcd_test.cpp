@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 using test::EtcdServer;
 
 EtcdOptions opts(const EtcdServer& s) {
-  return EtcdOptions{{s.endpoint()}, {}, {}, {}, {}, {}, 2000ms};
+  return s.options();
 }
 
 // Waits, bounded, for cond() to hold, re-checking every 20 ms.
@@ -201,6 +201,29 @@ TEST_F(EtcdTest, AuthTokenAndRbacKeepAHostToItsOwnKeys) {
   EtcdClient anon(opts(server));
   ASSERT_TRUE(anon.connect().ok());
   EXPECT_FALSE(anon.range("/stt/", prefix_range_end("/stt/"), r).ok());
+}
+
+TEST(EtcdTls, ClientCertificateIsRequiredAndWorks) {
+  EtcdServer tls(true);
+  EtcdClient c(tls.options());
+  ASSERT_TRUE(c.connect().ok());
+  EXPECT_TRUE(c.put("/stt/hosts/host-a", "{}").ok());
+  RangeResult r;
+  ASSERT_TRUE(c.range("/stt/hosts/host-a", {}, r).ok());
+  EXPECT_EQ(r.kvs.size(), 1u);
+  // Without a client certificate the member refuses.
+  EtcdOptions no_cert = tls.options();
+  no_cert.tls_cert.clear();
+  no_cert.tls_key.clear();
+  no_cert.timeout = 1000ms;
+  EtcdClient anon(no_cert);
+  EXPECT_FALSE(anon.connect().ok() && anon.range("/stt/hosts/host-a", {}, r).ok());
+  // Plain text to a TLS member does not work either.
+  EtcdOptions plain;
+  plain.endpoints = {"http://127.0.0.1:" + tls.endpoint().substr(tls.endpoint().rfind(':') + 1)};
+  plain.timeout = 1000ms;
+  EtcdClient p(plain);
+  EXPECT_FALSE(p.connect().ok() && p.range("/stt/hosts/host-a", {}, r).ok());
 }
 
 // ---- the Directory thread ----
