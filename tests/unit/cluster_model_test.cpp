@@ -2,6 +2,8 @@
 // docs/cluster.md, bounded memory, and reconcile after a full read.
 #include "cluster/model.hpp"
 
+#include "cluster/flat_json.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -140,6 +142,52 @@ TEST(ClusterValues, RejectsMalformed) {
     EXPECT_FALSE(decode_mac(v, 2)) << v;
   EXPECT_FALSE(decode_claim("{\"host\":\"a/b\",\"seq\":1}"));
   EXPECT_FALSE(decode_claim("{\"host\":\"a\"}"));
+}
+
+TEST(ClusterValues, FastAndFullReadersAgree) {
+  // The in-place scan takes the usual form; escapes, nesting, other types and UTF-8 go to
+  // nlohmann::json. Either way the same values come out, or none.
+  struct Case {
+    const char* text;
+    bool ok;
+  };
+  for (const Case& c : std::vector<Case>{
+           {R"({"host":"h1","seq":5})", true},
+           {R"( { "host" : "h1" , "seq" : 5 } )", true},
+           {R"({"host":"h\u0031","seq":5})", true},             // escaped: full reader, "h1"
+           {R"({"host":"h1","seq":5,"x":{"y":[1,2]}})", true},  // nested unknown member
+           {R"({"host":"h1","seq":5,"x":true,"z":null,"w":-1.5})", true},
+           {R"({"host":"h1","seq":5,"host":"h2"})", true},  // the last one wins
+           {R"({"host":"h1","seq":5.0})", false},
+           {R"({"host":"h1","seq":-5})", false},
+           {R"({"host":"h1","seq":05})", false},
+           {R"({"host":"h1","seq":"5"})", false},
+           {R"({"host":"h1","seq":18446744073709551616})", false},
+           {R"({"host":"h1","seq":5})"
+            "x",
+            false},
+           {R"({"host":"h1","seq":5)", false},
+           {R"({"host":"h1" "seq":5})", false},
+           {R"(["host","h1"])", false},
+           {"{\"host\":\"h\xc3\xa9\",\"seq\":5}", false},  // valid UTF-8, not a host name
+           {"{\"host\":\"h\xff\",\"seq\":5}", false},      // invalid UTF-8
+       }) {
+    auto d = decode_claim(c.text);
+    EXPECT_EQ(d.has_value(), c.ok) << c.text;
+  }
+  auto d = decode_claim(R"({"host":"h\u0031","seq":5})");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->host, "h1");
+  d = decode_claim(R"({"host":"h1","seq":5,"host":"h2"})");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->host, "h2");
+  FlatObject o;
+  ASSERT_TRUE(o.parse(R"({"a":[],"b":["x","y"],"c":0})"));
+  ASSERT_NE(o.get("b"), nullptr);
+  EXPECT_EQ(o.get("b")->items.size(), 2u);
+  EXPECT_EQ(o.get("a")->type, FlatValue::Type::kStringArray);
+  EXPECT_EQ(o.get("c")->num, 0u);
+  EXPECT_EQ(o.get("d"), nullptr);
 }
 
 TEST(ClusterModel, HostsAndMacsBecomeChanges) {
