@@ -242,7 +242,7 @@ bool Directory::resync() {
     from = r.kvs.back().key + std::string(1, '\0');  // the next key after the last one
   }
   revision_ = at;
-  model_.flush(pending_);
+  model_.flush(pending_, [this](std::vector<Change>&) { deliver(); });
   after_flush();
   deliver();
   return true;
@@ -446,7 +446,7 @@ bool Directory::session() {
       if (b.revision > revision_) revision_ = b.revision;
     }
     if (!in.batches.empty()) {
-      model_.flush(pending_);
+      model_.flush(pending_, [this](std::vector<Change>&) { deliver(); });
       after_flush();
       deliver();
     }

@@ -517,7 +517,11 @@ std::optional<MacView> DirectoryModel::judge_mac(const CtxMac& k) {
   return MacView{best->host, best->rec.address, best->rec.ips, best->rec.seq};
 }
 
-void DirectoryModel::flush(std::vector<Change>& out) {
+void DirectoryModel::flush(std::vector<Change>& out,
+                           const std::function<void(std::vector<Change>&)>& spill) {
+  auto maybe_spill = [&] {
+    if (spill && out.size() >= kSpillEvery) spill(out);
+  };
   std::vector<std::string> downs;
   if (hosts_dirty_ || all_dirty_) judge_hosts(out, downs);
   if (all_dirty_) {
@@ -536,11 +540,13 @@ void DirectoryModel::flush(std::vector<Change>& out) {
       if (old == mac_view_.end()) continue;
       mac_view_.erase(old);
       out.push_back(Change{Change::Kind::kMacRemoved, {}, k.ctx, mac_from_u64(k.mac), {}});
+      maybe_spill();
       continue;
     }
     if (old != mac_view_.end() && old->second == *nv) continue;
     out.push_back(Change{Change::Kind::kMacSet, {}, k.ctx, mac_from_u64(k.mac), *nv});
     mac_view_.insert_or_assign(k, std::move(*nv));
+    maybe_spill();
   }
   dirty_macs_.clear();
   for (auto& name : downs) {

@@ -380,6 +380,33 @@ TEST(ClusterModel, ResyncReconcilesAgainstWhatTheLoopHas) {
   EXPECT_EQ(m.macs().size(), 2u);
 }
 
+TEST(ClusterModel, LargeFlushSpillsInChunksInOrder) {
+  DirectoryModel m(kPrefix, "self", {});
+  put_host(m, host("h1", "192.0.2.1"));
+  const std::size_t n = DirectoryModel::kSpillEvery * 2 + 10;
+  for (std::size_t i = 0; i < n; ++i) {
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "02:00:00:%02x:%02x:%02x", unsigned((i >> 16) & 0xff),
+                  unsigned((i >> 8) & 0xff), unsigned(i & 0xff));
+    put_mac(m, "h1", "192.0.2.1", buf, 1);
+  }
+  std::vector<Change> out, all;
+  std::size_t spills = 0;
+  m.flush(out, [&](std::vector<Change>& chunk) {
+    EXPECT_LE(chunk.size(), DirectoryModel::kSpillEvery);
+    ++spills;
+    for (auto& c : chunk)
+      all.push_back(std::move(c));
+    chunk.clear();
+  });
+  for (auto& c : out)
+    all.push_back(std::move(c));
+  EXPECT_EQ(spills, 2u);
+  ASSERT_EQ(all.size(), n + 1);
+  EXPECT_EQ(all[0].kind, Change::Kind::kHostUp);  // still first
+  EXPECT_EQ(count(all, Change::Kind::kMacSet), n);
+}
+
 TEST(ClusterModel, HostAddressChangeRejudgesItsMacs) {
   DirectoryModel m(kPrefix, "self", {});
   put_host(m, host("h1", "192.0.2.1"));
