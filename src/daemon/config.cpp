@@ -6,11 +6,12 @@
 #include <toml++/toml.h>
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string_view>
+
+#include "wire/context_id.hpp"
 
 namespace stt::daemon {
 
@@ -173,25 +174,6 @@ std::optional<std::string> ifname_problem(std::string_view n) {
   return std::nullopt;
 }
 
-// Context IDs are unsigned 64-bit but TOML integers are signed 64-bit, so
-// an ID of 2^63 or more is written as a string: "0x..." or decimal.
-std::optional<std::uint64_t> parse_u64_string(std::string_view s) {
-  int base = 10;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    base = 16;
-    s.remove_prefix(2);
-  }
-  std::string digits;
-  for (char ch : s) {
-    if (ch != '_') digits.push_back(ch);  // TOML-style digit separators
-  }
-  if (digits.empty()) return std::nullopt;
-  std::uint64_t v = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
-  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-  return v;
-}
-
 wire::IpAddr parse_ip(const Checker& c, const toml::node& n, const std::string& key) {
   const std::string& s = n.as_string()->get();
   auto ip = wire::IpAddr::parse(s);
@@ -219,9 +201,7 @@ void parse_underlay(const Checker& c, const Table& u, Config& cfg) {
 
   const toml::node& local = u.require("local", toml::node_type::string);
   cfg.local = parse_ip(c, local, u.key("local"));
-  const bool unspecified =
-      std::all_of(cfg.local.b.begin(), cfg.local.b.end(), [](std::uint8_t x) { return x == 0; });
-  if (unspecified || cfg.local.is_multicast()) {
+  if (cfg.local.is_unspecified() || cfg.local.is_multicast()) {
     c.fail(local.source(), u.key("local"),
            "\"" + cfg.local.to_string() + "\" must be a unicast address of this host");
   }
@@ -277,7 +257,9 @@ std::uint64_t parse_context_id(const Checker& c, const Table& t) {
   if (n == nullptr) c.fail(t.where(), t.key("context_id"), "missing (required)");
   if (n->is_string()) {
     const std::string& s = n->as_string()->get();
-    auto v = parse_u64_string(s);
+    // TOML integers are signed 64-bit, so an ID of 2^63 or more is written
+    // as a string: decimal or "0x...", with TOML's '_' digit separators.
+    auto v = wire::parse_context_id(s, wire::DigitSeparators::kUnderscore);
     if (!v) {
       c.fail(n->source(), t.key("context_id"),
              "\"" + s + "\" is not an unsigned 64-bit integer (decimal or 0x-hex)");
@@ -328,7 +310,7 @@ NetworkConfig parse_network(const Checker& c, const Table& t, const Config& cfg)
       const std::string key = t.key("peers") + "[" + std::to_string(i) + "]";
       const toml::node& pn = arr[i];
       const wire::IpAddr ip = string_ip(c, pn, key);
-      if (ip.version != cfg.local.version) {
+      if (ip.version() != cfg.local.version()) {
         c.fail(pn.source(), key,
                "\"" + ip.to_string() + "\" is " + family(ip) + " but underlay.local is " +
                    family(cfg.local));

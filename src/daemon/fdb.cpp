@@ -5,32 +5,21 @@
 
 namespace stt::daemon {
 
+constexpr core::CounterNames<FdbCounter> kFdbCounterNames({
+    {FdbCounter::kLearned, "fdb_learned"},
+    {FdbCounter::kMoved, "fdb_moved"},
+    {FdbCounter::kAged, "fdb_aged"},
+    {FdbCounter::kLearnTableFull, "fdb_learn_drop_table_full"},
+    {FdbCounter::kLearnStaticConflict, "fdb_learn_drop_static_conflict"},
+    {FdbCounter::kLearnInvalidSource, "fdb_learn_drop_invalid_source"},
+    {FdbCounter::kLearnNotPeer, "fdb_learn_drop_not_peer"},
+    {FdbCounter::kTxUnicast, "fdb_tx_unicast"},
+    {FdbCounter::kTxFloodUnknown, "fdb_tx_flood_unknown"},
+    {FdbCounter::kTxFloodMulticast, "fdb_tx_flood_multicast"},
+});
+
 std::string_view counter_name(FdbCounter c) {
-  switch (c) {
-    case FdbCounter::kLearned:
-      return "fdb_learned";
-    case FdbCounter::kMoved:
-      return "fdb_moved";
-    case FdbCounter::kAged:
-      return "fdb_aged";
-    case FdbCounter::kLearnTableFull:
-      return "fdb_learn_drop_table_full";
-    case FdbCounter::kLearnStaticConflict:
-      return "fdb_learn_drop_static_conflict";
-    case FdbCounter::kLearnInvalidSource:
-      return "fdb_learn_drop_invalid_source";
-    case FdbCounter::kLearnNotPeer:
-      return "fdb_learn_drop_not_peer";
-    case FdbCounter::kTxUnicast:
-      return "fdb_tx_unicast";
-    case FdbCounter::kTxFloodUnknown:
-      return "fdb_tx_flood_unknown";
-    case FdbCounter::kTxFloodMulticast:
-      return "fdb_tx_flood_multicast";
-    case FdbCounter::kCount:
-      break;
-  }
-  return "?";
+  return kFdbCounterNames(c);
 }
 
 std::string_view to_string(FdbResult r) {
