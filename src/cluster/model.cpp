@@ -70,27 +70,17 @@ std::optional<std::uint64_t> uint_member(const FlatObject& o, std::string_view k
 
 }  // namespace
 
-std::string_view counter_name(ClusterCounter c) {
-  switch (c) {
-    case ClusterCounter::kMalformed:
-      return "cluster_malformed";
-    case ClusterCounter::kOversized:
-      return "cluster_oversized";
-    case ClusterCounter::kRefused:
-      return "cluster_refused";
-    case ClusterCounter::kOverLimit:
-      return "cluster_over_limit";
-    case ClusterCounter::kUnknownKey:
-      return "cluster_unknown_key";
-    case ClusterCounter::kEventsApplied:
-      return "cluster_events_applied";
-    case ClusterCounter::kResyncs:
-      return "cluster_resyncs";
-    case ClusterCounter::kCount:
-      break;
-  }
-  return "?";
-}
+constexpr core::CounterNames<ClusterCounter> kClusterCounterNames({
+    {ClusterCounter::kMalformed, "cluster_malformed"},
+    {ClusterCounter::kOversized, "cluster_oversized"},
+    {ClusterCounter::kRefused, "cluster_refused"},
+    {ClusterCounter::kOverLimit, "cluster_over_limit"},
+    {ClusterCounter::kUnknownKey, "cluster_unknown_key"},
+    {ClusterCounter::kEventsApplied, "cluster_events_applied"},
+    {ClusterCounter::kResyncs, "cluster_resyncs"},
+});
+
+std::string_view counter_name(ClusterCounter c) { return kClusterCounterNames(c); }
 
 wire::MacAddr mac_from_u64(std::uint64_t v) {
   wire::MacAddr m;

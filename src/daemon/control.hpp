@@ -29,6 +29,7 @@ class ControlHandler {
   virtual nlohmann::json stats() = 0;
   virtual nlohmann::json reassembly() = 0;
   virtual nlohmann::json reload() = 0;
+  virtual nlohmann::json cluster() = 0;
 };
 
 class ControlRequestError : public std::runtime_error {

@@ -83,6 +83,9 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
                  context_id_hex(n.context_id), net.tap.name(), net.tap.mtu(), n.peers.size());
   }
   dp_->attach(loop_);
+  // Built now (it reads password_file), started in run(): after the capabilities are dropped,
+  // so its threads (and gRPC's) never hold more than the loop.
+  if (cfg_.cluster) cluster_ = std::make_unique<ClusterAgent>(cfg_, *dp_, *io_);
 
   const sigset_t set = daemon_signals();
   signal_fd_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -109,6 +112,7 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
 
 Daemon::~Daemon() {
   control_.reset();
+  cluster_.reset();
   if (dp_) dp_->detach(loop_);
   dp_.reset();
   io_.reset();
@@ -120,7 +124,18 @@ void Daemon::run() {
                cfg_.networks.size(), cfg_.underlay_interface, cfg_.local.to_string(), cfg_.port,
                cfg_.control_socket);
   loop_.set_busy_poll(opt_.busy_poll_us);
-  loop_.run(opt_.tick_ms, [this] { dp_->tick(Dataplane::now_ns()); });
+  if (cluster_) {
+    cluster_->start(loop_);
+    spdlog::info("cluster: {} as {}, etcd {}", cfg_.cluster->prefix, cfg_.cluster->name,
+                 cfg_.cluster->etcd.front());
+  }
+  loop_.run(opt_.tick_ms, [this] {
+    const std::uint64_t now = Dataplane::now_ns();
+    dp_->tick(now);
+    if (cluster_) cluster_->tick(now);
+  });
+  // A clean stop: the lease is revoked, so every peer drops this host now, not after its TTL.
+  if (cluster_) cluster_->stop(loop_);
 }
 
 // ----------------------------------------------------------------- control
@@ -208,7 +223,14 @@ nlohmann::json Daemon::peer_del(const std::string& peer, const std::string& netw
 }
 
 nlohmann::json Daemon::stats() {
-  return stats_json(*dp_);
+  nlohmann::json j = stats_json(*dp_);
+  if (cluster_) j["global"]["cluster"] = cluster_->counters_json();
+  return j;
+}
+
+nlohmann::json Daemon::cluster() {
+  if (!cluster_) throw ControlRequestError("no [cluster] in " + cfg_.path);
+  return cluster_->status_json();
 }
 
 nlohmann::json Daemon::reassembly() {
@@ -309,6 +331,9 @@ nlohmann::json Daemon::apply(const ReloadPlan& plan) {
     now.networks.push_back(n->cfg);
   }
   cfg_ = std::move(now);
+  // Networks added or removed: directory hosts become peers of the new ones, and this host
+  // registers its new context IDs.
+  if (cluster_) cluster_->networks_changed();
 
   if (!errors.empty()) {
     std::string msg = cfg_.path + ": reload applied in part; failed: ";

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/encap.hpp"
+#include "daemon/cluster_agent.hpp"
 #include "daemon/config.hpp"
 #include "daemon/control.hpp"
 #include "daemon/dataplane.hpp"
@@ -71,6 +72,8 @@ class Daemon : public ControlHandler {
   // restart), changes nothing and throws ControlRequestError with a
   // one-line message, also logged.
   nlohmann::json reload() override;
+  // `sttctl cluster`: the etcd directory's state; an error without [cluster].
+  nlohmann::json cluster() override;
 
  private:
   // Executes a plan_reload() plan that was not refused.
@@ -90,6 +93,7 @@ class Daemon : public ControlHandler {
   std::unique_ptr<LinuxPacketIo> io_;
   std::unique_ptr<NetlinkNextHops> next_hops_;
   std::unique_ptr<Dataplane> dp_;
+  std::unique_ptr<ClusterAgent> cluster_;  // with [cluster]; goes before the Dataplane
   std::unique_ptr<ControlServer> control_;
   sys::UniqueFd signal_fd_;
 };

@@ -95,6 +95,12 @@ std::optional<std::string> needs_restart(const Config& a, const Config& b) {
   if (a.control_socket != b.control_socket) {
     return changed("control.socket", a.control_socket, b.control_socket);
   }
+  // The Directory was built from [cluster] (endpoints, name, credentials, limits).
+  if (a.cluster != b.cluster) {
+    return std::optional<std::string>(std::string("cluster: ") + (a.cluster && b.cluster ? "changed"
+                                                                  : a.cluster            ? "removed"
+                                                                              : "added"));
+  }
   return std::nullopt;
 }
 

@@ -54,6 +54,7 @@ class FakeHandler : public ControlHandler {
   }
   json stats() override { return answer("stats"); }
   json reassembly() override { return answer("reassembly"); }
+  json cluster() override { return answer("cluster"); }
   json reload() override { return answer("reload"); }
 };
 
@@ -86,7 +87,7 @@ INSTANTIATE_TEST_SUITE_P(
         Dispatch{R"({"cmd":"peer_del","peer":"10.0.0.3","network":"red"})",
                  "peer_del(10.0.0.3,red)"},
         Dispatch{R"({"cmd":"stats"})", "stats"}, Dispatch{R"({"cmd":"reassembly"})", "reassembly"},
-        Dispatch{R"({"cmd":"reload"})", "reload"}));
+        Dispatch{R"({"cmd":"reload"})", "reload"}, Dispatch{R"({"cmd":"cluster"})", "cluster"}));
 
 // The protocol's names are what scripts and docs/cli.md use: renaming one in
 // control/protocol.hpp would change sttd and sttctl together and still
@@ -95,8 +96,9 @@ TEST(ControlProtocol, NamesAreStable) {
   std::vector<std::string> verbs;
   for (const control::VerbSpec& v : control::kVerbs)
     verbs.emplace_back(v.name);
-  EXPECT_EQ(verbs, (std::vector<std::string>{"show", "stats", "reassembly", "reload", "fdb_show",
-                                             "fdb_add", "fdb_del", "peer_add", "peer_del"}));
+  EXPECT_EQ(verbs,
+            (std::vector<std::string>{"show", "stats", "reassembly", "cluster", "reload",
+                                      "fdb_show", "fdb_add", "fdb_del", "peer_add", "peer_del"}));
   EXPECT_EQ(std::string(control::kCmd), "cmd");
   EXPECT_EQ(std::string(control::kOk), "ok");
   EXPECT_EQ(std::string(control::kResult), "result");
