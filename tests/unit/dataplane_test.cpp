@@ -128,7 +128,7 @@ class FromPeer {
     core::CounterSet<core::EncapCounter> ec;
     core::EncapRequest req;
     req.context_id = ctx;
-    EXPECT_EQ(core::encapsulate(t, in.data(), inner.size(), req, core::TxForm::kGso, *batch, ec),
+    EXPECT_EQ(core::encapsulate(t, in.frame(inner.size()), req, core::TxForm::kGso, *batch, ec),
               core::EncapStatus::kOk);
     EXPECT_EQ(batch->size(), 1u);
     const core::TxPacket& p = (*batch)[0];
@@ -246,9 +246,7 @@ TEST(Flood, BroadcastReachesEveryPeerWithIdenticalBytes) {
   for (const auto& p : f.io.sent) {
     ASSERT_EQ(p.bytes.size(), kOuterLen + inner.size());
     EXPECT_TRUE(std::equal(inner.begin(), inner.end(), p.bytes.begin() + kOuterLen));
-    wire::IpAddr dst = ip("0.0.0.0");
-    std::memcpy(dst.b.data(), p.bytes.data() + 14 + 16, 4);  // IPv4 destination
-    dsts.push_back(dst);
+    dsts.push_back(wire::IpAddr::v4(p.bytes.data() + 14 + 16));  // IPv4 destination
   }
   std::sort(dsts.begin(), dsts.end());
   EXPECT_EQ(dsts, peers);
