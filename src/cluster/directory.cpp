@@ -12,6 +12,21 @@ namespace stt::cluster {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// Appends everything in `from` to `to` and empties `from` (a swap when `to` is empty).
+void move_all(std::vector<Change>& from, std::vector<Change>& to) {
+  if (to.empty()) {
+    to.swap(from);
+    return;
+  }
+  for (auto& c : from)
+    to.push_back(std::move(c));
+  from.clear();
+}
+
+}  // namespace
+
 std::string_view state_name(DirectoryState s) {
   switch (s) {
     case DirectoryState::kConnecting:
@@ -56,13 +71,7 @@ void Directory::take_changes(std::vector<Change>& out) {
   while (::read(efd_, &v, sizeof v) == static_cast<ssize_t>(sizeof v)) {
   }
   std::lock_guard lk(mu_);
-  if (out.empty()) {
-    out.swap(outbox_);
-  } else {
-    for (auto& c : outbox_)
-      out.push_back(std::move(c));
-    outbox_.clear();
-  }
+  move_all(outbox_, out);
 }
 
 void Directory::publish_local(std::uint64_t ctx, const wire::MacAddr& mac,
@@ -122,13 +131,7 @@ void Directory::deliver() {
   status_.lease_id = lease_id_;
   status_.counters = model_.counters();
   if (pending_.empty()) return;
-  if (outbox_.empty()) {
-    outbox_.swap(pending_);
-  } else {
-    for (auto& c : pending_)
-      outbox_.push_back(std::move(c));
-    pending_.clear();
-  }
+  move_all(pending_, outbox_);
   std::uint64_t one = 1;
   // The eventfd counter cannot overflow here: the loop drains it on every wakeup.
   [[maybe_unused]] auto n = ::write(efd_, &one, sizeof one);
