@@ -14,9 +14,12 @@ packages=(
   libsystemd-dev prometheus-cpp-dev
   # the kernel fast path: clang -target bpf (above), libbpf, bpftool (vmlinux.h, skeletons)
   libbpf-dev bpftool
+  # the etcd directory (src/cluster): gRPC, protobuf, and etcd 3.4's API definitions
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  golang-etcd-server-dev golang-github-gogo-protobuf-dev
   # test and runtime tools
   tshark iproute2 iputils-ping ethtool nftables iperf3 procps psmisc python3 python3-matplotlib
-  prometheus
+  prometheus etcd-server etcd-client openssl
   # packaging: the .deb (CPack runs dpkg-deb, dpkg-shlibdeps), its checks, man pages, units,
   # and the unit's sandbox traced (tests/package/test_unit_sandbox.py)
   dpkg-dev fakeroot lintian groff man-db systemd bash-completion strace

@@ -38,6 +38,7 @@ namespace verb {
 inline constexpr char kShow[] = "show";
 inline constexpr char kStats[] = "stats";
 inline constexpr char kReassembly[] = "reassembly";
+inline constexpr char kCluster[] = "cluster";  // the etcd directory (docs/cluster.md)
 inline constexpr char kReload[] = "reload";
 inline constexpr char kFdbShow[] = "fdb_show";  // network optional: all networks without it
 inline constexpr char kFdbAdd[] = "fdb_add";
@@ -62,10 +63,11 @@ struct VerbSpec {
   }
 };
 
-inline constexpr std::array<VerbSpec, 10> kVerbs = {{
+inline constexpr std::array<VerbSpec, 11> kVerbs = {{
     {verb::kShow, {}, 0},
     {verb::kStats, {}, 0},
     {verb::kReassembly, {}, 0},
+    {verb::kCluster, {}, 0},
     {verb::kReload, {}, 0},
     {verb::kFdbShow, {arg::kNetwork}, 0},
     {verb::kFdbAdd, {arg::kMac, arg::kNetwork, arg::kPeer}, 3},

@@ -461,6 +461,8 @@ void register_runtime_commands(CLI::App& app) {
       ->add_flag("-a,--all", common.all, "show counters at zero too");
   verb(&app, "reassembly", "show frames in flight, memory in use and limits",
        control::verb::kReassembly, common, false);
+  verb(&app, "cluster", "show the etcd directory: state, endpoint, lease, hosts, MACs, counters",
+       control::verb::kCluster, common, false);
   verb(&app, "reload", "re-read the configuration file", control::verb::kReload, common, true);
 
   CLI::App* fdb = app.add_subcommand("fdb", "the forwarding table: MAC -> peer");

@@ -105,6 +105,7 @@ json dispatch(ControlHandler& h, const json& req) {
   if (cmd == verb::kShow) return h.show();
   if (cmd == verb::kStats) return h.stats();
   if (cmd == verb::kReassembly) return h.reassembly();
+  if (cmd == verb::kCluster) return h.cluster();
   if (cmd == verb::kReload) return h.reload();
   if (cmd == verb::kFdbShow) return h.fdb_show(a.str(control::arg::kNetwork, false));
   if (cmd == verb::kLogLevel) return h.log_level(a.str(control::arg::kLevel, false));

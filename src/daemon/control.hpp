@@ -32,6 +32,7 @@ class ControlHandler {
   virtual nlohmann::json reload() = 0;
   // Sets the log level ("" = leave it) and returns {"level": <now>}.
   virtual nlohmann::json log_level(const std::string& level) = 0;
+  virtual nlohmann::json cluster() = 0;
 };
 
 class ControlRequestError : public std::runtime_error {

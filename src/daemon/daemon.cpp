@@ -110,6 +110,9 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt)
     spdlog::warn("fast path: off, running sttd's userspace path alone: {}", fast_status_.reason);
   }
   dp_->attach(loop_);
+  // Built now (it reads password_file), started in run(): after the capabilities are dropped,
+  // so its threads (and gRPC's) never hold more than the loop.
+  if (cfg_.cluster) cluster_ = std::make_unique<ClusterAgent>(cfg_, *dp_, *io_);
 
   const sigset_t set = daemon_signals();
   signal_fd_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -166,6 +169,7 @@ nlohmann::json Daemon::metrics_snapshot() const {
 Daemon::~Daemon() {
   metrics_.reset();
   control_.reset();
+  cluster_.reset();
   fast_.reset();  // programs detached while their TAPs still exist
   if (dp_) dp_->detach(loop_);
   dp_.reset();
@@ -181,13 +185,21 @@ void Daemon::run() {
   // them): only now may a Type=notify unit count as started.
   notify_.ready(status_line());
   loop_.set_busy_poll(opt_.busy_poll_us);
+  if (cluster_) {
+    cluster_->start(loop_);
+    spdlog::info("cluster: {} as {}, etcd {}", cfg_.cluster->prefix, cfg_.cluster->name,
+                 cfg_.cluster->etcd.front());
+  }
   // The watchdog is fed from the loop itself, so a loop that stops turning is caught.
   loop_.run(opt_.tick_ms, [this] {
     const std::uint64_t now = Dataplane::now_ns();
     dp_->tick(now);
     if (fast_) sync_fast_path(now);
+    if (cluster_) cluster_->tick(now);
     notify_.tick(now);
   });
+  // A clean stop: the lease is revoked, so every peer drops this host now, not after its TTL.
+  if (cluster_) cluster_->stop(loop_);
 }
 
 std::string Daemon::status_line() const {
@@ -338,6 +350,7 @@ nlohmann::json Daemon::peer_del(const std::string& peer, const std::string& netw
 
 nlohmann::json Daemon::stats() {
   nlohmann::json out = stats_json(*dp_);
+  if (cluster_) out["global"]["cluster"] = cluster_->counters_json();
   if (!fast_) return out;
   // The kernel path's counters: added to sttd's of the same name (they count the same
   // events on the frames sttd never saw), and all of them listed under fast_path.
@@ -358,6 +371,11 @@ nlohmann::json Daemon::stats() {
     }
   }
   return out;
+}
+
+nlohmann::json Daemon::cluster() {
+  if (!cluster_) throw ControlRequestError("no [cluster] in " + cfg_.path);
+  return cluster_->status_json();
 }
 
 nlohmann::json Daemon::reassembly() {
@@ -490,6 +508,9 @@ nlohmann::json Daemon::apply(const ReloadPlan& plan) {
     now.networks.push_back(n->cfg);
   }
   cfg_ = std::move(now);
+  // Networks added or removed: directory hosts become peers of the new ones, and this host
+  // registers its new context IDs.
+  if (cluster_) cluster_->networks_changed();
 
   if (!errors.empty()) {
     std::string msg = cfg_.path + ": reload applied in part; failed: ";

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/encap.hpp"
+#include "daemon/cluster_agent.hpp"
 #include "daemon/config.hpp"
 #include "daemon/control.hpp"
 #include "daemon/dataplane.hpp"
@@ -75,6 +76,8 @@ class Daemon : public ControlHandler {
   // one-line message, also logged.
   nlohmann::json reload() override;
   nlohmann::json log_level(const std::string& level) override;
+  // `sttctl cluster`: the etcd directory's state; an error without [cluster].
+  nlohmann::json cluster() override;
 
  private:
   // Executes a plan_reload() plan that was not refused.
@@ -107,6 +110,7 @@ class Daemon : public ControlHandler {
   FastPathStatus fast_status_;
   std::unique_ptr<FastPath> fast_;  // null when the fast path is off
   std::uint64_t next_fdb_sync_ns_ = 0;
+  std::unique_ptr<ClusterAgent> cluster_;  // with [cluster]; goes before the Dataplane
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsExporter> metrics_;
   sys::UniqueFd signal_fd_;

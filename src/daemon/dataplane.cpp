@@ -283,6 +283,7 @@ void Dataplane::transmit(Network& n, core::PacketBuffer* b, const core::OffloadI
     count(&n, DpCounter::kTxDropTooShort);
     return;
   }
+  if (tap_hook_ != nullptr && tap_hook_->on_tap_frame(n, b->data(), b->size(), now)) return;
   wire::MacAddr dst;
   std::memcpy(dst.b.data(), b->data(), 6);
   const std::span<const wire::IpAddr> targets = n.fdb.lookup(dst, now);

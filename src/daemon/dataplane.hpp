@@ -122,6 +122,17 @@ struct DataplaneOptions {
   PeerPolicy peers;  // tunnels' DSCP/ECN, pending queues
 };
 
+// Sees every frame a local tenant sends (the TAP side) before the FDB does: the etcd
+// directory's agent (daemon/cluster_agent.hpp) tracks local MACs and answers ARP/ND from it.
+// Runs on the data path: must not block, throw or allocate per frame in steady state.
+class TapHook {
+ public:
+  virtual ~TapHook() = default;
+  // true: the frame was answered locally and is not to be sent.
+  virtual bool on_tap_frame(Network& n, const std::uint8_t* frame, std::size_t len,
+                            std::uint64_t now_ns) = 0;
+};
+
 class Dataplane {
  public:
   // `io` and `next_hops` outlive the Dataplane: the daemon gives it
@@ -154,6 +165,9 @@ class Dataplane {
   // Removes `sources` from n's reference to the peer; the peer leaves n
   // when none is left. false: not a peer of n.
   bool remove_peer(Network& n, const wire::IpAddr& peer, PeerSources sources = kAllPeerSources);
+
+  // The TAP-side hook, or nullptr (the default).
+  void set_tap_hook(TapHook* hook) { tap_hook_ = hook; }
 
   // What the reports read (daemon/report.hpp).
   const DataplaneOptions& options() const { return opt_; }
@@ -230,6 +244,7 @@ class Dataplane {
   UnknownContextSeen unknown_context_;
   std::uint64_t next_housekeeping_ns_ = 0;
   std::vector<EventLoop*> attached_;
+  TapHook* tap_hook_ = nullptr;
 };
 
 }  // namespace stt::daemon

@@ -102,6 +102,12 @@ std::optional<std::string> needs_restart(const Config& a, const Config& b) {
   if (a.metrics_listen != b.metrics_listen) {
     return changed("metrics.listen", a.metrics_listen, b.metrics_listen);
   }
+  // The Directory was built from [cluster] (endpoints, name, credentials, limits).
+  if (a.cluster != b.cluster) {
+    return std::optional<std::string>(std::string("cluster: ") + (a.cluster && b.cluster ? "changed"
+                                                                  : a.cluster            ? "removed"
+                                                                              : "added"));
+  }
   return std::nullopt;
 }
 

@@ -54,6 +54,7 @@ class FakeHandler : public ControlHandler {
   }
   json stats() override { return answer("stats"); }
   json reassembly() override { return answer("reassembly"); }
+  json cluster() override { return answer("cluster"); }
   json reload() override { return answer("reload"); }
   json log_level(const std::string& l) override { return answer("log_level(" + l + ")"); }
 };
@@ -91,7 +92,7 @@ INSTANTIATE_TEST_SUITE_P(
                  "fdb_del(02:00:00:00:00:02,blue,)"},
         Dispatch{R"({"cmd":"log_level"})", "log_level()"},
         Dispatch{R"({"cmd":"log_level","level":"debug"})", "log_level(debug)"},
-        Dispatch{R"({"cmd":"reload"})", "reload"}));
+        Dispatch{R"({"cmd":"reload"})", "reload"}, Dispatch{R"({"cmd":"cluster"})", "cluster"}));
 
 // The protocol's names are what scripts and docs/cli.md use: renaming one in
 // control/protocol.hpp would change sttd and sttctl together and still
@@ -101,8 +102,9 @@ TEST(ControlProtocol, NamesAreStable) {
   for (const control::VerbSpec& v : control::kVerbs)
     verbs.emplace_back(v.name);
   EXPECT_EQ(verbs,
-            (std::vector<std::string>{"show", "stats", "reassembly", "reload", "fdb_show",
-                                      "fdb_add", "fdb_del", "peer_add", "peer_del", "log_level"}));
+            (std::vector<std::string>{"show", "stats", "reassembly", "cluster", "reload",
+                                      "fdb_show", "fdb_add", "fdb_del", "peer_add", "peer_del",
+                                      "log_level"}));
   EXPECT_EQ(std::string(control::kCmd), "cmd");
   EXPECT_EQ(std::string(control::kOk), "ok");
   EXPECT_EQ(std::string(control::kResult), "result");

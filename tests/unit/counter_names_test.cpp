@@ -124,6 +124,7 @@ TEST(CounterNames, FdbCounter) {
       "fdb_aged",
       "fdb_learn_drop_table_full",
       "fdb_learn_drop_static_conflict",
+      "fdb_learn_drop_cluster_conflict",
       "fdb_learn_drop_invalid_source",
       "fdb_learn_drop_not_peer",
       "fdb_tx_unicast",
