@@ -267,7 +267,9 @@ class EtcdCluster:
         return (host or self.client_host).exec(cmd, check=check, timeout=timeout, input=input)
 
     def put(self, key, value, user="root", check=True, extra=()):
-        return self.etcdctl(["put", key, value] + list(extra), user=user, check=check)
+        # The value through stdin: any size (an argument is capped at 128 KiB), and one that
+        # starts with "-" is not taken for an option.
+        return self.etcdctl(["put", key] + list(extra), user=user, check=check, input=value)
 
     def get_prefix(self, prefix, user="root"):
         """{key: value} under prefix (JSON output, so any bytes round-trip)."""
