@@ -164,6 +164,7 @@ class Member:
         self.log = os.path.join(H.tmpdir(), "etcd-%s-%s.log" % (cluster.token, self.name))
         self.proc = None
         self.cert = self.key = None
+        self.extra_args = []  # more etcd options (bench/cluster: --max-txn-ops ...)
 
     def command(self):
         c = self.cluster
@@ -182,7 +183,7 @@ class Member:
                     "--trusted-ca-file", c.pki.ca, "--client-cert-auth",
                     "--peer-cert-file", self.cert, "--peer-key-file", self.key,
                     "--peer-trusted-ca-file", c.pki.ca, "--peer-client-cert-auth"]
-        return cmd
+        return cmd + list(self.extra_args)
 
     def start(self):
         if self.running():
