@@ -323,15 +323,20 @@ class FleetHost:
         return nums
 
     def counter(self, name):
-        """The sum of every number whose JSON path ends in /name (the cluster view and the
-        stats; a counter shown both globally and per network is counted once, globally)."""
+        """The counter `name`: the number whose JSON path ends in /name in the cluster view,
+        else in the stats (there, the global one if it is also shown per network)."""
         nums = self.cluster_numbers()
-        hits = {p: v for p, v in nums.items() if p.endswith("/" + name)}
-        if not hits:
-            raise H.HarnessError("%s: no counter %r in sttctl cluster/stats: %s" %
-                                 (self.name, name, sorted(nums)))
-        glob = {p: v for p, v in hits.items() if "/networks/" not in p}
-        return sum((glob or hits).values())
+        for source in ("/cluster/", "/stats/"):
+            hits = {p: v for p, v in nums.items()
+                    if p.startswith(source) and p.endswith("/" + name)}
+            glob = {p: v for p, v in hits.items() if "/networks/" not in p}
+            hits = glob or hits
+            if len(hits) > 1:
+                raise H.HarnessError("%s: counter %r is ambiguous: %s" % (self.name, name, hits))
+            if hits:
+                return next(iter(hits.values()))
+        raise H.HarnessError("%s: no counter %r in sttctl cluster/stats: %s" %
+                             (self.name, name, sorted(nums)))
 
 
 def wait_peers(hosts, expected, timeout, what, net="blue"):
