@@ -287,7 +287,8 @@ class Dut:
 
     def events_applied(self):
         nums = H.json_numbers(self.cluster())
-        hits = [v for p, v in nums.items() if p.endswith("/events_applied")]
+        hits = [v for p, v in nums.items() if p.endswith(("/events_applied",
+                                                            "/cluster_events_applied"))]
         if not hits:
             raise H.HarnessError("no events_applied in sttctl cluster: %s" % sorted(nums))
         return hits[0]

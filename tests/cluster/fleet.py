@@ -323,12 +323,13 @@ class FleetHost:
         return nums
 
     def counter(self, name):
-        """The counter `name`: the number whose JSON path ends in /name in the cluster view,
-        else in the stats (there, the global one if it is also shown per network)."""
+        """The counter `name` (or `cluster_name`, as src/cluster names its counters): the
+        number whose JSON path ends so in the cluster view, else in the stats (there, the
+        global one if it is also shown per network)."""
         nums = self.cluster_numbers()
+        ends = ("/" + name, "/cluster_" + name)
         for source in ("/cluster/", "/stats/"):
-            hits = {p: v for p, v in nums.items()
-                    if p.startswith(source) and p.endswith("/" + name)}
+            hits = {p: v for p, v in nums.items() if p.startswith(source) and p.endswith(ends)}
             glob = {p: v for p, v in hits.items() if "/networks/" not in p}
             hits = glob or hits
             if len(hits) > 1:
