@@ -24,7 +24,6 @@ fails). Every wait is bounded; nothing sleeps hoping.
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 
@@ -200,21 +199,12 @@ class Member:
         """Signals the member and waits (bounded) for it to exit."""
         if not self.running():
             return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+        H._stop_process(self.proc, sig=sig, timeout=timeout)
         if self.proc in H._processes:
             H._processes.remove(self.proc)
 
     def log_text(self):
-        try:
-            with open(self.log) as f:
-                return f.read()
-        except OSError:
-            return ""
+        return H.Daemon.log_text(self)
 
 
 class EtcdCluster:
