@@ -40,7 +40,6 @@ import platform
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import threading
