@@ -13,8 +13,12 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libmnl-dev libpcap-dev liburing-dev libcap-dev
+  # the etcd directory (src/cluster): gRPC, protobuf, and etcd 3.4's API definitions
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  golang-etcd-server-dev golang-github-gogo-protobuf-dev
   # test and runtime tools
   tshark iproute2 iputils-ping ethtool nftables iperf3 procps psmisc python3 python3-matplotlib
+  etcd-server etcd-client
 )
 
 missing=()

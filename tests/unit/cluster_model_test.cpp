@@ -1,0 +1,348 @@
+// The directory model (src/cluster/model.hpp): key layout, value codecs, the belief rules of
+// docs/cluster.md, bounded memory, and reconcile after a full read.
+#include "cluster/model.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace stt::cluster {
+namespace {
+
+const std::string kPrefix = "/stt";
+constexpr std::uint64_t kCtx = 0x10;
+
+wire::IpAddr ip(const char* s) {
+  return *wire::IpAddr::parse(s);
+}
+wire::MacAddr mac(const char* s) {
+  return *wire::MacAddr::parse(s);
+}
+
+HostRecord host(const std::string& name, const char* addr,
+                std::vector<std::uint64_t> ctxs = {kCtx}) {
+  return HostRecord{name, ip(addr), 7471, std::move(ctxs)};
+}
+
+void put_host(DirectoryModel& m, const HostRecord& h, std::int64_t rev = 1) {
+  m.put(host_key(kPrefix, h.name), encode_host(h), rev);
+}
+
+void put_mac(DirectoryModel& m, const std::string& h, const char* addr, const char* mac_text,
+             std::uint64_t seq, std::uint64_t ctx = kCtx) {
+  MacRecord r{mac(mac_text), ctx, ip(addr), {ip("10.1.0.5")}, seq};
+  m.put(mac_key(kPrefix, h, ctx, r.mac), encode_mac(r), 1);
+}
+
+std::vector<Change> flush(DirectoryModel& m) {
+  std::vector<Change> out;
+  m.flush(out);
+  return out;
+}
+
+std::size_t count(const std::vector<Change>& v, Change::Kind k) {
+  return static_cast<std::size_t>(
+      std::count_if(v.begin(), v.end(), [&](const Change& c) { return c.kind == k; }));
+}
+
+std::uint64_t counter(const DirectoryModel& m, ClusterCounter c) {
+  return m.counters().get(c);
+}
+
+TEST(ClusterKeys, LayoutRoundTrips) {
+  auto m = mac("02:00:00:00:00:0a");
+  EXPECT_EQ(host_key(kPrefix, "host-a"), "/stt/hosts/host-a");
+  EXPECT_EQ(mac_key(kPrefix, "host-a", kCtx, m),
+            "/stt/macs/host-a/0000000000000010/02:00:00:00:00:0a");
+  EXPECT_EQ(claim_key(kPrefix, kCtx, m), "/stt/claims/0000000000000010/02:00:00:00:00:0a");
+
+  auto k = parse_key(kPrefix, mac_key(kPrefix, "host-a", kCtx, m));
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->kind, KeyKind::kMac);
+  EXPECT_EQ(k->host, "host-a");
+  EXPECT_EQ(k->context_id, kCtx);
+  EXPECT_EQ(k->mac, m);
+  auto c = parse_key(kPrefix, claim_key(kPrefix, kCtx, m));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->kind, KeyKind::kClaim);
+  auto h = parse_key(kPrefix, "/stt/hosts/h1");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->kind, KeyKind::kHost);
+}
+
+TEST(ClusterKeys, RejectsKeysOutsideTheLayout) {
+  for (const char* k : {"/stt", "/stt/", "/sttx/hosts/a", "/stt/hosts/", "/stt/hosts/a/b",
+                        "/stt/hosts/..", "/stt/hosts/a b", "/stt/macs/a/10/02:00:00:00:00:0a",
+                        "/stt/macs/a/0000000000000010/02:00:00:00:00:0A",  // not canonical
+                        "/stt/macs/a/000000000000001G/02:00:00:00:00:0a",
+                        "/stt/claims/0000000000000010", "/stt/other/x"})
+    EXPECT_FALSE(parse_key(kPrefix, k)) << k;
+}
+
+TEST(ClusterKeys, HostNames) {
+  EXPECT_TRUE(valid_host_name("host-a.example_1"));
+  EXPECT_FALSE(valid_host_name(""));
+  EXPECT_FALSE(valid_host_name(std::string(65, 'a')));
+  EXPECT_TRUE(valid_host_name(std::string(64, 'a')));
+  EXPECT_FALSE(valid_host_name("a/b"));
+  EXPECT_FALSE(valid_host_name("."));
+}
+
+TEST(ClusterValues, RoundTrip) {
+  HostRecord h = host("h1", "192.0.2.1", {1, 0xffffffffffffffffull});
+  auto hd = decode_host(encode_host(h));
+  ASSERT_TRUE(hd);
+  EXPECT_EQ(*hd, h);
+  MacRecord r{mac("02:00:00:00:00:01"), 7, ip("2001:db8::1"), {ip("10.0.0.1"), ip("fd00::1")}, 42};
+  auto rd = decode_mac(encode_mac(r), 16);
+  ASSERT_TRUE(rd);
+  EXPECT_EQ(*rd, r);
+  ClaimRecord c{"h1", 9};
+  auto cd = decode_claim(encode_claim(c));
+  ASSERT_TRUE(cd);
+  EXPECT_EQ(*cd, c);
+}
+
+TEST(ClusterValues, RejectsMalformed) {
+  for (const char* v :
+       {"", "null", "[]", "{", "{\"name\":\"h\"}",
+        "{\"name\":1,\"address\":\"1.2.3.4\",\"port\":1,\"contexts\":[]}",
+        "{\"name\":\"h\",\"address\":\"224.0.0.1\",\"port\":1,\"contexts\":[]}",
+        "{\"name\":\"h\",\"address\":\"1.2.3.4\",\"port\":0,\"contexts\":[]}",
+        "{\"name\":\"h\",\"address\":\"1.2.3.4\",\"port\":70000,\"contexts\":[]}",
+        "{\"name\":\"h\",\"address\":\"1.2.3.4\",\"port\":1,\"contexts\":[\"0x1\"]}",
+        "{\"name\":\"h\",\"address\":\"1.2.3.4\",\"port\":1,\"contexts\":[16]}",
+        "{\"name\":\"h\",\"address\":\"1.2.3.4\",\"port\":1,\"contexts\":[\"0x0000000000000001\","
+        "\"0x0000000000000001\"]}",
+        "{\"name\":\"h\",\"address\":\"1.2.3.4\",\"port\":1,\"contexts\":[]} trailing"})
+    EXPECT_FALSE(decode_host(v)) << v;
+  const std::string ok_mac =
+      "{\"mac\":\"02:00:00:00:00:01\",\"context_id\":\"0x0000000000000010\",\"address\":\"1.2.3."
+      "4\","
+      "\"ips\":[],\"seq\":1}";
+  EXPECT_TRUE(decode_mac(ok_mac, 2));
+  for (std::string v :
+       {std::string("{\"mac\":\"ff:ff:ff:ff:ff:ff\",\"context_id\":\"0x0000000000000010\","
+                    "\"address\":\"1.2.3.4\",\"seq\":1}"),
+        std::string("{\"mac\":\"02:00:00:00:00:01\",\"context_id\":\"0x0000000000000010\","
+                    "\"address\":\"1.2.3.4\",\"seq\":0}"),
+        std::string("{\"mac\":\"02:00:00:00:00:01\",\"context_id\":\"0x0000000000000010\","
+                    "\"address\":\"1.2.3.4\",\"seq\":-1}"),
+        std::string("{\"mac\":\"02:00:00:00:00:01\",\"context_id\":\"0x0000000000000010\","
+                    "\"address\":\"1.2.3.4\",\"seq\":9007199254740992}"),
+        std::string("{\"mac\":\"02:00:00:00:00:01\",\"context_id\":\"0x0000000000000010\","
+                    "\"address\":\"1.2.3.4\",\"seq\":1,\"ips\":[\"x\"]}"),
+        std::string("{\"mac\":\"02:00:00:00:00:01\",\"context_id\":\"0x0000000000000010\","
+                    "\"address\":\"1.2.3.4\",\"seq\":1,"
+                    "\"ips\":[\"1.1.1.1\",\"1.1.1.2\",\"1.1.1.3\"]}")})  // more than max_ips = 2
+    EXPECT_FALSE(decode_mac(v, 2)) << v;
+  EXPECT_FALSE(decode_claim("{\"host\":\"a/b\",\"seq\":1}"));
+  EXPECT_FALSE(decode_claim("{\"host\":\"a\"}"));
+}
+
+TEST(ClusterModel, HostsAndMacsBecomeChanges) {
+  DirectoryModel m(kPrefix, "self", {});
+  put_host(m, host("self", "192.0.2.100"));
+  put_host(m, host("h1", "192.0.2.1"));
+  put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:01", 1);
+  auto ch = flush(m);
+  ASSERT_EQ(ch.size(), 2u);
+  EXPECT_EQ(ch[0].kind, Change::Kind::kHostUp);  // hosts first: a MAC never points nowhere
+  EXPECT_EQ(ch[0].host.name, "h1");
+  EXPECT_EQ(ch[1].kind, Change::Kind::kMacSet);
+  EXPECT_EQ(ch[1].view.address, ip("192.0.2.1"));
+  EXPECT_EQ(ch[1].view.ips, std::vector<wire::IpAddr>{ip("10.1.0.5")});
+  EXPECT_EQ(m.hosts().size(), 1u);  // never its own peer
+  EXPECT_TRUE(flush(m).empty());    // nothing new
+
+  m.del(host_key(kPrefix, "h1"));
+  ch = flush(m);
+  ASSERT_EQ(ch.size(), 2u);
+  EXPECT_EQ(ch[0].kind, Change::Kind::kMacRemoved);  // MACs before their host goes
+  EXPECT_EQ(ch[1].kind, Change::Kind::kHostDown);
+  EXPECT_TRUE(m.macs().empty());
+}
+
+TEST(ClusterModel, MacWaitsForItsHost) {
+  DirectoryModel m(kPrefix, "self", {});
+  put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:01", 1);
+  EXPECT_TRUE(flush(m).empty());
+  put_host(m, host("h1", "192.0.2.1"));
+  auto ch = flush(m);
+  EXPECT_EQ(count(ch, Change::Kind::kHostUp), 1u);
+  EXPECT_EQ(count(ch, Change::Kind::kMacSet), 1u);
+  EXPECT_EQ(counter(m, ClusterCounter::kRefused), 0u);
+}
+
+TEST(ClusterModel, NoHostSpeaksForAnother) {
+  DirectoryModel m(kPrefix, "self", {});
+  put_host(m, host("h1", "192.0.2.1"));
+  put_host(m, host("h2", "192.0.2.2"));
+  // h2 writes under its own keys but names h1's address: refused.
+  put_mac(m, "h2", "192.0.2.1", "02:00:00:00:00:01", 5);
+  // A host entry whose value names another host: refused.
+  m.put(host_key(kPrefix, "h3"), encode_host(host("h1", "192.0.2.3")), 3);
+  // A MAC in a context its host does not serve: refused.
+  put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:02", 1, 0x99);
+  // A value whose MAC is not the key's: refused.
+  MacRecord r{mac("02:00:00:00:00:03"), kCtx, ip("192.0.2.1"), {}, 1};
+  m.put(mac_key(kPrefix, "h1", kCtx, mac("02:00:00:00:00:04")), encode_mac(r), 1);
+  auto ch = flush(m);
+  EXPECT_EQ(count(ch, Change::Kind::kHostUp), 2u);
+  EXPECT_EQ(count(ch, Change::Kind::kMacSet), 0u);
+  EXPECT_EQ(counter(m, ClusterCounter::kRefused), 4u);
+  EXPECT_TRUE(m.macs().empty());
+  // Judged again (h1 changes), still refused, but counted once.
+  put_host(m, host("h1", "192.0.2.1", {kCtx, 0x20}));
+  flush(m);
+  EXPECT_EQ(counter(m, ClusterCounter::kRefused), 4u);
+}
+
+TEST(ClusterModel, LaterHostWithTakenAddressIsRefused) {
+  DirectoryModel m(kPrefix, "self", {});
+  put_host(m, host("h1", "192.0.2.1"), 10);
+  put_host(m, host("h2", "192.0.2.1"), 20);
+  flush(m);
+  ASSERT_EQ(m.hosts().size(), 1u);
+  EXPECT_EQ(m.hosts().begin()->first, "h1");
+  EXPECT_EQ(counter(m, ClusterCounter::kRefused), 1u);
+}
+
+TEST(ClusterModel, MalformedOversizedUnknownAreCountedAndSkipped) {
+  Limits lim;
+  lim.max_value_bytes = 200;
+  DirectoryModel m(kPrefix, "self", lim);
+  put_host(m, host("h1", "192.0.2.1"));
+  put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:01", 1);
+  ASSERT_EQ(flush(m).size(), 2u);
+  // Garbage over a good entry: the good one is gone from the store (it is gone from etcd).
+  m.put(mac_key(kPrefix, "h1", kCtx, mac("02:00:00:00:00:01")), "not json", 2);
+  m.put(mac_key(kPrefix, "h1", kCtx, mac("02:00:00:00:00:02")), std::string(201, 'x'), 2);
+  m.put("/stt/whatever", "{}", 2);
+  m.put(host_key(kPrefix, "h9"), "{\"name\":\"h9\"}", 2);
+  auto ch = flush(m);
+  EXPECT_EQ(count(ch, Change::Kind::kMacRemoved), 1u);
+  EXPECT_EQ(counter(m, ClusterCounter::kMalformed), 2u);
+  EXPECT_EQ(counter(m, ClusterCounter::kOversized), 1u);
+  EXPECT_EQ(counter(m, ClusterCounter::kUnknownKey), 1u);
+  EXPECT_EQ(m.hosts().size(), 1u);
+}
+
+TEST(ClusterModel, MemoryStaysBounded) {
+  Limits lim;
+  lim.max_hosts = 3;
+  lim.max_macs = 5;
+  DirectoryModel m(kPrefix, "self", lim);
+  for (int i = 0; i < 10; ++i) {
+    std::string name = "h" + std::to_string(i);
+    std::string addr = "192.0.2." + std::to_string(i + 1);
+    put_host(m, host(name, addr.c_str()));
+  }
+  for (int i = 0; i < 20; ++i) {
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "02:00:00:00:01:%02x", i);
+    put_mac(m, "h0", "192.0.2.1", buf, 1);
+  }
+  flush(m);
+  EXPECT_EQ(m.raw_hosts(), 3u);
+  EXPECT_EQ(m.raw_macs(), 5u);
+  EXPECT_EQ(m.macs().size(), 5u);
+  EXPECT_EQ(counter(m, ClusterCounter::kOverLimit), 7u + 15u);
+  // Room frees when entries go.
+  m.del(mac_key(kPrefix, "h0", kCtx, mac("02:00:00:00:01:00")));
+  put_mac(m, "h0", "192.0.2.1", "02:00:00:00:01:13", 1);
+  flush(m);
+  EXPECT_EQ(m.raw_macs(), 5u);
+  EXPECT_EQ(m.macs().count(CtxMac{kCtx, mac("02:00:00:00:01:13").as_u64()}), 1u);
+}
+
+TEST(ClusterModel, MobilityFollowsClaimThenSeq) {
+  DirectoryModel m(kPrefix, "self", {});
+  put_host(m, host("h1", "192.0.2.1"));
+  put_host(m, host("h2", "192.0.2.2"));
+  auto the_mac = mac("02:00:00:00:00:01");
+  CtxMac key{kCtx, the_mac.as_u64()};
+  put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:01", 1);
+  m.put(claim_key(kPrefix, kCtx, the_mac), encode_claim({"h1", 1}), 1);
+  flush(m);
+  EXPECT_EQ(m.macs().at(key).host, "h1");
+  // The MAC moves to h2: one txn writes both the claim and h2's entry with seq 2.
+  put_mac(m, "h2", "192.0.2.2", "02:00:00:00:00:01", 2);
+  m.put(claim_key(kPrefix, kCtx, the_mac), encode_claim({"h2", 2}), 1);
+  auto ch = flush(m);
+  ASSERT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch[0].kind, Change::Kind::kMacSet);
+  EXPECT_EQ(ch[0].view.host, "h2");
+  EXPECT_EQ(ch[0].view.address, ip("192.0.2.2"));
+  EXPECT_EQ(m.highest_seq(kCtx, the_mac), 2u);
+  // h1 withdraws: no change (h2 already won).
+  m.del(mac_key(kPrefix, "h1", kCtx, the_mac));
+  EXPECT_TRUE(flush(m).empty());
+  // A higher seq without the claim does not beat the claimed entry.
+  put_host(m, host("h3", "192.0.2.3"));
+  put_mac(m, "h3", "192.0.2.3", "02:00:00:00:00:01", 50);
+  flush(m);
+  EXPECT_EQ(m.macs().at(key).host, "h2");
+  // Without any claim, the highest seq wins.
+  m.del(claim_key(kPrefix, kCtx, the_mac));
+  flush(m);
+  EXPECT_EQ(m.macs().at(key).host, "h3");
+}
+
+TEST(ClusterModel, OwnMacIsNotARemoteEntry) {
+  DirectoryModel m(kPrefix, "self", {});
+  put_host(m, host("self", "192.0.2.100"));
+  put_host(m, host("h1", "192.0.2.1"));
+  auto the_mac = mac("02:00:00:00:00:01");
+  put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:01", 1);
+  flush(m);
+  // It moves here: the remote entry goes from the view.
+  put_mac(m, "self", "192.0.2.100", "02:00:00:00:00:01", 2);
+  m.put(claim_key(kPrefix, kCtx, the_mac), encode_claim({"self", 2}), 1);
+  auto ch = flush(m);
+  ASSERT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch[0].kind, Change::Kind::kMacRemoved);
+}
+
+TEST(ClusterModel, ResyncReconcilesAgainstWhatTheLoopHas) {
+  DirectoryModel m(kPrefix, "self", {});
+  put_host(m, host("h1", "192.0.2.1"));
+  put_host(m, host("h2", "192.0.2.2"));
+  put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:01", 1);
+  put_mac(m, "h2", "192.0.2.2", "02:00:00:00:00:02", 1);
+  flush(m);
+  // Meanwhile (watch broken): h2 left, h3 joined with a MAC, h1's MAC is unchanged.
+  m.begin_resync();
+  put_host(m, host("h1", "192.0.2.1"));
+  put_host(m, host("h3", "192.0.2.3"));
+  put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:01", 1);
+  put_mac(m, "h3", "192.0.2.3", "02:00:00:00:00:03", 1);
+  auto ch = flush(m);
+  ASSERT_EQ(ch.size(), 4u);
+  EXPECT_EQ(ch[0].kind, Change::Kind::kHostUp);
+  EXPECT_EQ(ch[0].host.name, "h3");
+  EXPECT_EQ(count(ch, Change::Kind::kMacSet), 1u);
+  EXPECT_EQ(count(ch, Change::Kind::kMacRemoved), 1u);
+  EXPECT_EQ(ch[3].kind, Change::Kind::kHostDown);
+  EXPECT_EQ(ch[3].host.name, "h2");
+  EXPECT_EQ(counter(m, ClusterCounter::kResyncs), 1u);
+  EXPECT_EQ(m.hosts().size(), 2u);
+  EXPECT_EQ(m.macs().size(), 2u);
+}
+
+TEST(ClusterModel, HostAddressChangeRejudgesItsMacs) {
+  DirectoryModel m(kPrefix, "self", {});
+  put_host(m, host("h1", "192.0.2.1"));
+  put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:01", 1);
+  flush(m);
+  put_host(m, host("h1", "192.0.2.9"));  // re-registered elsewhere; its old MAC names the old one
+  auto ch = flush(m);
+  EXPECT_EQ(count(ch, Change::Kind::kHostUp), 1u);
+  EXPECT_EQ(count(ch, Change::Kind::kMacRemoved), 1u);
+  EXPECT_EQ(counter(m, ClusterCounter::kRefused), 1u);
+}
+
+}  // namespace
+}  // namespace stt::cluster
