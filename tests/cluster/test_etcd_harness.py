@@ -5,8 +5,8 @@
   comes back catches up;
 - with every member killed the store answers nothing, and after a restart of all of them the
   data is still there;
-- TLS with client certificates and RBAC: a host's certificate writes its own keys and reads
-  the directory, but cannot write another host's keys; no certificate, no access;
+- (TLS with client certificates and RBAC is checked by test_fleet_tls.py, on the etcd its
+  fleet runs on);
 - a run that is sent SIGTERM in the middle leaves no namespace, process or data dir.
 """
 
@@ -69,41 +69,6 @@ class EtcdPlain(H.SystemTestCase):
         finally:
             self.etcd.restart_all()
         self.assertEqual(self.etcd.get_prefix("/t/durable"), {"/t/durable": "v3"})
-
-
-class EtcdTls(H.SystemTestCase):
-    needs_sttd = False
-    PREFIX = "/stt"
-
-    @classmethod
-    def build_topology(cls):
-        cls.fabric = E.Fabric()
-        cls.etcd = E.EtcdCluster(cls.fabric, tls=True).start()
-        cls.etcd.enable_rbac({h: ["%s/hosts/%s" % (cls.PREFIX, h),
-                                  "%s/macs/%s/" % (cls.PREFIX, h)]
-                              for h in ("host-a", "host-b")}, cls.PREFIX + "/")
-
-    def test_own_keys_only(self):
-        own = self.etcd.put("/stt/hosts/host-a", "{}", user="host-a", check=False)
-        self.assertEqual(own.returncode, 0, own.stderr)
-        for key in ("/stt/hosts/host-b", "/stt/macs/host-b/0000000000000001/02:00:00:00:00:01",
-                    "/stt/hosts/host-ab", "/stt/other"):
-            with self.subTest(key=key):
-                p = self.etcd.put(key, "{}", user="host-a", check=False)
-                self.assertNotEqual(p.returncode, 0, "host-a wrote %s" % key)
-                self.assertIn("permission denied", p.stderr)
-        # Reading the whole directory is allowed (every sttd reads it).
-        self.assertIn("/stt/hosts/host-a", self.etcd.get_prefix("/stt/", user="host-b"))
-
-    def test_root_writes_anywhere(self):
-        self.etcd.put("/stt/macs/host-b/0000000000000001/02:00:00:00:00:01", "{}", user="root")
-
-    def test_no_certificate_no_access(self):
-        cmd = ["env", "ETCDCTL_API=3", E.ETCDCTL, "--endpoints",
-               ",".join(self.etcd.endpoints()), "--dial-timeout", "2s", "--command-timeout",
-               "3s", "--cacert", self.etcd.pki.ca, "get", "/stt/", "--prefix"]
-        p = self.etcd.client_host.exec(cmd, check=False)
-        self.assertNotEqual(p.returncode, 0, "read without a client certificate: %s" % p.stdout)
 
 
 _CHILD = r"""

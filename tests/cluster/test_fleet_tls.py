@@ -5,7 +5,9 @@ host's user (the CN of its certificate) may write its own host key, its own `mac
 prefix and the claims, and read the whole prefix. Three hosts h1..h3 (host-1..host-3).
 
   01 the fleet comes up over TLS: every pair reaches every other;
-  02 with host-1's certificate, etcdctl cannot write host-2's keys (and can write its own);
+  02 with host-1's certificate, etcdctl cannot write host-2's keys (nor hosts/host-1x, which a
+     prefix grant on hosts/host-1 would cover) and can write its own; without a certificate,
+     etcd answers nothing;
   03 entries forged with root's credentials (host-2's name with host-3's address, a key that
      does not match its value, a host key naming another host, a context host-2 does not
      serve) are refused, counted, and never reach an FDB or a peer set;
@@ -85,6 +87,12 @@ class FleetTls(H.SystemTestCase):
         self.etcd.put(own, mac_value("02:00:00:71:00:98", h1.addr), user="host-1")
         self.etcd.etcdctl(["del", own], user="host-1")
         self.assertIn(key("hosts", "host-2"), self.etcd.get_prefix(PREFIX + "/", user="host-1"))
+        # Without a client certificate, nothing.
+        cmd = ["env", "ETCDCTL_API=3", E.ETCDCTL, "--endpoints", ",".join(self.etcd.endpoints()),
+               "--dial-timeout", "2s", "--command-timeout", "3s", "--cacert", self.etcd.pki.ca,
+               "get", PREFIX + "/", "--prefix", "--keys-only"]
+        p = self.etcd.client_host.exec(cmd, check=False)
+        self.assertNotEqual(p.returncode, 0, "read without a client certificate: %s" % p.stdout)
 
     def test_03_forged_entries_refused(self):
         h1, h2, h3 = self.hosts
