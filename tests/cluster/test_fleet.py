@@ -67,8 +67,9 @@ class Fleet(H.SystemTestCase):
 
     @classmethod
     def port(cls, h, underlay=False):
-        """The raw socket on h's TAP (or underlay veth0), made once."""
-        key = (h.name, underlay)
+        """The raw socket on h's TAP (or underlay veth0), made once per start of h's sttd
+        (a restart makes a new TAP)."""
+        key = (h.name, underlay, 0 if underlay else h.daemon.starts)
         if key not in cls.ports:
             cls.ports[key] = F.RawPort(h.host, "veth0" if underlay else h.tap,
                                        outgoing=underlay)
