@@ -541,7 +541,8 @@ def main(argv):
         batch = "".join("neigh replace %s lladdr %s dev veth0 nud permanent\n" %
                         (d.addr(i), sink_mac) for i in range(1, a.hosts + a.samples + a.crashes + 1))
         H.run(["ip", "-n", dut_host.ns, "-batch", "-"], input=batch, timeout=60)
-        gw = Gateway(etcd.client_host.ns, etcd.members[0].addr)
+        gws = [Gateway(etcd.client_host.ns, etcd.members[0].addr) for _ in range(WRITERS)]
+        gw = gws[0]
         dut = Dut(dut_host, etcd, a.networks)
 
         log("baseline: sttd on the empty directory")
@@ -552,7 +553,7 @@ def main(argv):
 
         log("fill: %d hosts, %d MACs over %d networks" % (a.hosts, a.macs, a.networks))
         lease = gw.grant(3600)
-        keys, secs = fill(gw, d, lease)
+        keys, secs = fill(gws, d, lease)
         r["fill"] = {"keys": keys, "s": secs, "keys_per_s": keys / secs}
         log("fill: %d keys in %.1f s (%.0f keys/s)" % (keys, secs, keys / secs))
 
@@ -571,16 +572,10 @@ def main(argv):
         ev0 = dut.events_applied()
         os.kill(dut.pid, signal.SIGSTOP)
         try:
+            updates = [d.mac_kvs(u % a.macs, tag=1 + u // a.macs)[0] + (lease,)
+                       for u in range(a.updates)]
             tg = time.monotonic()
-            batch = []
-            for u in range(a.updates):
-                (mk, mv), _ = d.mac_kvs(u % a.macs, tag=1 + u // a.macs)
-                batch.append((mk, mv, lease))
-                if len(batch) >= TXN_OPS:
-                    gw.txn(puts=batch)
-                    batch = []
-            if batch:
-                gw.txn(puts=batch)
+            write_all(gws, updates)
             gen_rate = a.updates / (time.monotonic() - tg)
         finally:
             os.kill(dut.pid, signal.SIGCONT)
