@@ -69,7 +69,7 @@ struct TxFixture {
   }
   bool encap(core::TxForm form) {
     batch->clear();
-    return core::encapsulate(tunnel, buf.data(), frame.size(), req, form, *batch, counters) ==
+    return core::encapsulate(tunnel, buf.frame(frame.size()), req, form, *batch, counters) ==
            core::EncapStatus::kOk;
   }
 

@@ -3,7 +3,7 @@
 // bytes measured in the same run, as a ratio.
 //
 // What one iteration includes. The Dataplane runs with in-memory I/O
-// (DataplaneOptions::io), so no system call is measured:
+// (MemoryPacketIo, counting only), so no system call is measured:
 //   tx_*: one memcpy of the inner frame into a tx buffer (it stands in for
 //         the TAP read, which is a kernel copy), network lookup, FDB lookup,
 //         core::encapsulate (GSO form: headers only; segmented form: one
@@ -33,7 +33,6 @@
 #include "core/buffer.hpp"
 #include "core/encap.hpp"
 #include "daemon/dataplane.hpp"
-#include "linux/netlink.hpp"
 #include "micro_frames.hpp"
 #include "wire/bytes.hpp"
 
@@ -46,22 +45,13 @@ const wire::IpAddr kPeer = *wire::IpAddr::parse("192.0.2.2");
 const wire::MacAddr kLocalMac = *wire::MacAddr::parse("00:00:5e:00:53:01");
 const wire::MacAddr kPeerMac = *wire::MacAddr::parse("00:00:5e:00:53:02");
 
-// Counts what the data path hands to the kernel; touches no payload byte.
-class NullIo : public daemon::DataplaneIo {
- public:
-  std::size_t send(const core::TxBatch& batch) override {
-    packets += batch.size();
-    return batch.size();
-  }
-  int write_tap(daemon::Network&, const core::OffloadInfo& vnet, const std::uint8_t*,
-                std::size_t len) override {
-    ++frames;
-    bytes += len;
-    gso += vnet.is_gso() ? 1 : 0;
-    return 0;
-  }
-  std::uint64_t packets = 0, frames = 0, bytes = 0, gso = 0;
-};
+sys::LinkInfo bench_underlay() {
+  sys::LinkInfo l;
+  l.index = 1;
+  l.mac = kLocalMac;
+  l.mtu = 1500;
+  return l;
+}
 
 struct Sttd {
   explicit Sttd(core::TxForm form) {
@@ -69,11 +59,7 @@ struct Sttd {
     o.underlay = "bench0";
     o.local = kLocal;
     o.tx_form = form;
-    o.io = &io;
-    o.underlay_mac = kLocalMac;
-    o.underlay_mtu = 1500;
-    o.static_next_hop = kPeerMac;
-    dp = std::make_unique<daemon::Dataplane>(o, nl);
+    dp = std::make_unique<daemon::Dataplane>(o, io, next_hops);
     daemon::NetworkConfig nc;
     nc.name = "bench";
     nc.context_id = 42;
@@ -83,8 +69,9 @@ struct Sttd {
   }
   std::uint64_t counter(daemon::DpCounter c) const { return net->counters.get(c); }
 
-  NullIo io;
-  sys::Netlink nl;  // opened, never queried with in-memory I/O
+  // Counts what the data path hands to the kernel; touches no payload byte.
+  daemon::MemoryPacketIo io{bench_underlay(), false};
+  daemon::StaticNextHops next_hops{1, kPeerMac};
   std::unique_ptr<daemon::Dataplane> dp;
   daemon::Network* net = nullptr;
 };
@@ -106,7 +93,7 @@ void tx(benchmark::State& state, core::TxForm form) {
     return;
   }
   state.counters["outer_pkts"] =
-      static_cast<double>(s.io.packets) / static_cast<double>(state.iterations());
+      static_cast<double>(s.io.packets_sent) / static_cast<double>(state.iterations());
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame.size()));
 }
 void BM_tx_gso(benchmark::State& state) {
@@ -139,7 +126,7 @@ std::vector<std::unique_ptr<core::PacketBuffer>> peer_packets(std::size_t len, c
   core::EncapRequest req;
   req.context_id = 42;
   req.offload = off;
-  core::encapsulate(t, in.data(), frame.size(), req, form, *batch, ec);
+  core::encapsulate(t, in.frame(frame.size()), req, form, *batch, ec);
   std::vector<std::unique_ptr<core::PacketBuffer>> out;
   *rx_vnet = core::OffloadInfo{};
   for (const core::TxPacket& p : *batch) {

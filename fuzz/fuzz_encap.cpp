@@ -16,6 +16,12 @@
 // (I5), and without P no L4 offset, MSS, IPv4 or TCP flag (R11), so an MSS
 // only with P.
 //
+// Differential: encapsulate() (fast path for common frames) and
+// encapsulate_general() (every frame through the general path) must give
+// the same status, the same counters and the same outer packets, byte for
+// byte, in every form: both take the offload decision from one place, and
+// this holds them to it.
+//
 // Input layout:
 //   byte 0   bit 0 IPv6 underlay, bits 1-2 MTU, bit 3 VLAN in the request,
 //            bit 4 coherent offload (derived from the frame's own headers)
@@ -76,14 +82,7 @@ core::OffloadInfo coherent_offload(std::uint8_t* frame, std::size_t len, std::ui
   if (!l.is_tcp() && !l.is_udp()) return o;
   const std::uint32_t l4_len = l.ip_end - l.l4_offset;
   const std::uint8_t proto = l.is_tcp() ? wire::kIpProtoTcp : wire::kIpProtoUdp;
-  std::uint32_t pseudo;
-  if (l.ip_version == 4) {
-    const auto* ip = wire::header_at<wire::Ipv4Header>(frame + l.l3_offset);
-    pseudo = wire::csum::pseudo_v4(ip->src, ip->dst, proto, l4_len);
-  } else {
-    const auto* ip = wire::header_at<wire::Ipv6Header>(frame + l.l3_offset);
-    pseudo = wire::csum::pseudo_v6(ip->src, ip->dst, proto, l4_len);
-  }
+  const std::uint32_t pseudo = wire::csum::pseudo(frame + l.l3_offset, l.ip_version, proto, l4_len);
   const std::uint16_t field = l.is_tcp() ? wire::kTcpChecksumOffset : wire::kUdpChecksumOffset;
   wire::store_be16(frame + l.l4_offset + field, wire::csum::fold(pseudo));
   o.flags = core::OffloadInfo::kNeedsCsum;
@@ -155,7 +154,7 @@ FormResult run_form(core::TxForm form, const core::TunnelConfig& tcfg,
   if (inner.size() > buf->tailroom()) return r;
   if (!inner.empty()) std::memcpy(buf->data(), inner.data(), inner.size());
   batch->clear();
-  if (core::encapsulate(tunnel, buf->data(), inner.size(), req, form, *batch, ec) !=
+  if (core::encapsulate(tunnel, buf->frame(inner.size()), req, form, *batch, ec) !=
       core::EncapStatus::kOk) {
     STT_FUZZ_CHECK(batch->size() == 0 || ec.get(core::EncapCounter::kDropBatchFull) != 0);
     return r;
@@ -240,6 +239,53 @@ FormResult run_form(core::TxForm form, const core::TunnelConfig& tcfg,
   return r;
 }
 
+// Runs one frame through both encapsulate paths, each on its own copy of
+// the frame and its own tunnel (same IDs), and compares what came out.
+void check_paths_agree(core::TxForm form, const core::TunnelConfig& tcfg,
+                       const std::vector<std::uint8_t>& inner, const core::EncapRequest& req) {
+  struct Path {
+    core::TxBatch batch;
+    core::PacketBuffer buf;
+    core::CounterSet<core::EncapCounter> counters;
+    core::EncapStatus status = core::EncapStatus::kDropped;
+  };
+  static auto* paths = new Path[2];
+  static constexpr std::size_t kSlot = 9000 + wire::kEthHeaderLen;
+  static auto* slots = new std::vector<std::uint8_t>(2 * core::TxBatch::kMaxPackets * kSlot);
+  for (int k = 0; k < 2; ++k) {
+    Path& p = paths[k];
+    p.buf.reset();
+    if (inner.size() > p.buf.tailroom()) return;
+    if (!inner.empty()) std::memcpy(p.buf.data(), inner.data(), inner.size());
+    p.batch.clear();
+    p.batch.set_copy_slots(form == core::TxForm::kSegmentedCopy
+                               ? slots->data() + k * core::TxBatch::kMaxPackets * kSlot
+                               : nullptr,
+                           kSlot, kSlot, core::TxBatch::kMaxPackets);
+    p.counters.clear();
+    core::Tunnel tunnel(tcfg, 0x12345678, 0x4321);
+    p.status = k == 0 ? core::encapsulate(tunnel, p.buf.frame(inner.size()), req, form, p.batch,
+                                          p.counters)
+                      : core::encapsulate_general(tunnel, p.buf.frame(inner.size()), req, form,
+                                                  p.batch, p.counters);
+  }
+  const Path& fast = paths[0];
+  const Path& general = paths[1];
+  STT_FUZZ_CHECK(fast.status == general.status);
+  for (std::size_t i = 0; i < core::CounterSet<core::EncapCounter>::kSize; ++i) {
+    STT_FUZZ_CHECK(fast.counters[i] == general.counters[i]);
+  }
+  STT_FUZZ_CHECK(fast.batch.size() == general.batch.size());
+  for (std::size_t i = 0; i < fast.batch.size(); ++i) {
+    const core::TxPacket& a = fast.batch[i];
+    const core::TxPacket& b = general.batch[i];
+    STT_FUZZ_CHECK(a.header_len == b.header_len && a.payload_len == b.payload_len);
+    STT_FUZZ_CHECK(std::memcmp(a.header, b.header, a.header_len) == 0);
+    STT_FUZZ_CHECK(std::memcmp(a.payload, b.payload, a.payload_len) == 0);
+    STT_FUZZ_CHECK(a.gso == b.gso);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -303,6 +349,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const int restored_tci = req.vlan ? (req.vlan->pcp << 13) | req.vlan->vid : -1;
 
   const core::TunnelConfig tcfg = tunnel_config(mode & 1, kMtus[(mode >> 1) & 3]);
+  for (core::TxForm form :
+       {core::TxForm::kSegmented, core::TxForm::kGso, core::TxForm::kSegmentedCopy}) {
+    check_paths_agree(form, tcfg, inner, req);
+  }
   const FormResult seg =
       run_form(core::TxForm::kSegmented, tcfg, inner, req, expect_identity, restored_tci);
   const FormResult gso =

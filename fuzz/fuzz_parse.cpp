@@ -82,11 +82,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     STT_FUZZ_CHECK(seg.payload >= pkt.data() && seg.payload + seg.payload_len <= pkt.data() + n);
     STT_FUZZ_CHECK(std::uint32_t{seg.offset} + seg.payload_len <= seg.frame_len);
     STT_FUZZ_CHECK(seg.frame_len >= wire::kSttMinFrame);
-    STT_FUZZ_CHECK(seg.outer_src.version == seg.outer_dst.version);
+    STT_FUZZ_CHECK(seg.outer_src.version() == seg.outer_dst.version());
     STT_FUZZ_CHECK(seg.outer_src.is_v4() || seg.outer_src.is_v6());
     // With a local address, parse_segment also takes multicast
     // destinations (rx.cpp, parse_outer_v4/v6).
-    if (cfg.local.version != 0) {
+    if (cfg.local.version() != 0) {
       STT_FUZZ_CHECK(seg.outer_dst == cfg.local || seg.outer_dst.is_multicast());
     }
     fuzz::touch(seg.payload, seg.payload_len);

@@ -128,7 +128,7 @@ std::vector<Bytes> encap_packets(const Bytes& inner, bool v6, core::TxForm form,
   std::memcpy(buf->data(), inner.data(), inner.size());
   core::CounterSet<core::EncapCounter> cnt;
   std::vector<Bytes> out;
-  if (core::encapsulate(t, buf->data(), inner.size(), req, form, *batch, cnt) !=
+  if (core::encapsulate(t, buf->frame(inner.size()), req, form, *batch, cnt) !=
       core::EncapStatus::kOk) {
     std::fprintf(stderr, "gen_corpus: encapsulate dropped a %zu-byte frame\n", inner.size());
     return out;

@@ -18,7 +18,7 @@ packages=(
   golang-etcd-server-dev golang-github-gogo-protobuf-dev
   # test and runtime tools
   tshark iproute2 iputils-ping ethtool nftables iperf3 procps psmisc python3 python3-matplotlib
-  etcd-server etcd-client
+  etcd-server etcd-client openssl
 )
 
 missing=()

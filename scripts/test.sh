@@ -25,8 +25,9 @@ failed=()
 
 stage "ctest (all labels)"
 # ctest prints its own summary ("N% tests passed, M tests failed out of K",
-# the failed cases, and the time per label).
-if ! ctest --test-dir "$build" --output-on-failure; then
+# the failed cases, and the time per label). One case per core: the root-only
+# suites are RUN_SERIAL, so they still run alone.
+if ! ctest --test-dir "$build" --output-on-failure -j "$(nproc)"; then
   failed+=("ctest")
 fi
 
@@ -38,6 +39,7 @@ fi
 
 stage "fuzz: each libFuzzer target for ${STT_FUZZ_SECONDS:-20} s (build-fuzz/)"
 # A short fixed budget here; `scripts/fuzz.sh 600` (or longer) for a real campaign.
+# The targets run side by side, one per core, each for the whole budget.
 if ! ./scripts/fuzz.sh "${STT_FUZZ_SECONDS:-20}"; then
   failed+=("fuzz")
 fi

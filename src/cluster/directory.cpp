@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -77,6 +78,16 @@ void Directory::withdraw_local(std::uint64_t ctx, const wire::MacAddr& mac) {
   {
     std::lock_guard lk(mu_);
     inbox_.requests.push_back(Request{false, CtxMac{ctx, mac.as_u64()}, {}});
+  }
+  cv_.notify_all();
+}
+
+void Directory::set_contexts(std::vector<std::uint64_t> contexts) {
+  std::sort(contexts.begin(), contexts.end());
+  contexts.erase(std::unique(contexts.begin(), contexts.end()), contexts.end());
+  {
+    std::lock_guard lk(mu_);
+    inbox_.contexts = std::move(contexts);
   }
   cv_.notify_all();
 }
@@ -207,18 +218,31 @@ bool Directory::register_host() {
 }
 
 bool Directory::resync() {
-  RangeResult r;
+  // Paged at one revision: the first page fixes R, the others read at R from after the last
+  // key, so a large directory never sits in memory twice (protobuf and copies) at once.
   std::string from = cfg_.prefix + "/";
-  auto s = client_.range(from, prefix_range_end(from), r);
-  if (!s.ok()) {
-    set_error("read " + from, s);
-    return false;
+  const std::string end = prefix_range_end(from);
+  std::int64_t at = 0;
+  bool first = true;
+  while (true) {
+    RangeResult r;
+    auto s = client_.range(from, end, r, at, cfg_.read_page);
+    if (!s.ok()) {
+      set_error("read " + cfg_.prefix + "/", s);
+      return false;
+    }
+    if (first) {
+      model_.begin_resync();
+      at = r.revision;
+      first = false;
+    }
+    for (const auto& kv : r.kvs)
+      model_.put(kv.key, kv.value, kv.create_revision);
+    if (!r.more || r.kvs.empty()) break;
+    from = r.kvs.back().key + std::string(1, '\0');  // the next key after the last one
   }
-  model_.begin_resync();
-  for (const auto& kv : r.kvs)
-    model_.put(kv.key, kv.value, kv.create_revision);
-  revision_ = r.revision;
-  model_.flush(pending_);
+  revision_ = at;
+  model_.flush(pending_, [this](std::vector<Change>&) { deliver(); });
   after_flush();
   deliver();
   return true;
@@ -396,11 +420,14 @@ bool Directory::session() {
     {
       std::unique_lock lk(mu_);
       cv_.wait_until(lk, next_renew, [this] {
-        return stop_ || !inbox_.batches.empty() || inbox_.watch_ended || !inbox_.requests.empty();
+        return stop_ || !inbox_.batches.empty() || inbox_.watch_ended || !inbox_.requests.empty() ||
+               inbox_.contexts.has_value();
       });
       if (stop_) return false;
       in.batches.swap(inbox_.batches);
       in.requests.swap(inbox_.requests);
+      in.contexts.swap(inbox_.contexts);
+      inbox_.contexts.reset();
       in.watch_ended = inbox_.watch_ended;
       in.watch_status = inbox_.watch_status;
     }
@@ -419,7 +446,7 @@ bool Directory::session() {
       if (b.revision > revision_) revision_ = b.revision;
     }
     if (!in.batches.empty()) {
-      model_.flush(pending_);
+      model_.flush(pending_, [this](std::vector<Change>&) { deliver(); });
       after_flush();
       deliver();
     }
@@ -439,6 +466,10 @@ bool Directory::session() {
       } else if (!withdraw(r.key)) {
         return true;
       }
+    }
+    if (in.contexts) {
+      cfg_.self.contexts = std::move(*in.contexts);
+      if (!register_host()) return true;
     }
     if (!in.requests.empty()) deliver();
     if (Clock::now() >= next_renew) {

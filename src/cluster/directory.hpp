@@ -13,6 +13,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -31,6 +32,7 @@ struct DirectoryConfig {
   HostRecord self;  // name, underlay address, port, served context IDs
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};
+  std::int64_t read_page = 4096;  // keys per Range request of a full read
 };
 
 enum class DirectoryState : std::uint8_t { kConnecting, kConnected, kDisconnected };
@@ -76,6 +78,8 @@ class Directory {
   void publish_local(std::uint64_t ctx, const wire::MacAddr& mac, std::vector<wire::IpAddr> ips);
   // The tenant went quiet: withdraw its entry (and its claim, when still ours).
   void withdraw_local(std::uint64_t ctx, const wire::MacAddr& mac);
+  // The context IDs this host serves changed (a reload): registered again with them.
+  void set_contexts(std::vector<std::uint64_t> contexts);
   DirectoryStatus status() const;
 
  private:
@@ -93,6 +97,7 @@ class Directory {
     bool watch_ended = false;
     EtcdStatus watch_status;
     std::vector<Request> requests;
+    std::optional<std::vector<std::uint64_t>> contexts;
   };
 
   void run();

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+
 #include <unordered_set>
+#include "cluster/flat_json.hpp"
 
 namespace stt::cluster {
 
@@ -38,63 +40,47 @@ std::string hex16_text(std::uint64_t v) {
   return buf;
 }
 
-std::optional<std::uint64_t> parse_context_text(const json& j) {
-  if (!j.is_string()) return std::nullopt;
-  const auto& s = j.get_ref<const std::string&>();
+std::optional<std::uint64_t> parse_context_text(std::string_view s) {
   std::uint64_t v;
   if (s.size() != 18 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X')) return std::nullopt;
-  if (!hex16(std::string_view(s).substr(2), v, false)) return std::nullopt;
+  if (!hex16(s.substr(2), v, false)) return std::nullopt;
   return v;
 }
 
-std::optional<wire::IpAddr> parse_unicast(const json& j) {
-  if (!j.is_string()) return std::nullopt;
-  auto ip = wire::IpAddr::parse(j.get_ref<const std::string&>());
+std::optional<wire::IpAddr> parse_unicast(std::string_view s) {
+  auto ip = wire::IpAddr::parse(s);
   if (!ip || ip->is_multicast()) return std::nullopt;
   return ip;
 }
 
-std::optional<std::uint64_t> parse_uint(const json& j, std::uint64_t lo, std::uint64_t hi) {
-  if (!j.is_number_unsigned()) return std::nullopt;
-  auto v = j.get<std::uint64_t>();
-  if (v < lo || v > hi) return std::nullopt;
-  return v;
+// The member `key` of type `t`, or nullptr.
+const FlatValue* member(const FlatObject& o, std::string_view key, FlatValue::Type t) {
+  const FlatValue* v = o.get(key);
+  return v != nullptr && v->type == t ? v : nullptr;
 }
-
-std::optional<json> parse_object(std::string_view value) {
-  json j = json::parse(value.begin(), value.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  return j;
+const FlatValue* string_member(const FlatObject& o, std::string_view key) {
+  return member(o, key, FlatValue::Type::kString);
 }
-
-const json* member(const json& obj, const char* name) {
-  auto it = obj.find(name);
-  return it == obj.end() ? nullptr : &*it;
+std::optional<std::uint64_t> uint_member(const FlatObject& o, std::string_view key,
+                                         std::uint64_t lo, std::uint64_t hi) {
+  const FlatValue* v = member(o, key, FlatValue::Type::kUint);
+  if (v == nullptr || v->num < lo || v->num > hi) return std::nullopt;
+  return v->num;
 }
 
 }  // namespace
 
-std::string_view counter_name(ClusterCounter c) {
-  switch (c) {
-    case ClusterCounter::kMalformed:
-      return "cluster_malformed";
-    case ClusterCounter::kOversized:
-      return "cluster_oversized";
-    case ClusterCounter::kRefused:
-      return "cluster_refused";
-    case ClusterCounter::kOverLimit:
-      return "cluster_over_limit";
-    case ClusterCounter::kUnknownKey:
-      return "cluster_unknown_key";
-    case ClusterCounter::kEventsApplied:
-      return "cluster_events_applied";
-    case ClusterCounter::kResyncs:
-      return "cluster_resyncs";
-    case ClusterCounter::kCount:
-      break;
-  }
-  return "?";
-}
+constexpr core::CounterNames<ClusterCounter> kClusterCounterNames({
+    {ClusterCounter::kMalformed, "cluster_malformed"},
+    {ClusterCounter::kOversized, "cluster_oversized"},
+    {ClusterCounter::kRefused, "cluster_refused"},
+    {ClusterCounter::kOverLimit, "cluster_over_limit"},
+    {ClusterCounter::kUnknownKey, "cluster_unknown_key"},
+    {ClusterCounter::kEventsApplied, "cluster_events_applied"},
+    {ClusterCounter::kResyncs, "cluster_resyncs"},
+});
+
+std::string_view counter_name(ClusterCounter c) { return kClusterCounterNames(c); }
 
 wire::MacAddr mac_from_u64(std::uint64_t v) {
   wire::MacAddr m;
@@ -199,24 +185,21 @@ std::string encode_claim(const ClaimRecord& c) {
 }
 
 std::optional<HostRecord> decode_host(std::string_view value) {
-  auto j = parse_object(value);
-  if (!j) return std::nullopt;
-  const json* name = member(*j, "name");
-  const json* addr = member(*j, "address");
-  const json* port = member(*j, "port");
-  const json* ctxs = member(*j, "contexts");
-  if (!name || !name->is_string() || !addr || !port || !ctxs || !ctxs->is_array())
-    return std::nullopt;
+  FlatObject o;
+  if (!o.parse(value)) return std::nullopt;
+  const FlatValue* name = string_member(o, "name");
+  const FlatValue* addr = string_member(o, "address");
+  const FlatValue* ctxs = member(o, "contexts", FlatValue::Type::kStringArray);
+  auto port = uint_member(o, "port", 1, 65535);
+  if (!name || !addr || !ctxs || !port || !valid_host_name(name->str)) return std::nullopt;
+  auto ip = parse_unicast(addr->str);
+  if (!ip) return std::nullopt;
   HostRecord h;
-  h.name = name->get<std::string>();
-  if (!valid_host_name(h.name)) return std::nullopt;
-  auto ip = parse_unicast(*addr);
-  auto p = parse_uint(*port, 1, 65535);
-  if (!ip || !p) return std::nullopt;
+  h.name = name->str;
   h.address = *ip;
-  h.port = static_cast<std::uint16_t>(*p);
-  h.contexts.reserve(ctxs->size());
-  for (const auto& c : *ctxs) {
+  h.port = static_cast<std::uint16_t>(*port);
+  h.contexts.reserve(ctxs->items.size());
+  for (std::string_view c : ctxs->items) {
     auto v = parse_context_text(c);
     if (!v) return std::nullopt;
     h.contexts.push_back(*v);
@@ -228,27 +211,28 @@ std::optional<HostRecord> decode_host(std::string_view value) {
 }
 
 std::optional<MacRecord> decode_mac(std::string_view value, std::size_t max_ips) {
-  auto j = parse_object(value);
-  if (!j) return std::nullopt;
-  const json* mac = member(*j, "mac");
-  const json* ctx = member(*j, "context_id");
-  const json* addr = member(*j, "address");
-  const json* ips = member(*j, "ips");
-  const json* seq = member(*j, "seq");
-  if (!mac || !mac->is_string() || !ctx || !addr || !seq) return std::nullopt;
-  if (ips && (!ips->is_array() || ips->size() > max_ips)) return std::nullopt;
+  FlatObject o;
+  if (!o.parse(value)) return std::nullopt;
+  const FlatValue* mac = string_member(o, "mac");
+  const FlatValue* ctx = string_member(o, "context_id");
+  const FlatValue* addr = string_member(o, "address");
+  const FlatValue* ips = o.get("ips");
+  auto seq = uint_member(o, "seq", 1, kMaxSeq);
+  if (!mac || !ctx || !addr || !seq) return std::nullopt;
+  if (ips && (ips->type != FlatValue::Type::kStringArray || ips->items.size() > max_ips))
+    return std::nullopt;
+  auto parsed_mac = wire::MacAddr::parse(mac->str);
+  auto c = parse_context_text(ctx->str);
+  auto ip = parse_unicast(addr->str);
+  if (!parsed_mac || parsed_mac->is_multicast() || !c || !ip) return std::nullopt;
   MacRecord m;
-  auto parsed_mac = wire::MacAddr::parse(mac->get_ref<const std::string&>());
-  auto c = parse_context_text(*ctx);
-  auto ip = parse_unicast(*addr);
-  auto s = parse_uint(*seq, 1, kMaxSeq);
-  if (!parsed_mac || parsed_mac->is_multicast() || !c || !ip || !s) return std::nullopt;
   m.mac = *parsed_mac;
   m.context_id = *c;
   m.address = *ip;
-  m.seq = *s;
+  m.seq = *seq;
   if (ips) {
-    for (const auto& e : *ips) {
+    m.ips.reserve(ips->items.size());
+    for (std::string_view e : ips->items) {
       auto a = parse_unicast(e);
       if (!a) return std::nullopt;
       m.ips.push_back(*a);
@@ -258,17 +242,12 @@ std::optional<MacRecord> decode_mac(std::string_view value, std::size_t max_ips)
 }
 
 std::optional<ClaimRecord> decode_claim(std::string_view value) {
-  auto j = parse_object(value);
-  if (!j) return std::nullopt;
-  const json* host = member(*j, "host");
-  const json* seq = member(*j, "seq");
-  if (!host || !host->is_string() || !seq) return std::nullopt;
-  ClaimRecord c;
-  c.host = host->get<std::string>();
-  auto s = parse_uint(*seq, 1, kMaxSeq);
-  if (!valid_host_name(c.host) || !s) return std::nullopt;
-  c.seq = *s;
-  return c;
+  FlatObject o;
+  if (!o.parse(value)) return std::nullopt;
+  const FlatValue* host = string_member(o, "host");
+  auto seq = uint_member(o, "seq", 1, kMaxSeq);
+  if (!host || !seq || !valid_host_name(host->str)) return std::nullopt;
+  return ClaimRecord{std::string(host->str), *seq};
 }
 
 // ---- the model ----
@@ -435,6 +414,7 @@ std::uint64_t DirectoryModel::highest_seq(std::uint64_t ctx, const wire::MacAddr
 }
 
 void DirectoryModel::mark_host_macs(const std::string& host) {
+  if (all_dirty_) return;  // every MAC is judged anyway
   auto it = by_host_.find(host);
   if (it == by_host_.end()) return;
   auto& keys = it->second;
@@ -527,7 +507,11 @@ std::optional<MacView> DirectoryModel::judge_mac(const CtxMac& k) {
   return MacView{best->host, best->rec.address, best->rec.ips, best->rec.seq};
 }
 
-void DirectoryModel::flush(std::vector<Change>& out) {
+void DirectoryModel::flush(std::vector<Change>& out,
+                           const std::function<void(std::vector<Change>&)>& spill) {
+  auto maybe_spill = [&] {
+    if (spill && out.size() >= kSpillEvery) spill(out);
+  };
   std::vector<std::string> downs;
   if (hosts_dirty_ || all_dirty_) judge_hosts(out, downs);
   if (all_dirty_) {
@@ -546,11 +530,13 @@ void DirectoryModel::flush(std::vector<Change>& out) {
       if (old == mac_view_.end()) continue;
       mac_view_.erase(old);
       out.push_back(Change{Change::Kind::kMacRemoved, {}, k.ctx, mac_from_u64(k.mac), {}});
+      maybe_spill();
       continue;
     }
     if (old != mac_view_.end() && old->second == *nv) continue;
     out.push_back(Change{Change::Kind::kMacSet, {}, k.ctx, mac_from_u64(k.mac), *nv});
     mac_view_.insert_or_assign(k, std::move(*nv));
+    maybe_spill();
   }
   dirty_macs_.clear();
   for (auto& name : downs) {

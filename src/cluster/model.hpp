@@ -5,6 +5,7 @@
 // hands the resulting Changes to sttd's loop.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -149,7 +150,11 @@ class DirectoryModel {
   void begin_resync();
   // Appends to `out` every change of the view since the last flush: host ups first, then MAC
   // sets and removals, then host downs (a MAC is never installed towards an unknown peer).
-  void flush(std::vector<Change>& out);
+  // `spill`, when set, is called whenever `out` holds kSpillEvery changes, so a reader can take
+  // them while the rest is judged: a full read of a large directory then never holds all its
+  // changes at once.
+  static constexpr std::size_t kSpillEvery = 4096;
+  void flush(std::vector<Change>& out, const std::function<void(std::vector<Change>&)>& spill = {});
 
   // The published view.
   const std::map<std::string, HostRecord>& hosts() const { return host_view_; }

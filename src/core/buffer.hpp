@@ -21,6 +21,16 @@ namespace stt::core {
 inline constexpr std::size_t kDefaultHeadroom = 192;
 inline constexpr std::size_t kMaxFrame = 65536 + 256;
 
+// A frame in a writable buffer, with the bytes in front of it that may be
+// written too: what encapsulate() takes, so that the room it writes headers
+// into is the buffer's own account, not a number the caller vouches for.
+// Made by PacketBuffer::frame(), or by hand for memory the caller owns.
+struct FrameRef {
+  std::uint8_t* data = nullptr;
+  std::size_t len = 0;
+  std::size_t headroom = 0;  // writable bytes before data
+};
+
 class PacketBuffer {
  public:
   PacketBuffer(std::size_t headroom = kDefaultHeadroom, std::size_t capacity = kMaxFrame)
@@ -35,6 +45,10 @@ class PacketBuffer {
   std::size_t headroom() const { return start_; }
   std::size_t tailroom() const { return capacity_ - start_ - size_; }
   std::span<std::uint8_t> span() { return {data(), size_}; }
+  // The data (or its first `len` bytes written at data()) with the headroom
+  // in front of it.
+  FrameRef frame() { return {data(), size_, headroom()}; }
+  FrameRef frame(std::size_t len) { return {data(), len, headroom()}; }
   std::span<const std::uint8_t> span() const { return {data(), size_}; }
 
   // Resets to empty with the original headroom.

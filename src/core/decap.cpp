@@ -22,46 +22,28 @@ constexpr std::size_t kArenaBytes = 256 * 1024;
 
 }  // namespace
 
+constexpr CounterNames<DecapCounter> kDecapCounterNames({
+    {DecapCounter::kFrames, "frames"},
+    {DecapCounter::kVlanRestored, "vlan_restored"},
+    {DecapCounter::kCsumPartial, "csum_partial"},
+    {DecapCounter::kGsoDelivered, "gso_delivered"},
+    {DecapCounter::kSoftwareChecksum, "software_checksum"},
+    {DecapCounter::kSoftwareGso, "software_gso"},
+    {DecapCounter::kEcnCeMarked, "ecn_ce_marked"},
+    {DecapCounter::kDscpRewritten, "dscp_rewritten"},
+    {DecapCounter::kDropBadVersion, "drop_bad_version"},
+    {DecapCounter::kDropTooShort, "drop_too_short"},
+    {DecapCounter::kDropCAndP, "drop_c_and_p"},
+    {DecapCounter::kDropBadL4Offset, "drop_bad_l4_offset"},
+    {DecapCounter::kDropBadInnerHeaders, "drop_bad_inner_headers"},
+    {DecapCounter::kDropEcnNotEct, "drop_ecn_not_ect"},
+    {DecapCounter::kDropVlanReserved, "drop_vlan_reserved"},
+    {DecapCounter::kDropGsoFailed, "drop_gso_failed"},
+    {DecapCounter::kDropOutputFull, "drop_output_full"},
+});
+
 std::string_view counter_name(DecapCounter c) {
-  switch (c) {
-    case DecapCounter::kFrames:
-      return "frames";
-    case DecapCounter::kVlanRestored:
-      return "vlan_restored";
-    case DecapCounter::kCsumPartial:
-      return "csum_partial";
-    case DecapCounter::kGsoDelivered:
-      return "gso_delivered";
-    case DecapCounter::kSoftwareChecksum:
-      return "software_checksum";
-    case DecapCounter::kSoftwareGso:
-      return "software_gso";
-    case DecapCounter::kEcnCeMarked:
-      return "ecn_ce_marked";
-    case DecapCounter::kDscpRewritten:
-      return "dscp_rewritten";
-    case DecapCounter::kDropBadVersion:
-      return "drop_bad_version";
-    case DecapCounter::kDropTooShort:
-      return "drop_too_short";
-    case DecapCounter::kDropCAndP:
-      return "drop_c_and_p";
-    case DecapCounter::kDropBadL4Offset:
-      return "drop_bad_l4_offset";
-    case DecapCounter::kDropBadInnerHeaders:
-      return "drop_bad_inner_headers";
-    case DecapCounter::kDropEcnNotEct:
-      return "drop_ecn_not_ect";
-    case DecapCounter::kDropVlanReserved:
-      return "drop_vlan_reserved";
-    case DecapCounter::kDropGsoFailed:
-      return "drop_gso_failed";
-    case DecapCounter::kDropOutputFull:
-      return "drop_output_full";
-    case DecapCounter::kCount:
-      break;
-  }
-  return "unknown";
+  return kDecapCounterNames(c);
 }
 
 DecapOutput::DecapOutput() : arena_(kArenaBytes, kMaxFrames) {}
@@ -162,7 +144,7 @@ DecapStatus decapsulate(const ReassembledFrame& frame, const DecapConfig& cfg, D
     std::uint8_t* l3 = inner + layout.l3_offset;
     const bool v4 = layout.ip_version == 4;
     auto* ip6 = wire::header_at<wire::Ipv6Header>(l3);
-    const std::uint8_t old_tos = v4 ? l3[1] : ip6->traffic_class();
+    const std::uint8_t old_tos = v4 ? l3[wire::kIpv4TosOffset] : ip6->traffic_class();
     std::uint8_t new_tos = old_tos;
     if (cfg.ecn) {
       const int ecn = rfc6040_decap(wire::ecn_of(old_tos), outer_ecn);
@@ -180,8 +162,9 @@ DecapStatus decapsulate(const ReassembledFrame& frame, const DecapConfig& cfg, D
     if (new_tos != old_tos) {
       if (v4) {
         auto* h = wire::header_at<wire::Ipv4Header>(l3);
+        // The TOS shares its 16-bit word with version and IHL.
         const std::uint16_t old_word = wire::load_be16(l3);
-        l3[1] = new_tos;
+        h->tos = new_tos;
         h->checksum.set(wire::csum::replace16(h->checksum.get(), old_word, wire::load_be16(l3)));
       } else {
         ip6->set_traffic_class(new_tos);

@@ -3,112 +3,49 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
+#include "wire/hash.hpp"
 #include "wire/parse.hpp"
 
 namespace stt::core {
 
 namespace csum = wire::csum;
 using wire::header_at;
+using wire::store_be16;
+using wire::store_be32;
+using wire::store_be64;
+
+constexpr CounterNames<EncapCounter> kEncapCounterNames({
+    {EncapCounter::kFrames, "frames"},
+    {EncapCounter::kSttFrames, "stt_frames"},
+    {EncapCounter::kSegments, "segments"},
+    {EncapCounter::kOffloaded, "offloaded"},
+    {EncapCounter::kSoftwareChecksum, "software_checksum"},
+    {EncapCounter::kSoftwareGso, "software_gso"},
+    {EncapCounter::kVlanFromFrame, "vlan_from_frame"},
+    {EncapCounter::kDropTooShort, "drop_too_short"},
+    {EncapCounter::kDropTooLarge, "drop_too_large"},
+    {EncapCounter::kDropBadOffload, "drop_bad_offload"},
+    {EncapCounter::kDropHeadroom, "drop_headroom"},
+    {EncapCounter::kDropBatchFull, "drop_batch_full"},
+    {EncapCounter::kDropSlotTooSmall, "drop_slot_too_small"},
+});
 
 std::string_view counter_name(EncapCounter c) {
-  switch (c) {
-    case EncapCounter::kFrames:
-      return "frames";
-    case EncapCounter::kSttFrames:
-      return "stt_frames";
-    case EncapCounter::kSegments:
-      return "segments";
-    case EncapCounter::kOffloaded:
-      return "offloaded";
-    case EncapCounter::kSoftwareChecksum:
-      return "software_checksum";
-    case EncapCounter::kSoftwareGso:
-      return "software_gso";
-    case EncapCounter::kVlanFromFrame:
-      return "vlan_from_frame";
-    case EncapCounter::kDropTooShort:
-      return "drop_too_short";
-    case EncapCounter::kDropTooLarge:
-      return "drop_too_large";
-    case EncapCounter::kDropBadOffload:
-      return "drop_bad_offload";
-    case EncapCounter::kDropHeadroom:
-      return "drop_headroom";
-    case EncapCounter::kDropBatchFull:
-      return "drop_batch_full";
-    case EncapCounter::kDropSlotTooSmall:
-      return "drop_slot_too_small";
-    case EncapCounter::kCount:
-      break;
-  }
-  return "unknown";
+  return kEncapCounterNames(c);
 }
 
 namespace {
 
-// wire::store_be16/32/64() as one byte swap and one store each. Inlined
-// into the emitters, GCC does not always merge the byte-wise form back
-// into one store: it assembled adjacent fields byte by byte instead.
-inline void put_be16(std::uint8_t* p, std::uint16_t v) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  v = __builtin_bswap16(v);
-#endif
-  std::memcpy(p, &v, 2);
-}
-inline void put_be32(std::uint8_t* p, std::uint32_t v) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  v = __builtin_bswap32(v);
-#endif
-  std::memcpy(p, &v, 4);
-}
-inline void put_be64(std::uint8_t* p, std::uint64_t v) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  v = __builtin_bswap64(v);
-#endif
-  std::memcpy(p, &v, 8);
-}
-
-// splitmix64's finaliser: every input bit affects every output bit.
-constexpr std::uint64_t avalanche(std::uint64_t h) {
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h;
-}
-
-// A fixed-key multiply-rotate hash over a handful of 64-bit words. Not
-// keyed per host: the same inner flow maps to the same outer port on every
-// endpoint, which is what R14 asks for and what makes captures reproducible.
-class FlowHasher {
- public:
-  void add(std::uint64_t v) {
-    h_ = (h_ ^ v) * 0x9e3779b97f4a7c15ull;
-    h_ = (h_ << 29) | (h_ >> 35);
-  }
-  void add_bytes(const std::uint8_t* p, std::size_t n) {
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      add(wire::load_be64(p + i));
-    std::uint64_t tail = 0;
-    for (; i < n; ++i)
-      tail = (tail << 8) | p[i];
-    add(tail ^ (std::uint64_t{n} << 56));
-  }
-  std::uint64_t finish() const { return avalanche(h_); }
-
- private:
-  std::uint64_t h_ = 0x5354542d666c6f77ull;  // fixed key
-};
-
 // Inline: the byte counts are constants in each branch, so the loops unroll.
 [[gnu::always_inline]] inline std::uint64_t flow_hash(const std::uint8_t* frame, std::size_t len,
                                                       const wire::PacketLayout& layout) {
-  FlowHasher h;
+  // Fixed key (see wire/hash.hpp): R14, reproducible captures.
+  wire::Hasher h(0x5354542d666c6f77ull);
   if (layout.ip_version == 4) {
     const auto* ip = header_at<wire::Ipv4Header>(frame + layout.l3_offset);
     h.add_bytes(ip->src, 8);  // src and dst
@@ -219,6 +156,72 @@ std::uint8_t inner_tos(const std::uint8_t* frame, const wire::PacketLayout& layo
   return true;
 }
 
+// The offload decision for one inner frame: what STT carries for the
+// request `off` (already found consistent with the frame by
+// offload_consistent()), given the frame's layout; `l4` says the layout is
+// TCP or UDP over IP, not a fragment. encapsulate()'s fast path and
+// encap_general() both take it from here, so they cannot disagree.
+//
+// * P is possible for TCP/UDP over IPv4/IPv6, untagged in the frame, with
+//   the checksum where that protocol keeps it and an offset the 8-bit L4
+//   field can hold (§3.1, I9, I11).
+// * MSS is the inner gso_size only when the L4 payload really exceeds it
+//   (R5); UFO segments the whole datagram (UDP header included), the other
+//   kinds the L4 payload.
+// * Super-packets stay whole (P with MSS) when the far end can redo them
+//   without ECN support (I10: no ECN GSO bit, no CWR in the TCP header) and
+//   STT's MSS can express their GSO kind (not USO); otherwise they are
+//   segmented here.
+// * C when the checksum is known good: DATA_VALID, or one finished here at
+//   the parsed TCP/UDP position, or software GSO output other than IP
+//   fragments.
+struct OffloadPlan {
+  enum Kind : std::uint8_t {
+    kPlain,         // no checksum work: the frame as it is
+    kPartial,       // P (and MSS for a super-packet): the frame up to ip_end
+    kSoftwareCsum,  // the partial checksum finished here, then as kPlain
+    kSoftwareGso,   // the super-packet segmented here, each piece its own STT frame
+  };
+  Kind kind;
+  std::uint8_t flags;  // STT flags (for kSoftwareGso: each piece's)
+  std::uint16_t mss;
+};
+
+[[gnu::always_inline]] inline OffloadPlan plan_offload(const OffloadInfo& off,
+                                                       const std::uint8_t* frame,
+                                                       const wire::PacketLayout& lay, bool l4) {
+  if (!off.needs_csum() && !off.is_gso()) {
+    return {OffloadPlan::kPlain, off.data_valid() ? wire::kSttFlagCsumVerified : std::uint8_t{0},
+            0};
+  }
+  const bool tcp = lay.is_tcp();
+  const bool csum_at_l4 =
+      l4 && off.csum_start == lay.l4_offset &&
+      off.csum_offset == (tcp ? wire::kTcpChecksumOffset : wire::kUdpChecksumOffset);
+  const bool p_ok = off.needs_csum() && csum_at_l4 && lay.vlan_tags == 0 && lay.l4_offset <= 255 &&
+                    wire::kSttHeaderLen + lay.ip_end <= wire::kSttMaxFrame;
+  const bool ufo = off.gso_kind() == OffloadInfo::kGsoUdp;
+  const std::uint32_t l4_payload = l4 ? lay.ip_end - lay.payload_offset() : 0;
+  const bool needs_seg = off.is_gso() && (ufo ? l4_payload + 8 : l4_payload) > off.gso_size;
+  if (needs_seg) {
+    const bool cwr = tcp && (frame[lay.l4_offset + wire::kTcpFlagsOffset] & wire::kTcpCwr);
+    if (!p_ok || off.ecn() || cwr || off.gso_kind() == OffloadInfo::kGsoUdpL4) {
+      return {OffloadPlan::kSoftwareGso, ufo ? std::uint8_t{0} : wire::kSttFlagCsumVerified, 0};
+    }
+  }
+  if (p_ok) {
+    const std::uint8_t flags = wire::kSttFlagCsumPartial |
+                               (lay.ip_version == 4 ? wire::kSttFlagIpv4 : 0) |
+                               (tcp ? wire::kSttFlagTcp : 0);
+    return {OffloadPlan::kPartial, flags, needs_seg ? off.gso_size : std::uint16_t{0}};
+  }
+  if (off.needs_csum()) {
+    return {OffloadPlan::kSoftwareCsum, csum_at_l4 ? wire::kSttFlagCsumVerified : std::uint8_t{0},
+            0};
+  }
+  return {OffloadPlan::kPlain, off.data_valid() ? wire::kSttFlagCsumVerified : std::uint8_t{0}, 0};
+}
+
 // What stays the same for every outer packet of one encapsulate() call.
 struct OuterParams {
   const Tunnel* tunnel;
@@ -249,14 +252,14 @@ template <bool kV6>
   using L = Outer<kV6>;
   std::memcpy(h, o.tunnel->outer_template(), L::kLen);
   if constexpr (kV6) {
-    put_be32(h + L::kL3, 0x60000000u | std::uint32_t{o.tos} << 20 | o.flow_label);
+    store_be32(h + L::kL3, 0x60000000u | std::uint32_t{o.tos} << 20 | o.flow_label);
   } else {
-    h[L::kL3 + 1] = o.tos;
+    h[L::kL3 + wire::kIpv4TosOffset] = o.tos;
   }
   std::uint8_t* tcp = h + L::kL4;
-  put_be16(tcp, o.src_port);
-  put_be32(tcp + 4, stt_len << 16);
-  put_be32(tcp + 8, pid);
+  store_be16(tcp + wire::kTcpSrcPortOffset, o.src_port);
+  store_be32(tcp + wire::kTcpSeqOffset, stt_len << 16);
+  store_be32(tcp + wire::kTcpAckOffset, pid);
 }
 
 bool gso_fits(std::uint32_t stt_len, bool v6) {
@@ -285,15 +288,16 @@ template <bool kV6>
   const std::uint32_t tcp_len = 20 + stt_len;  // < 65536 (gso_fits)
   write_frame_header<kV6>(h, o, stt_len, pid);
   if constexpr (kV6) {
-    put_be16(h + L::kL3 + 4, static_cast<std::uint16_t>(tcp_len));
+    store_be16(h + L::kL3 + wire::kIpv6PayloadLengthOffset, static_cast<std::uint16_t>(tcp_len));
   } else {
     const std::uint16_t total = static_cast<std::uint16_t>(20 + tcp_len);
     const std::uint16_t id = tunnel.next_ip_id(static_cast<std::uint16_t>(n));
-    put_be16(h + L::kL3 + 2, total);
-    put_be16(h + L::kL3 + 4, id);
-    put_be16(h + L::kL3 + 10, csum::finish(tunnel.outer_ip_sum() + o.tos + total + id));
+    store_be16(h + L::kL3 + wire::kIpv4TotalLengthOffset, total);
+    store_be16(h + L::kL3 + wire::kIpv4IdOffset, id);
+    store_be16(h + L::kL3 + wire::kIpv4ChecksumOffset,
+               csum::finish(tunnel.outer_ip_sum() + o.tos + total + id));
   }
-  tcp[13] = wire::kTcpAck | wire::kTcpPsh;
+  tcp[wire::kTcpFlagsOffset] = wire::kTcpAck | wire::kTcpPsh;
   const std::uint32_t pseudo = tunnel.outer_pseudo_sum() + tcp_len;
   TxPacket& p = out.extend(1)[0];
   p.header = h;
@@ -302,11 +306,11 @@ template <bool kV6>
   p.payload_len = stt_len;
   p.gso = OffloadInfo{};
   if (n == 1) {
-    put_be16(tcp + wire::kTcpChecksumOffset, csum::finish(csum::sum(tcp, tcp_len, pseudo)));
+    store_be16(tcp + wire::kTcpChecksumOffset, csum::finish(csum::sum(tcp, tcp_len, pseudo)));
   } else {
     // CHECKSUM_PARTIAL form for the engine: the folded pseudo-header sum
     // over the whole super-segment; it adjusts the length per segment.
-    put_be16(tcp + wire::kTcpChecksumOffset, csum::fold(pseudo));
+    store_be16(tcp + wire::kTcpChecksumOffset, csum::fold(pseudo));
     p.gso.flags = OffloadInfo::kNeedsCsum;
     p.gso.gso_type = kV6 ? OffloadInfo::kGsoTcpv6 : OffloadInfo::kGsoTcpv4;
     p.gso.hdr_len = L::kLen;
@@ -353,16 +357,18 @@ void emit_segments(Tunnel& tunnel, const OuterParams& o, const std::uint8_t* stt
   auto emit = [&](std::uint32_t i, std::uint32_t off, std::uint32_t len, std::uint8_t flags,
                   std::uint8_t* h) {
     if constexpr (kV6) {
-      put_be16(h + L::kL3 + 4, static_cast<std::uint16_t>(20 + len));
+      store_be16(h + L::kL3 + wire::kIpv6PayloadLengthOffset, static_cast<std::uint16_t>(20 + len));
     } else {
       const std::uint16_t total = static_cast<std::uint16_t>(40 + len);
       const std::uint16_t id = static_cast<std::uint16_t>(ip_id + i);
-      put_be32(h + L::kL3 + 2, std::uint32_t{total} << 16 | id);
-      put_be16(h + L::kL3 + 10, csum::finish(ip_fixed + total + id));
+      static_assert(wire::kIpv4IdOffset == wire::kIpv4TotalLengthOffset + 2);
+      store_be32(h + L::kL3 + wire::kIpv4TotalLengthOffset, std::uint32_t{total} << 16 | id);
+      store_be16(h + L::kL3 + wire::kIpv4ChecksumOffset, csum::finish(ip_fixed + total + id));
     }
     std::uint8_t* tcp = h + L::kL4;
-    put_be16(tcp + 6, static_cast<std::uint16_t>(off));  // SEQ's low half: O
-    tcp[13] = flags;
+    store_be16(tcp + wire::kTcpSeqOffset + 2,
+               static_cast<std::uint16_t>(off));  // SEQ's low half: O
+    tcp[wire::kTcpFlagsOffset] = flags;
     const std::uint32_t hs = tcp_fixed + (20 + len) + off + flags;
     // Each slice is read once, here.
     const std::uint8_t* payload;
@@ -374,7 +380,7 @@ void emit_segments(Tunnel& tunnel, const OuterParams& o, const std::uint8_t* stt
       payload = stt + off;
       s = csum::sum(payload, len, hs);
     }
-    put_be16(tcp + wire::kTcpChecksumOffset, csum::finish(s));
+    store_be16(tcp + wire::kTcpChecksumOffset, csum::finish(s));
     pk[i] = TxPacket{h, static_cast<std::uint16_t>(L::kLen), payload, len, OffloadInfo{}};
   };
   std::uint8_t* h = h0;
@@ -423,8 +429,9 @@ EncapCounter check_room(std::uint32_t stt_len, std::uint32_t n, TxForm form, con
 
 // The frame's offload request checked against its own bytes; false means
 // drop as kDropBadOffload.
-bool offload_consistent(const OffloadInfo& off, std::size_t len, wire::ParseError perr,
-                        const wire::PacketLayout& lay) {
+[[gnu::always_inline]] inline bool offload_consistent(const OffloadInfo& off, std::size_t len,
+                                                      wire::ParseError perr,
+                                                      const wire::PacketLayout& lay) {
   if (off.needs_csum()) {
     if (std::size_t{off.csum_start} + off.csum_offset + 2 > len) return false;
     if (off.csum_start < lay.l3_offset) return false;  // inside the link header
@@ -450,11 +457,28 @@ bool offload_consistent(const OffloadInfo& off, std::size_t len, wire::ParseErro
 
 Tunnel::Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id)
     : Tunnel(cfg, initial_packet_id,
-             static_cast<std::uint16_t>(avalanche(initial_packet_id) >> 48)) {}
+             static_cast<std::uint16_t>(wire::mix64(initial_packet_id) >> 48)) {}
+
+std::string Tunnel::config_error(const TunnelConfig& cfg) {
+  const std::uint32_t l3l4 = cfg.src.is_v6() ? 60 : 40;
+  if (cfg.mtu < l3l4 + 8) {
+    return "tunnel MTU " + std::to_string(cfg.mtu) +
+           " leaves no room for an STT segment: " + (cfg.src.is_v6() ? "IPv6" : "IPv4") +
+           " needs at least " + std::to_string(l3l4 + 8);
+  }
+  return "";
+}
+
+// Refuses the config before anything derives from it (segment_payload()
+// is mtu - header bytes and would wrap).
+static const TunnelConfig& checked(const TunnelConfig& cfg) {
+  if (std::string e = Tunnel::config_error(cfg); !e.empty()) throw std::invalid_argument(e);
+  return cfg;
+}
 
 Tunnel::Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id,
                std::uint16_t initial_ip_id)
-    : cfg_(cfg),
+    : cfg_(checked(cfg)),
       v6_(cfg.src.is_v6()),
       seg_(cfg.mtu - outer_l3l4_len()),
       packet_id_(initial_packet_id),
@@ -497,9 +521,8 @@ void Tunnel::build_outer_template() {
     ip->protocol = wire::kIpProtoTcp;
     std::memcpy(ip->src, cfg_.src.data(), 4);
     std::memcpy(ip->dst, cfg_.dst.data(), 4);
-    outer_ip_sum_ = 0;
-    for (std::uint32_t w = 0; w < 20; w += 2)
-      outer_ip_sum_ += wire::load_be16(l3 + w);  // the per-packet words are still zero
+    // The per-packet words are still zero.
+    outer_ip_sum_ = csum::fold(csum::sum_ipv4_base_header(l3));
     outer_pseudo_sum_ = csum::pseudo_v4(ip->src, ip->dst, wire::kIpProtoTcp, 0);
   } else {
     auto* ip = header_at<wire::Ipv6Header>(l3);
@@ -555,9 +578,9 @@ void write_stt_header(std::uint8_t* at, const SttFields& f) {
   // MSS and PCP/V/VID; then the context ID. Padding 0 (R9).
   static_assert(offsetof(wire::SttHeader, vlan_tci) == 6 &&
                 offsetof(wire::SttHeader, context_id) == 8);
-  put_be64(&h->version, std::uint64_t{f.flags} << 48 | std::uint64_t{f.l4_offset} << 40 |
-                            std::uint64_t{f.mss} << 16 | tci);
-  put_be64(h->context_id.b, f.context_id);
+  store_be64(&h->version, std::uint64_t{f.flags} << 48 | std::uint64_t{f.l4_offset} << 40 |
+                              std::uint64_t{f.mss} << 16 | tci);
+  store_be64(h->context_id.b, f.context_id);
   h->padding.set(0);
 }
 
@@ -652,32 +675,17 @@ EncapStatus encap_general(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
 
   const bool l4 =
       perr == wire::ParseError::kOk && !lay.ip_fragment && (lay.is_tcp() || lay.is_udp());
-  const std::uint32_t l4_payload = l4 ? lay.ip_end - lay.payload_offset() : 0;
-  const bool ufo = off.gso_kind() == OffloadInfo::kGsoUdp;
-  // UFO segments the whole datagram (UDP header included); the others the L4 payload.
-  const bool needs_seg = off.is_gso() && (ufo ? l4_payload + 8 : l4_payload) > off.gso_size;
-
-  // P is possible for TCP/UDP over IPv4/IPv6, untagged in the frame, with
-  // the checksum where that protocol keeps it and an offset the 8-bit L4
-  // field can hold (§3.1, I9, I11).
-  const bool p_ok =
-      off.needs_csum() && l4 && lay.vlan_tags == 0 && lay.l4_offset <= 255 &&
-      off.csum_start == lay.l4_offset &&
-      off.csum_offset == (lay.is_tcp() ? wire::kTcpChecksumOffset : wire::kUdpChecksumOffset) &&
-      wire::kSttHeaderLen + lay.ip_end <= wire::kSttMaxFrame;
-
+  const OffloadPlan plan = plan_offload(off, frame, lay, l4);
   const OuterParams o = outer_params(tunnel, frame, len, lay, req);
 
   SttFields f;
   f.vlan = vlan;
   f.context_id = req.context_id;
+  f.flags = plan.flags;
 
   // ---- inner segmentation in software: every piece is its own STT frame.
-  // Super-packets stay whole (P with MSS) when the far end can redo them
-  // without ECN support (I10) and STT's MSS can express their GSO kind.
-  if (needs_seg &&
-      !(p_ok && !off.ecn() && !(lay.is_tcp() && (frame[lay.l4_offset + 13] & wire::kTcpCwr)) &&
-        off.gso_kind() != OffloadInfo::kGsoUdpL4)) {
+  if (plan.kind == OffloadPlan::kSoftwareGso) {
+    const bool ufo = off.gso_kind() == OffloadInfo::kGsoUdp;
     FrameArena& arena = out.arena();
     const std::size_t first = arena.count();
     const GsoError e = software_gso(std::span<const std::uint8_t>(frame, len), lay, off.gso_size,
@@ -693,8 +701,6 @@ EncapStatus encap_general(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
       if (why != EncapCounter::kCount) return drop(why);
       need += n;
     }
-    // IP fragments (UFO) carry no checksum the receiver could trust alone.
-    f.flags = ufo ? 0 : wire::kSttFlagCsumVerified;
     for (const auto& piece : pieces) {
       std::uint8_t* stt = piece.data - wire::kSttHeaderLen;
       const std::uint32_t stt_len = static_cast<std::uint32_t>(piece.len + wire::kSttHeaderLen);
@@ -708,23 +714,12 @@ EncapStatus encap_general(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
   }
 
   // ---- one STT frame.
-  bool sw_csum = false;
-  if (off.needs_csum() && p_ok) {
+  if (plan.kind == OffloadPlan::kPartial) {
     len = lay.ip_end;  // link padding would spoil the receiver's checksum completion
-    f.flags = wire::kSttFlagCsumPartial | (lay.ip_version == 4 ? wire::kSttFlagIpv4 : 0) |
-              (lay.is_tcp() ? wire::kSttFlagTcp : 0);
     f.l4_offset = static_cast<std::uint8_t>(lay.l4_offset);
-    f.mss = needs_seg ? off.gso_size : 0;
-  } else if (off.needs_csum()) {
-    sw_csum = true;
-    // Only a checksum at the parsed TCP/UDP position is one we can vouch for.
-    const bool l4_csum =
-        l4 && off.csum_start == lay.l4_offset &&
-        off.csum_offset == (lay.is_tcp() ? wire::kTcpChecksumOffset : wire::kUdpChecksumOffset);
-    f.flags = l4_csum ? wire::kSttFlagCsumVerified : 0;
-  } else if (off.data_valid()) {
-    f.flags = wire::kSttFlagCsumVerified;
+    f.mss = plan.mss;
   }
+  const bool sw_csum = plan.kind == OffloadPlan::kSoftwareCsum;
   if (wire::kSttHeaderLen + len > wire::kSttMaxFrame) return drop(EncapCounter::kDropTooLarge);
   const std::uint32_t stt_len = static_cast<std::uint32_t>(wire::kSttHeaderLen + len);
   const std::uint32_t n = packets_for(stt_len, form, tunnel);
@@ -747,6 +742,16 @@ EncapStatus encap_general(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
   return EncapStatus::kOk;
 }
 
+// What both paths check before either looks at the frame's contents; kCount
+// when the frame may go on.
+EncapCounter check_request(const Tunnel& tunnel, const FrameRef& frame, TxForm form) {
+  if (frame.data == nullptr || frame.len < wire::kEthHeaderLen) return EncapCounter::kDropTooShort;
+  const std::size_t writes =
+      wire::kSttHeaderLen + (form == TxForm::kGso ? tunnel.outer_header_len() : 0);
+  if (frame.headroom < writes) return EncapCounter::kDropHeadroom;
+  return EncapCounter::kCount;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------ encapsulate
@@ -767,62 +772,48 @@ EncapStatus encap_general(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
 // * In the GSO form, a frame too large for one outer IP packet (IPv4 inner
 //   frame > 65477 bytes) is sent in the segmented form instead of losing
 //   its inner offload.
-EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
-                        const EncapRequest& req, TxForm form, TxBatch& out,
-                        CounterSet<EncapCounter>& counters) {
-  auto drop = [&counters](EncapCounter why) {
+// The offload choices themselves are plan_offload()'s.
+EncapStatus encapsulate(Tunnel& tunnel, FrameRef fr, const EncapRequest& req, TxForm form,
+                        TxBatch& out, CounterSet<EncapCounter>& counters) {
+  if (const EncapCounter why = check_request(tunnel, fr, form); why != EncapCounter::kCount) {
     counters.inc(why);
     return EncapStatus::kDropped;
-  };
-  if (frame == nullptr || len < wire::kEthHeaderLen) return drop(EncapCounter::kDropTooShort);
-  if (req.headroom < wire::kSttHeaderLen + (form == TxForm::kGso ? tunnel.outer_header_len() : 0)) {
-    return drop(EncapCounter::kDropHeadroom);
   }
-  if (!tunnel.mtu_usable()) return drop(EncapCounter::kDropTooLarge);
+  std::uint8_t* const frame = fr.data;
+  const std::size_t len = fr.len;
 
-  // The common case, decided here in a few tests: an untagged TCP/UDP
-  // frame with no offload request (C if DATA_VALID), or a NEEDS_CSUM that
-  // STT can carry as P, with a TCP or UFO super-packet STT's MSS can
-  // express. encap_general() decides the same for these frames, with all
-  // the checks the other frames need.
+  // The common case, in a few tests: an untagged TCP/UDP frame whose
+  // offload request plan_offload() answers with no checksum work (C if
+  // DATA_VALID) or with P. The decision is plan_offload()'s, the one
+  // encap_general() takes too; everything else goes there.
   wire::PacketLayout lay;
   if (!parse_common(frame, len, &lay)) {
     const wire::ParseError perr = wire::parse_ethernet(frame, len, &lay, 2);
     return encap_general(tunnel, frame, len, req, form, out, counters, lay, perr);
   }
   const OffloadInfo& off = req.offload;
-  if (!off.needs_csum() && !off.is_gso()) {
-    return encap_one(tunnel, frame, len, lay, req, form, out, counters,
-                     off.data_valid() ? wire::kSttFlagCsumVerified : 0, 0, 0);
-  }
-  const bool tcp = lay.l4_proto == wire::kIpProtoTcp;
-  const bool p_ok =
-      off.needs_csum() && lay.l4_offset <= 255 && off.csum_start == lay.l4_offset &&
-      off.csum_offset == (tcp ? wire::kTcpChecksumOffset : wire::kUdpChecksumOffset) &&
-      wire::kSttHeaderLen + lay.ip_end <= wire::kSttMaxFrame;
-  if (p_ok) {
-    std::uint16_t mss = 0;
-    bool whole = true;
-    if (off.is_gso()) {
-      const std::uint8_t kind = off.gso_kind();
-      const bool kind_ok =
-          tcp ? kind == (lay.ip_version == 4 ? OffloadInfo::kGsoTcpv4 : OffloadInfo::kGsoTcpv6)
-              : kind == OffloadInfo::kGsoUdp;
-      const std::uint32_t l4_payload = lay.ip_end - lay.payload_offset();
-      const bool needs_seg = (tcp ? l4_payload : l4_payload + 8) > off.gso_size;
-      whole = kind_ok && off.gso_size != 0 &&
-              (!needs_seg || (!off.ecn() && !(tcp && (frame[lay.l4_offset + 13] & wire::kTcpCwr))));
-      if (needs_seg) mss = off.gso_size;
+  if (offload_consistent(off, len, wire::ParseError::kOk, lay)) {
+    const OffloadPlan plan = plan_offload(off, frame, lay, true);
+    if (plan.kind == OffloadPlan::kPlain) {
+      return encap_one(tunnel, frame, len, lay, req, form, out, counters, plan.flags, 0, 0);
     }
-    if (whole) {
-      const std::uint8_t flags = wire::kSttFlagCsumPartial |
-                                 (lay.ip_version == 4 ? wire::kSttFlagIpv4 : 0) |
-                                 (tcp ? wire::kSttFlagTcp : 0);
-      return encap_one(tunnel, frame, lay.ip_end, lay, req, form, out, counters, flags,
-                       static_cast<std::uint8_t>(lay.l4_offset), mss);
+    if (plan.kind == OffloadPlan::kPartial) {
+      return encap_one(tunnel, frame, lay.ip_end, lay, req, form, out, counters, plan.flags,
+                       static_cast<std::uint8_t>(lay.l4_offset), plan.mss);
     }
   }
   return encap_general(tunnel, frame, len, req, form, out, counters, lay, wire::ParseError::kOk);
+}
+
+EncapStatus encapsulate_general(Tunnel& tunnel, FrameRef fr, const EncapRequest& req, TxForm form,
+                                TxBatch& out, CounterSet<EncapCounter>& counters) {
+  if (const EncapCounter why = check_request(tunnel, fr, form); why != EncapCounter::kCount) {
+    counters.inc(why);
+    return EncapStatus::kDropped;
+  }
+  wire::PacketLayout lay;
+  const wire::ParseError perr = wire::parse_ethernet(fr.data, fr.len, &lay, 2);
+  return encap_general(tunnel, fr.data, fr.len, req, form, out, counters, lay, perr);
 }
 
 }  // namespace stt::core

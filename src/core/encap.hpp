@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "core/buffer.hpp"
 #include "core/counters.hpp"
@@ -50,7 +51,9 @@ struct TunnelConfig {
 class Tunnel {
  public:
   // `initial_packet_id` is a random start chosen by the caller (libstt
-  // makes no system calls).
+  // makes no system calls). Throws std::invalid_argument (with
+  // config_error()'s message) for a config no Tunnel can use: a tunnel is
+  // built by control-plane code, never per packet.
   Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id);
   // The same, with the first outer IPv4 ID chosen too (tests, replay).
   Tunnel(const TunnelConfig& cfg, std::uint32_t initial_packet_id, std::uint16_t initial_ip_id);
@@ -73,9 +76,10 @@ class Tunnel {
   std::uint32_t outer_header_len() const { return wire::kEthHeaderLen + outer_l3l4_len(); }
   // Largest STT payload one outer segment carries: mtu - IP - TCP.
   std::uint32_t segment_payload() const { return seg_; }
-  // Whether the MTU leaves room for at least 8 bytes of STT frame per
-  // segment; encapsulate() drops every frame (drop_too_large) otherwise.
-  bool mtu_usable() const { return cfg_.mtu >= outer_l3l4_len() + 8; }
+  // Why `cfg` cannot make a tunnel, or "" when it can: the MTU must leave
+  // room for at least 8 bytes of STT frame per segment behind the outer IP
+  // and TCP headers.
+  static std::string config_error(const TunnelConfig& cfg);
 
   // For encapsulate(): the outer Ethernet + IP + TCP header with what the
   // tunnel fixes filled in (MACs, EtherType, IP version, DF, TTL, protocol,
@@ -133,9 +137,6 @@ struct EncapRequest {
   std::optional<VlanTci> vlan;
   // The inner frame's offload state (from a TAP's virtio-net header).
   OffloadInfo offload;
-  // Writable bytes in front of the frame: 18 for the STT header, plus the
-  // outer Ethernet + IP + TCP headers in the GSO form.
-  std::size_t headroom = kDefaultHeadroom;
   // Overrides for the flow hash (reproducing captures and test vectors):
   // the outer source port, and the outer IPv6 flow label (20 bits).
   std::optional<std::uint16_t> src_port;
@@ -243,13 +244,21 @@ class TxBatch {
 
 enum class EncapStatus : std::uint8_t { kOk, kDropped };
 
-// Encapsulates the inner Ethernet frame at `frame` (`len` bytes, with at
-// least kDefaultHeadroom bytes writable in front of it). The frame may be
-// changed in place (a VLAN tag removed, a checksum finished). Output is
-// appended to `out`; every outcome is counted in `counters`.
-EncapStatus encapsulate(Tunnel& tunnel, std::uint8_t* frame, std::size_t len,
-                        const EncapRequest& req, TxForm form, TxBatch& out,
-                        CounterSet<EncapCounter>& counters);
+// Encapsulates the inner Ethernet frame `frame`. It writes the STT header
+// (18 bytes) in the frame's headroom, and in the GSO form the outer headers
+// in front of that too; a frame with less headroom than that is dropped
+// (drop_headroom) before anything is written. The frame may be changed in
+// place (a VLAN tag removed, a checksum finished). Output is appended to
+// `out`; every outcome is counted in `counters`.
+EncapStatus encapsulate(Tunnel& tunnel, FrameRef frame, const EncapRequest& req, TxForm form,
+                        TxBatch& out, CounterSet<EncapCounter>& counters);
+
+// encapsulate() with every frame taken through its general path (the full
+// parse, every offload check), never the fast path for common frames: the
+// same bytes out, by construction of both on one offload decision. The
+// differential fuzz target (fuzz/fuzz_encap.cpp) holds them to it.
+EncapStatus encapsulate_general(Tunnel& tunnel, FrameRef frame, const EncapRequest& req,
+                                TxForm form, TxBatch& out, CounterSet<EncapCounter>& counters);
 
 // The outer source port for an inner frame: a hash of the inner 5-tuple
 // (TCP/UDP over IPv4/IPv6), else of the IP addresses and protocol, else of

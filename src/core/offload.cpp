@@ -6,6 +6,7 @@
 
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
+#include "wire/hash.hpp"
 #include "wire/headers.hpp"
 
 namespace stt::core {
@@ -73,12 +74,7 @@ struct L3L4 {
 
 std::uint32_t pseudo(const std::uint8_t* pkt, const L3L4& g, std::uint8_t proto,
                      std::uint32_t l4_len) {
-  if (g.v4) {
-    const auto* ip = header_at<wire::Ipv4Header>(pkt + g.l3);
-    return csum::pseudo_v4(ip->src, ip->dst, proto, l4_len);
-  }
-  const auto* ip = header_at<wire::Ipv6Header>(pkt + g.l3);
-  return csum::pseudo_v6(ip->src, ip->dst, proto, l4_len);
+  return csum::pseudo(pkt + g.l3, g.v4 ? 4 : 6, proto, l4_len);
 }
 
 // Sets the IP length fields of a packet whose IP payload (everything after
@@ -193,15 +189,6 @@ std::uint32_t ipv6_last_next_header(const std::uint8_t* pkt, const L3L4& g) {
   return at;
 }
 
-std::uint32_t mix32(std::uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return static_cast<std::uint32_t>(h);
-}
-
 // UFO: the one UDP datagram (checksum finished over all of it) cut into IP
 // fragments. Each fragment carries at most mss bytes of IP payload, rounded
 // down to a multiple of 8 as fragment offsets require. IPv4 fragments keep
@@ -270,13 +257,10 @@ GsoError cut_udp_fragments(const std::uint8_t* in, const L3L4& g, std::uint16_t 
   }
   if (!g.v4) {
     const auto* ip = header_at<wire::Ipv6Header>(in + g.l3);
-    std::uint64_t h = 0x5354545546524147ull;  // fixed key
-    for (int k = 0; k < 16; k += 8) {
-      h = (h ^ wire::load_be64(ip->src + k)) * 0x9e3779b97f4a7c15ull;
-      h = (h ^ wire::load_be64(ip->dst + k)) * 0x9e3779b97f4a7c15ull;
-    }
-    h ^= wire::load_be64(reinterpret_cast<const std::uint8_t*>(udp));
-    std::uint32_t id = mix32(h);
+    wire::Hasher h(0x5354545546524147ull);  // fixed key
+    h.add_bytes(ip->src, 32);               // src and dst
+    h.add(wire::load_be64(reinterpret_cast<const std::uint8_t*>(udp)));
+    std::uint32_t id = static_cast<std::uint32_t>(h.finish());
     if (id == 0) id = 1;
     for (std::size_t i = first; i < out.count(); ++i) {
       header_at<wire::Ipv6FragmentHeader>(out.frames()[i].data + unfrag)->id.set(id);

@@ -8,38 +8,27 @@
 
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
+#include "wire/hash.hpp"
 #include "wire/headers.hpp"
 
 namespace stt::core {
 
+constexpr CounterNames<ReasmCounter> kReasmCounterNames({
+    {ReasmCounter::kWhole, "whole"},
+    {ReasmCounter::kCompleted, "completed"},
+    {ReasmCounter::kSegmentsHeld, "segments_held"},
+    {ReasmCounter::kDropLengthMismatch, "drop_length_mismatch"},
+    {ReasmCounter::kDropOverlap, "drop_overlap"},
+    {ReasmCounter::kDropDuplicate, "drop_duplicate"},
+    {ReasmCounter::kDropNoMemory, "drop_no_memory"},
+    {ReasmCounter::kDropSourceLimit, "drop_source_limit"},
+    {ReasmCounter::kDropBadChecksum, "drop_bad_tcp_checksum"},
+    {ReasmCounter::kEvicted, "evicted"},
+    {ReasmCounter::kExpired, "expired"},
+});
+
 std::string_view counter_name(ReasmCounter c) {
-  switch (c) {
-    case ReasmCounter::kWhole:
-      return "whole";
-    case ReasmCounter::kCompleted:
-      return "completed";
-    case ReasmCounter::kSegmentsHeld:
-      return "segments_held";
-    case ReasmCounter::kDropLengthMismatch:
-      return "drop_length_mismatch";
-    case ReasmCounter::kDropOverlap:
-      return "drop_overlap";
-    case ReasmCounter::kDropDuplicate:
-      return "drop_duplicate";
-    case ReasmCounter::kDropNoMemory:
-      return "drop_no_memory";
-    case ReasmCounter::kDropSourceLimit:
-      return "drop_source_limit";
-    case ReasmCounter::kDropBadChecksum:
-      return "drop_bad_tcp_checksum";
-    case ReasmCounter::kEvicted:
-      return "evicted";
-    case ReasmCounter::kExpired:
-      return "expired";
-    case ReasmCounter::kCount:
-      break;
-  }
-  return "unknown";
+  return kReasmCounterNames(c);
 }
 
 namespace {
@@ -58,11 +47,11 @@ constexpr std::uint32_t kPage = 2048;
 constexpr std::uint32_t kHeadroom = 64;
 
 // Copies a payload the kernel has already verified. copy_and_sum's AVX2 loop
-// (aligned stores) copies a jumbo segment's 8948 bytes ~20% faster than
-// glibc's memcpy, which uses `rep movsb` from 4 KB on and is slow at these
-// sizes on the Zen 3 we measure on (bench_micro, csum by kernel, MTU 9000:
-// ~2190 -> ~1760 ns per 64 KB frame); at 1448 bytes the two are even. The
-// sum costs nothing beside the stores and is dropped.
+// (aligned stores) copies a jumbo segment faster than glibc's memcpy, which
+// uses `rep movsb` from 4 KB on and is slow at these sizes on the Zen 3 we
+// measure on; at 1448 bytes the two are even (figures: bench/README.md,
+// "Source-comment measurements"). The sum costs nothing beside the stores
+// and is dropped.
 inline void copy_payload(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) {
   (void)wire::csum::copy_and_sum(dst, src, n);
 }
@@ -81,20 +70,10 @@ std::uint32_t pages_for(std::uint32_t frame_len) {
   return (total + kPage - 1) / kPage;
 }
 
-std::uint64_t mix64(std::uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return x;
-}
+using wire::mix64;
 
 std::uint64_t hash_addr(const wire::IpAddr& a, std::uint64_t seed) {
-  std::uint64_t lo, hi;
-  std::memcpy(&lo, a.b.data(), 8);
-  std::memcpy(&hi, a.b.data() + 8, 8);
-  return mix64(seed ^ lo ^ mix64(hi + a.version));
+  return mix64(seed ^ a.word(0) ^ mix64(a.word(1) + a.version()));
 }
 
 // Bits [lo, hi) of a bitmap of 64-bit words.
@@ -146,7 +125,10 @@ void clear_bits(std::uint64_t* bm, std::uint32_t lo, std::uint32_t hi) {
 // fragment offset must be 0), the source port (add() uses it only for a
 // frame's first piece), O (SEQ & 0xffff), the TCP flags other than
 // SYN/RST/FIN, the window, the TCP checksum and the urgent pointer.
-constexpr std::uint32_t kUsualHeaders = 54;
+constexpr std::uint32_t kUsualL3 = sizeof(wire::EthernetHeader);
+constexpr std::uint32_t kUsualL4 = kUsualL3 + sizeof(wire::Ipv4Header);
+constexpr std::uint32_t kUsualHeaders = kUsualL4 + sizeof(wire::TcpHeader);
+static_assert(kUsualHeaders == 54);
 constexpr std::uint32_t kSameFrom = 12;
 constexpr int kSameWords = 5;
 constexpr std::uint64_t byte_mask(std::array<std::uint8_t, 8> b) {
@@ -517,6 +499,29 @@ struct Reassembler::Impl {
     return true;
   }
 
+  // The bookkeeping of a piece whose `n` bytes were just copied into entry
+  // e's frame (and whose coverage is already recorded): true when the frame
+  // is now whole.
+  bool account(Entry& e, std::uint32_t n, bool ce, CounterSet<ReasmCounter>& counters) {
+    e.held += n;
+    bytes_held += n;
+    ++e.segments;
+    e.ce = e.ce || ce;
+    counters.inc(ReasmCounter::kSegmentsHeld);
+    return e.held == e.frame_len;
+  }
+  // The in-order append, for every path that takes the next piece of entry
+  // ei at its run's end (its `n` bytes just copied there): no coverage test,
+  // no bookkeeping beyond the run's new end. True when the frame is whole.
+  // (The piece's offset is > 0, so the frame's first TOS is already set.)
+  bool append_in_order(std::uint32_t ei, std::uint32_t n, bool ce,
+                       CounterSet<ReasmCounter>& counters) {
+    touch(ei);
+    Entry& e = entries[ei];
+    e.run_hi += n;
+    return account(e, n, ce, counters);
+  }
+
   std::uint32_t num_pages;
   std::size_t max_frames;
   std::unique_ptr<std::uint8_t[]> arena;
@@ -560,7 +565,8 @@ void Reassembler::expire(std::uint64_t now_ns) {
 // The whole frame in one segment (or one GRO run), its checksum not
 // pending: nothing to hold, nothing to look up. Everything else is a piece.
 bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFrame* out) {
-  if (seg.offset != 0 || seg.payload_len != seg.frame_len || seg.checksum_pending) {
+  if (seg.offset != 0 || seg.payload_len != seg.frame_len || seg.checksum_pending ||
+      seg.payload_len == 0) {
     return add_piece(seg, now_ns, out);
   }
   counters_.inc(ReasmCounter::kWhole);
@@ -579,6 +585,14 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
 
 [[gnu::noinline]] bool Reassembler::add_piece(const SttSegment& seg, std::uint64_t now_ns,
                                               ReassembledFrame* out) {
+  // The bounds every copy below relies on, checked here rather than trusted
+  // from parse_segment(): a non-empty piece that lies inside its frame. A
+  // piece that breaks them disagrees with its own L.
+  if (seg.payload == nullptr || seg.payload_len == 0 ||
+      std::uint32_t{seg.offset} + seg.payload_len > seg.frame_len) {
+    counters_.inc(ReasmCounter::kDropLengthMismatch);
+    return false;
+  }
   const bool ce = wire::ecn_of(seg.tos) == wire::kEcnCe;
   // A segment whose TCP checksum is still pending (parse_segment with
   // RxConfig::defer_checksum) is verified before it can change anything. On
@@ -616,14 +630,7 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
       } else {
         copy_payload(dst, seg.payload, seg.payload_len);
       }
-      m.touch(m.last);
-      e.run_hi += seg.payload_len;
-      e.held += seg.payload_len;
-      m.bytes_held += seg.payload_len;
-      ++e.segments;
-      e.ce = e.ce || ce;  // (offset > 0 here: the first TOS is already set)
-      counters_.inc(ReasmCounter::kSegmentsHeld);
-      if (e.held != e.frame_len) {
+      if (!m.append_in_order(m.last, seg.payload_len, ce, counters_)) {
         if (m.cont != m.last) m.remember_headers(m.last, seg);
         return false;
       }
@@ -752,13 +759,8 @@ bool Reassembler::add(const SttSegment& seg, std::uint64_t now_ns, ReassembledFr
   if (!fresh) m.touch(ei);
   m.hold(e, lo, hi);
   e.appendable = !e.scattered;
-  e.held += seg.payload_len;
-  m.bytes_held += seg.payload_len;
-  ++e.segments;
-  e.ce = e.ce || ce;
   if (seg.offset == 0) e.first_tos = seg.tos;
-  counters_.inc(ReasmCounter::kSegmentsHeld);
-  if (e.held != e.frame_len) {
+  if (!m.account(e, seg.payload_len, ce, counters_)) {
     m.remember_headers(ei, seg);
     return false;
   }
@@ -789,34 +791,35 @@ Reassembler::Append Reassembler::append_packet(std::uint8_t* pkt, std::size_t le
   // version and header length, fragment bits, protocol, addresses, port,
   // L, packet ID, data offset and flags, all of which parse_segment() and
   // add() accepted then. What depends on `cfg` is checked against it.
-  if (diff != 0 || !e.appendable || wire::load_be16(pkt + 36) != cfg.port) {
+  if (diff != 0 || !e.appendable ||
+      wire::load_be16(pkt + kUsualL4 + wire::kTcpDstPortOffset) != cfg.port) {
     return Append::kNotTaken;
   }
-  if (cfg.local.version != 0) {
+  if (cfg.local.version() != 0) {
     // The destination as an IpAddr (4 bytes, zero padded) equal to
     // cfg.local, or IPv4 multicast; compared in registers (an IpAddr built
     // on the stack and read back as words stalls store forwarding).
     std::uint32_t dst4;
     std::uint64_t l0, l1;
-    std::memcpy(&dst4, pkt + 30, 4);
-    std::memcpy(&l0, cfg.local.b.data(), 8);
-    std::memcpy(&l1, cfg.local.b.data() + 8, 8);
+    std::memcpy(&dst4, pkt + kUsualL3 + wire::kIpv4DstOffset, 4);
+    l0 = cfg.local.word(0);
+    l1 = cfg.local.word(1);
     std::uint64_t d0 = 0;
     std::memcpy(&d0, &dst4, 4);  // the first 8 bytes of the IpAddr, as loaded
-    const bool ours = ((l0 ^ d0) | l1) == 0 && cfg.local.version == 4;
-    if (!ours && (pkt[30] & 0xf0) != 0xe0) return Append::kNotTaken;
+    const bool ours = ((l0 ^ d0) | l1) == 0 && cfg.local.version() == 4;
+    if (!ours && (pkt[kUsualL3 + wire::kIpv4DstOffset] & 0xf0) != 0xe0) return Append::kNotTaken;
   }
   // What each segment has of its own: lengths, the IPv4 header checksum,
   // its place in the frame.
-  constexpr std::uint32_t l3 = sizeof(wire::EthernetHeader);
-  constexpr std::uint32_t l4 = l3 + sizeof(wire::Ipv4Header);
-  const std::uint32_t total = wire::load_be16(pkt + l3 + 2);
+  constexpr std::uint32_t l3 = kUsualL3;
+  constexpr std::uint32_t l4 = kUsualL4;
+  const std::uint32_t total = wire::load_be16(pkt + l3 + wire::kIpv4TotalLengthOffset);
   if (total <= kUsualHeaders - l3 || total > len - l3 ||
       wire::csum::fold(wire::csum::sum_ipv4_base_header(pkt + l3)) != 0xffff) {
     return Append::kNotTaken;
   }
   const std::uint32_t n = total - (kUsualHeaders - l3);
-  const std::uint32_t offset = wire::load_be16(pkt + l4 + 6);
+  const std::uint32_t offset = wire::load_be16(pkt + l4 + wire::kTcpSeqOffset + 2);  // O
   if (offset != e.run_hi || offset + n > e.frame_len) return Append::kNotTaken;
 
   std::uint8_t* dst = m.frame_data(e) + offset;
@@ -831,14 +834,8 @@ Reassembler::Append Reassembler::append_packet(std::uint8_t* pkt, std::size_t le
       return Append::kNotTaken;
     }
   }
-  m.touch(m.cont);
-  e.run_hi += n;
-  e.held += n;
-  m.bytes_held += n;
-  ++e.segments;
-  e.ce = e.ce || wire::ecn_of(pkt[l3 + 1]) == wire::kEcnCe;
-  counters_.inc(ReasmCounter::kSegmentsHeld);
-  if (e.held != e.frame_len) return Append::kHeld;
+  const bool ce = wire::ecn_of(pkt[l3 + wire::kIpv4TosOffset]) == wire::kEcnCe;
+  if (!m.append_in_order(m.cont, n, ce, counters_)) return Append::kHeld;
   m.complete(m.cont, counters_, out);
   return Append::kCompleted;
 }

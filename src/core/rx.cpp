@@ -1,6 +1,7 @@
 #include "core/rx.hpp"
 
 #include <bit>
+#include <cstddef>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -14,56 +15,34 @@
 
 namespace stt::core {
 
+constexpr CounterNames<RxCounter> kRxCounterNames({
+    {RxCounter::kSegments, "segments"},
+    {RxCounter::kNotIp, "not_ip"},
+    {RxCounter::kNotTcp, "not_tcp"},
+    {RxCounter::kNotOurPort, "not_our_port"},
+    {RxCounter::kNotOurAddress, "not_our_address"},
+    {RxCounter::kDropTruncated, "drop_truncated"},
+    {RxCounter::kDropBadIpHeader, "drop_bad_ip_header"},
+    {RxCounter::kDropBadIpChecksum, "drop_bad_ip_checksum"},
+    {RxCounter::kDropIpFragment, "drop_ip_fragment"},
+    {RxCounter::kDropTcpOptions, "drop_tcp_options"},
+    {RxCounter::kDropBadTcpChecksum, "drop_bad_tcp_checksum"},
+    {RxCounter::kDropZeroLength, "drop_zero_length"},
+    {RxCounter::kDropBeyondLength, "drop_beyond_length"},
+    {RxCounter::kDropLengthTooShort, "drop_length_too_short"},
+    {RxCounter::kDropControlFlags, "drop_control_flags"},
+});
+
 std::string_view counter_name(RxCounter c) {
-  switch (c) {
-    case RxCounter::kSegments:
-      return "segments";
-    case RxCounter::kNotIp:
-      return "not_ip";
-    case RxCounter::kNotTcp:
-      return "not_tcp";
-    case RxCounter::kNotOurPort:
-      return "not_our_port";
-    case RxCounter::kNotOurAddress:
-      return "not_our_address";
-    case RxCounter::kDropTruncated:
-      return "drop_truncated";
-    case RxCounter::kDropBadIpHeader:
-      return "drop_bad_ip_header";
-    case RxCounter::kDropBadIpChecksum:
-      return "drop_bad_ip_checksum";
-    case RxCounter::kDropIpFragment:
-      return "drop_ip_fragment";
-    case RxCounter::kDropTcpOptions:
-      return "drop_tcp_options";
-    case RxCounter::kDropBadTcpChecksum:
-      return "drop_bad_tcp_checksum";
-    case RxCounter::kDropZeroLength:
-      return "drop_zero_length";
-    case RxCounter::kDropBeyondLength:
-      return "drop_beyond_length";
-    case RxCounter::kDropLengthTooShort:
-      return "drop_length_too_short";
-    case RxCounter::kDropControlFlags:
-      return "drop_control_flags";
-    case RxCounter::kCount:
-      break;
-  }
-  return "unknown";
+  return kRxCounterNames(c);
 }
 
 namespace {
 
 using wire::header_at;
 
-// IpAddr's out-of-line constructor and defaulted comparison (a memcmp
-// call) cost more than the rest of a segment's header checks; these are
-// the same thing in a few loads and stores.
 inline wire::IpAddr ip4(const std::uint8_t* p) {
-  wire::IpAddr a;
-  std::memcpy(a.b.data(), p, 4);
-  a.version = 4;
-  return a;
+  return wire::IpAddr::v4(p);
 }
 // An IPv4 address's 4 bytes (as loaded with memcpy) as the first 8 bytes of
 // an IpAddr, zero padded: the word whose memcpy gives bytes a0 a1 a2 a3 0 0 0 0.
@@ -71,12 +50,9 @@ inline std::uint64_t ip4_word(std::uint32_t addr) {
   return std::endian::native == std::endian::little ? std::uint64_t{addr}
                                                     : std::uint64_t{addr} << 32;
 }
-// The same as ip4(), from that word.
-inline void store_ip4(wire::IpAddr* a, std::uint64_t lo) {
-  const std::uint64_t hi = 0;
-  std::memcpy(a->b.data(), &lo, 8);
-  std::memcpy(a->b.data() + 8, &hi, 8);
-  a->version = 4;
+// The same as ip4(), from the 4 bytes as loaded with memcpy.
+inline void store_ip4(wire::IpAddr* a, std::uint32_t raw) {
+  *a = wire::IpAddr::v4_raw(raw);
 }
 
 // A 32-bit word as a plain load of its big-endian bytes would give it.
@@ -124,7 +100,7 @@ RxCounter parse_outer_v4(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   }
   out->outer_src = ip4(h->src);
   out->outer_dst = ip4(h->dst);
-  if (cfg.local.version != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
+  if (cfg.local.version() != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
     return RxCounter::kNotOurAddress;
   }
   if (h->protocol != wire::kIpProtoTcp) return RxCounter::kNotTcp;
@@ -164,7 +140,7 @@ RxCounter parse_outer_v6(const std::uint8_t* pkt, std::size_t len, std::uint32_t
   }
   out->outer_src = wire::IpAddr::v6(h->src);
   out->outer_dst = wire::IpAddr::v6(h->dst);
-  if (cfg.local.version != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
+  if (cfg.local.version() != 0 && out->outer_dst != cfg.local && !out->outer_dst.is_multicast()) {
     return RxCounter::kNotOurAddress;
   }
   if (layout.l4_proto != wire::kIpProtoTcp) return RxCounter::kNotTcp;
@@ -325,7 +301,9 @@ inline RxCounter fast_segment(std::uint8_t* pkt, std::size_t len, const OffloadI
   // Big-endian 64-bit words: {version/IHL, TOS, total length, ID, flags +
   // fragment offset} and {TTL, protocol, checksum, source}.
   const std::uint64_t w0 = wire::load_be64(ip), w1 = wire::load_be64(ip + 8);
-  const std::uint32_t dst_be = wire::load_be32(ip + 16);
+  constexpr std::size_t kSrc = offsetof(wire::Ipv4Header, src);
+  constexpr std::size_t kDst = offsetof(wire::Ipv4Header, dst);
+  const std::uint32_t dst_be = wire::load_be32(ip + kDst);
   const std::uint32_t total = static_cast<std::uint32_t>(w0 >> 32) & 0xffffu;
   // {source port, destination port, SEQ} and {ACK, data offset, flags, window}.
   const std::uint64_t t0 = wire::load_be64(pkt + l4), t1 = wire::load_be64(pkt + l4 + 8);
@@ -348,18 +326,16 @@ inline RxCounter fast_segment(std::uint8_t* pkt, std::size_t len, const OffloadI
     return parse_segment_slow(pkt, len, offload, cfg, out);
   }
   std::uint32_t src4, dst4;
-  std::memcpy(&src4, ip + 12, 4);
-  std::memcpy(&dst4, ip + 16, 4);
-  if (cfg.local.version != 0) {
-    std::uint64_t l0, l1;
-    std::memcpy(&l0, cfg.local.b.data(), 8);
-    std::memcpy(&l1, cfg.local.b.data() + 8, 8);
-    if (((l0 ^ ip4_word(dst4)) | l1) != 0 || cfg.local.version != 4) {
+  std::memcpy(&src4, ip + kSrc, 4);
+  std::memcpy(&dst4, ip + kDst, 4);
+  if (cfg.local.version() != 0) {
+    const std::uint64_t l0 = cfg.local.word(0), l1 = cfg.local.word(1);
+    if (((l0 ^ ip4_word(dst4)) | l1) != 0 || cfg.local.version() != 4) {
       return parse_segment_slow(pkt, len, offload, cfg, out);
     }
   }
-  store_ip4(&out->outer_src, ip4_word(src4));
-  store_ip4(&out->outer_dst, ip4_word(dst4));
+  store_ip4(&out->outer_src, src4);
+  store_ip4(&out->outer_dst, dst4);
   out->src_port = static_cast<std::uint16_t>(t0 >> 48);
   out->dst_port = static_cast<std::uint16_t>(t0 >> 32);
   out->packet_id = static_cast<std::uint32_t>(t1 >> 32);

@@ -1,17 +1,14 @@
 #pragma once
-// JSON and text rendering shared by the offline tools: counters by name,
-// addresses and identifiers in the forms the oracle (tshark) prints.
+// Text shared by the offline tools: counters by name, addresses and
+// identifiers in the forms the oracle (tshark) prints.
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 
 #include "core/counters.hpp"
 
 namespace stt::ctl {
-
-using Json = nlohmann::ordered_json;
 
 // "0x" + 16 lower-case hex digits.
 std::string context_id_hex(std::uint64_t id);
@@ -29,14 +26,6 @@ struct InnerSummary {
   std::uint16_t ethertype = 0;
 };
 InnerSummary summarize_inner(std::span<const std::uint8_t> frame);
-
-// Every counter of the set, by name, in enum order (zeros included).
-template <typename E>
-Json counters_json(const core::CounterSet<E>& set) {
-  Json j = Json::object();
-  set.for_each([&](std::string_view name, std::uint64_t v) { j[std::string(name)] = v; });
-  return j;
-}
 
 // Appends "group.name=value" for each non-zero counter to `lines`.
 template <typename E>

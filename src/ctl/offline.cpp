@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstring>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "wire/addr.hpp"
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
+#include "wire/context_id.hpp"
 #include "wire/headers.hpp"
 #include "wire/parse.hpp"
 
@@ -28,21 +30,17 @@ namespace stt::ctl {
 
 // ------------------------------------------------------------ argument parsing
 
-bool parse_context_id(std::string_view text, std::uint64_t* out) {
-  int base = 10;
-  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-    text.remove_prefix(2);
-    base = 16;
-  }
-  if (text.empty()) return false;
-  std::uint64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, base);
-  if (ec != std::errc{} || end != text.data() + text.size()) return false;
-  *out = v;
-  return true;
-}
-
 namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Every counter of the set, by name, in enum order (zeros included).
+template <typename E>
+Json counters_json(const core::CounterSet<E>& set) {
+  Json j = Json::object();
+  set.for_each([&](std::string_view name, std::uint64_t v) { j[std::string(name)] = v; });
+  return j;
+}
 
 bool parse_small(std::string_view text, unsigned max, unsigned* out) {
   if (text.empty()) return false;
@@ -122,11 +120,9 @@ core::OffloadInfo prepare_offload(std::uint8_t* f, std::size_t len, const EncapO
     wire::PacketLayout lay;
     if (wire::parse_ethernet(f, len, &lay, 1) == wire::ParseError::kOk && !lay.ip_fragment &&
         (lay.is_tcp() || lay.is_udp()) && lay.ip_end <= len) {
-      const std::uint8_t* l3 = f + lay.l3_offset;
       const std::uint32_t l4_len = lay.ip_end - lay.l4_offset;
       const std::uint32_t pseudo =
-          lay.ip_version == 4 ? wire::csum::pseudo_v4(l3 + 12, l3 + 16, lay.l4_proto, l4_len)
-                              : wire::csum::pseudo_v6(l3 + 8, l3 + 24, lay.l4_proto, l4_len);
+          wire::csum::pseudo(f + lay.l3_offset, lay.ip_version, lay.l4_proto, l4_len);
       const std::uint16_t field =
           lay.is_tcp() ? wire::kTcpChecksumOffset : wire::kUdpChecksumOffset;
       wire::store_be16(f + lay.l4_offset + field, wire::csum::fold(pseudo));
@@ -151,11 +147,12 @@ core::OffloadInfo prepare_offload(std::uint8_t* f, std::size_t len, const EncapO
 
 int run_encap(const EncapOptions& opt, std::FILE* out) {
   const char* verb = "encap";
-  std::uint64_t context_id = 0;
-  if (!parse_context_id(opt.context_id, &context_id)) {
+  const std::optional<std::uint64_t> id = wire::parse_context_id(opt.context_id);
+  if (!id) {
     return fail(verb, "--context-id '" + opt.context_id +
                           "' is not a 64-bit number (decimal, or hex with 0x)");
   }
+  const std::uint64_t context_id = *id;
   std::optional<core::VlanTci> vlan;
   if (!opt.vlan.empty()) {
     core::VlanTci v;
@@ -168,7 +165,7 @@ int run_encap(const EncapOptions& opt, std::FILE* out) {
   if (!src) return fail(verb, "--src '" + opt.src + "' is not an IPv4 or IPv6 address");
   auto dst = wire::IpAddr::parse(opt.dst);
   if (!dst) return fail(verb, "--dst '" + opt.dst + "' is not an IPv4 or IPv6 address");
-  if (src->version != dst->version) {
+  if (src->version() != dst->version()) {
     return fail(verb,
                 "--src " + opt.src + " and --dst " + opt.dst + " must both be IPv4 or both IPv6");
   }
@@ -191,7 +188,7 @@ int run_encap(const EncapOptions& opt, std::FILE* out) {
   const unsigned min_mtu = (src->is_v6() ? 60u : 40u) + 28u;
   if (opt.mtu < min_mtu) {
     return fail(verb, fmt::format("--mtu {} is too small for an IPv{} underlay (at least {})",
-                                  opt.mtu, src->version, min_mtu));
+                                  opt.mtu, src->version(), min_mtu));
   }
   core::Tunnel tunnel(cfg, opt.packet_id);
 
@@ -222,7 +219,7 @@ int run_encap(const EncapOptions& opt, std::FILE* out) {
     req.offload = prepare_offload(buf.data(), buf.size(), opt);
 
     batch->clear();
-    if (core::encapsulate(tunnel, buf.data(), buf.size(), req, form, *batch, counters) !=
+    if (core::encapsulate(tunnel, buf.frame(), req, form, *batch, counters) !=
         core::EncapStatus::kOk) {
       continue;  // counted by libstt
     }
@@ -447,9 +444,8 @@ namespace {
 CLI::Validator context_id_validator() {
   return CLI::Validator(
       [](std::string& s) -> std::string {
-        std::uint64_t v = 0;
-        return parse_context_id(s, &v) ? std::string()
-                                       : "'" + s + "' is not a 64-bit number (decimal or 0x hex)";
+        return wire::parse_context_id(s) ? std::string()
+                                         : "'" + s + "' is not a 64-bit number (decimal or 0x hex)";
       },
       "ID");
 }

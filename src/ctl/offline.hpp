@@ -56,8 +56,8 @@ struct DecapOptions {
 int run_encap(const EncapOptions& opt, std::FILE* out);
 int run_decap(const DecapOptions& opt, std::FILE* out);
 
-// Argument parsers, also used for validation by the CLI.
-bool parse_context_id(std::string_view text, std::uint64_t* out);
+// Argument parser, also used for validation by the CLI. Context IDs are
+// parsed by wire::parse_context_id (wire/context_id.hpp), as in sttd's config.
 bool parse_vlan(std::string_view text, core::VlanTci* out);
 
 // Adds the `encap` and `decap` subcommands.

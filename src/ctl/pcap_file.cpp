@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 namespace stt::ctl {
 
@@ -19,12 +20,15 @@ std::uint32_t byteswap32(std::uint32_t v) {
   return (v >> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24);
 }
 
+struct FileClose {
+  void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+};
+
 TsPrecision sniff_precision(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return TsPrecision::kMicro;
+  const std::unique_ptr<std::FILE, FileClose> f(std::fopen(path.c_str(), "rb"));
+  if (!f) return TsPrecision::kMicro;
   std::uint32_t magic = 0;
-  std::size_t n = std::fread(&magic, 1, sizeof magic, f);
-  std::fclose(f);
+  const std::size_t n = std::fread(&magic, 1, sizeof magic, f.get());
   if (n == sizeof magic && (magic == kMagicNano || byteswap32(magic) == kMagicNano)) {
     return TsPrecision::kNano;
   }
@@ -33,26 +37,30 @@ TsPrecision sniff_precision(const std::string& path) {
 
 }  // namespace
 
-PcapReader::~PcapReader() {
-  if (p_ != nullptr) pcap_close(p_);
+void PcapClose::operator()(pcap* p) const noexcept {
+  pcap_close(p);
+}
+
+void PcapDumperClose::operator()(pcap_dumper* d) const noexcept {
+  pcap_dump_close(d);
 }
 
 bool PcapReader::open(const std::string& path, std::string* error) {
   path_ = path;
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   // Always ask for nanoseconds, so a nanosecond file loses nothing.
-  p_ = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
-  if (p_ == nullptr) {
+  p_.reset(
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
+  if (!p_) {
     *error = "cannot read pcap '" + path + "': " + errbuf;
     return false;
   }
-  int dlt = pcap_datalink(p_);
+  int dlt = pcap_datalink(p_.get());
   if (dlt != DLT_EN10MB) {
     const char* name = pcap_datalink_val_to_name(dlt);
     *error = "pcap '" + path + "' has link type " + (name != nullptr ? name : "?") + " (" +
              std::to_string(dlt) + "); only Ethernet (EN10MB) captures are supported";
-    pcap_close(p_);
-    p_ = nullptr;
+    p_.reset();
     return false;
   }
   precision_ = sniff_precision(path);
@@ -62,11 +70,11 @@ bool PcapReader::open(const std::string& path, std::string* error) {
 PcapReader::Next PcapReader::next(PcapRecord* rec, std::string* error) {
   pcap_pkthdr* hdr = nullptr;
   const u_char* data = nullptr;
-  int rc = pcap_next_ex(p_, &hdr, &data);
+  int rc = pcap_next_ex(p_.get(), &hdr, &data);
   if (rc == PCAP_ERROR_BREAK) return Next::kEnd;
   if (rc != 1) {
-    *error =
-        "pcap '" + path_ + "', after record " + std::to_string(count_) + ": " + pcap_geterr(p_);
+    *error = "pcap '" + path_ + "', after record " + std::to_string(count_) + ": " +
+             pcap_geterr(p_.get());
     return Next::kError;
   }
   ++count_;
@@ -79,26 +87,20 @@ PcapReader::Next PcapReader::next(PcapRecord* rec, std::string* error) {
   return Next::kRecord;
 }
 
-PcapWriter::~PcapWriter() {
-  std::string ignored;
-  close(&ignored);
-}
-
 bool PcapWriter::open(const std::string& path, TsPrecision precision, std::string* error) {
   path_ = path;
   precision_ = precision;
-  p_ = pcap_open_dead_with_tstamp_precision(
+  p_.reset(pcap_open_dead_with_tstamp_precision(
       DLT_EN10MB, kPcapSnaplen,
-      precision == TsPrecision::kNano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO);
-  if (p_ == nullptr) {
+      precision == TsPrecision::kNano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO));
+  if (!p_) {
     *error = "cannot create a pcap handle for '" + path + "'";
     return false;
   }
-  d_ = pcap_dump_open(p_, path.c_str());
-  if (d_ == nullptr) {
-    *error = "cannot write pcap '" + path + "': " + pcap_geterr(p_);
-    pcap_close(p_);
-    p_ = nullptr;
+  d_.reset(pcap_dump_open(p_.get(), path.c_str()));
+  if (!d_) {
+    *error = "cannot write pcap '" + path + "': " + pcap_geterr(p_.get());
+    p_.reset();
     return false;
   }
   return true;
@@ -106,7 +108,7 @@ bool PcapWriter::open(const std::string& path, TsPrecision precision, std::strin
 
 bool PcapWriter::write(std::uint64_t ts_ns, std::span<const std::uint8_t> data,
                        std::string* error) {
-  if (d_ == nullptr) {
+  if (!d_) {
     *error = "pcap '" + path_ + "' is not open";
     return false;
   }
@@ -121,8 +123,8 @@ bool PcapWriter::write(std::uint64_t ts_ns, std::span<const std::uint8_t> data,
   hdr.ts.tv_usec = static_cast<suseconds_t>(precision_ == TsPrecision::kNano ? frac : frac / 1000u);
   hdr.caplen = static_cast<bpf_u_int32>(data.size());
   hdr.len = hdr.caplen;
-  pcap_dump(reinterpret_cast<u_char*>(d_), &hdr, data.data());
-  if (std::ferror(pcap_dump_file(d_)) != 0) {
+  pcap_dump(reinterpret_cast<u_char*>(d_.get()), &hdr, data.data());
+  if (std::ferror(pcap_dump_file(d_.get())) != 0) {
     *error = "cannot write pcap '" + path_ + "': " + std::strerror(errno);
     return false;
   }
@@ -132,18 +134,14 @@ bool PcapWriter::write(std::uint64_t ts_ns, std::span<const std::uint8_t> data,
 
 bool PcapWriter::close(std::string* error) {
   bool ok = true;
-  if (d_ != nullptr) {
-    if (pcap_dump_flush(d_) != 0 || std::ferror(pcap_dump_file(d_)) != 0) {
+  if (d_) {
+    if (pcap_dump_flush(d_.get()) != 0 || std::ferror(pcap_dump_file(d_.get())) != 0) {
       *error = "cannot write pcap '" + path_ + "': " + std::strerror(errno);
       ok = false;
     }
-    pcap_dump_close(d_);
-    d_ = nullptr;
+    d_.reset();
   }
-  if (p_ != nullptr) {
-    pcap_close(p_);
-    p_ = nullptr;
-  }
+  p_.reset();
   return ok;
 }
 

@@ -6,6 +6,7 @@
 // returned as text that names the file, never thrown.
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -18,6 +19,14 @@ namespace stt::ctl {
 // it was written with microsecond or nanosecond resolution.
 enum class TsPrecision : std::uint8_t { kMicro, kNano };
 
+// Deleters for libpcap's handles, so each is closed once, by its owner.
+struct PcapClose {
+  void operator()(pcap* p) const noexcept;
+};
+struct PcapDumperClose {
+  void operator()(pcap_dumper* d) const noexcept;
+};
+
 struct PcapRecord {
   std::uint64_t ts_ns = 0;             // capture time, nanoseconds since the epoch
   std::uint32_t orig_len = 0;          // length on the wire
@@ -29,7 +38,6 @@ struct PcapRecord {
 class PcapReader {
  public:
   PcapReader() = default;
-  ~PcapReader();
   PcapReader(const PcapReader&) = delete;
   PcapReader& operator=(const PcapReader&) = delete;
 
@@ -46,7 +54,7 @@ class PcapReader {
   const std::string& path() const { return path_; }
 
  private:
-  pcap* p_ = nullptr;
+  std::unique_ptr<pcap, PcapClose> p_;
   std::string path_;
   TsPrecision precision_ = TsPrecision::kMicro;
   std::uint64_t count_ = 0;
@@ -55,7 +63,9 @@ class PcapReader {
 class PcapWriter {
  public:
   PcapWriter() = default;
-  ~PcapWriter();
+  // Closes the file if close() was not called (a write error then goes
+  // unreported: call close() to learn of it).
+  ~PcapWriter() = default;
   PcapWriter(const PcapWriter&) = delete;
   PcapWriter& operator=(const PcapWriter&) = delete;
 
@@ -69,8 +79,8 @@ class PcapWriter {
   std::uint64_t records() const { return records_; }
 
  private:
-  pcap* p_ = nullptr;
-  pcap_dumper* d_ = nullptr;
+  std::unique_ptr<pcap, PcapClose> p_;
+  std::unique_ptr<pcap_dumper, PcapDumperClose> d_;  // declared after p_: closed first
   std::string path_;
   TsPrecision precision_ = TsPrecision::kMicro;
   std::uint64_t records_ = 0;

@@ -14,7 +14,12 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
 
+#include "control/protocol.hpp"
+#include "linux/fd.hpp"
 #include "wire/addr.hpp"
 
 namespace stt::ctl {
@@ -42,7 +47,7 @@ struct Words {
 };
 
 Words split_words(const std::string& cmd, const std::vector<std::string>& words,
-                  std::size_t n_positional, std::initializer_list<const char*> keywords) {
+                  std::size_t n_positional, const std::vector<std::string_view>& keywords) {
   Words w;
   std::size_t i = 0;
   for (; i < words.size() && w.positional.size() < n_positional; ++i) {
@@ -50,8 +55,7 @@ Words split_words(const std::string& cmd, const std::vector<std::string>& words,
   }
   for (; i < words.size(); i += 2) {
     const std::string& k = words[i];
-    const bool known =
-        std::any_of(keywords.begin(), keywords.end(), [&](const char* x) { return k == x; });
+    const bool known = std::find(keywords.begin(), keywords.end(), k) != keywords.end();
     if (!known) {
       throw RuntimeCommandError(verb_of(cmd) + ": unexpected \"" + k + "\"");
     }
@@ -64,23 +68,19 @@ Words split_words(const std::string& cmd, const std::vector<std::string>& words,
   return w;
 }
 
-std::string need(const std::string& cmd, const Words& w, const char* key, const char* what) {
-  auto it = w.kv.find(key);
-  if (it == w.kv.end()) {
-    throw RuntimeCommandError(verb_of(cmd) + ": missing \"" + key + " " + what + "\"");
-  }
-  return it->second;
+// How the command line spells an argument's value (in messages and help).
+std::string_view metavar(std::string_view arg) {
+  if (arg == control::arg::kMac) return "MAC";
+  if (arg == control::arg::kPeer) return "IP";
+  return "N";
 }
 
-std::string checked_mac(const std::string& cmd, const std::string& s) {
-  if (!wire::MacAddr::parse(s)) {
+// Refuses a value the daemon would refuse, before connecting.
+std::string checked(const std::string& cmd, std::string_view arg, const std::string& s) {
+  if (arg == control::arg::kMac && !wire::MacAddr::parse(s)) {
     throw RuntimeCommandError(verb_of(cmd) + ": \"" + s + "\" is not a MAC address");
   }
-  return s;
-}
-
-std::string checked_ip(const std::string& cmd, const std::string& s) {
-  if (!wire::IpAddr::parse(s)) {
+  if (arg == control::arg::kPeer && !wire::IpAddr::parse(s)) {
     throw RuntimeCommandError(verb_of(cmd) + ": \"" + s + "\" is not an IP address");
   }
   return s;
@@ -252,20 +252,6 @@ void render(const Json& j, std::size_t indent, std::string& out) {
 
 // ---- Socket ---------------------------------------------------------------
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 std::string reach_error(const std::string& path, int err) {
   std::string m = "cannot reach sttd at " + path + ": " + std::strerror(err);
   if (err == ENOENT || err == ECONNREFUSED)
@@ -321,23 +307,34 @@ CLI::App* verb(CLI::App* parent, const char* name, const char* help, const std::
 }  // namespace
 
 Json build_request(const std::string& cmd, const std::vector<std::string>& words) {
-  Json req = {{"cmd", cmd}};
-  if (cmd == "fdb_show") {
-    const Words w = split_words(cmd, words, 0, {"network"});
-    if (auto it = w.kv.find("network"); it != w.kv.end()) req["network"] = it->second;
-  } else if (cmd == "fdb_add" || cmd == "fdb_del") {
-    const Words w = split_words(cmd, words, 1, {"network", "peer"});
-    if (w.positional.empty()) throw RuntimeCommandError(verb_of(cmd) + ": missing MAC");
-    req["mac"] = checked_mac(cmd, w.positional[0]);
-    req["network"] = need(cmd, w, "network", "N");
-    req["peer"] = checked_ip(cmd, need(cmd, w, "peer", "IP"));
-  } else if (cmd == "peer_add" || cmd == "peer_del") {
-    const Words w = split_words(cmd, words, 1, {"network"});
-    if (w.positional.empty()) throw RuntimeCommandError(verb_of(cmd) + ": missing IP");
-    req["peer"] = checked_ip(cmd, w.positional[0]);
-    req["network"] = need(cmd, w, "network", "N");
-  } else if (!words.empty()) {
-    throw RuntimeCommandError(verb_of(cmd) + ": unexpected \"" + words[0] + "\"");
+  const std::optional<control::VerbSpec> spec = control::find_verb(cmd);
+  if (!spec) throw RuntimeCommandError(verb_of(cmd) + ": not a command of sttd");
+  // A verb with required arguments takes its first one as a positional word
+  // (`fdb add MAC ...`, `peer add IP ...`); the rest are "keyword value" pairs.
+  const std::size_t n_positional = spec->required > 0 ? 1 : 0;
+  std::vector<std::string_view> keywords;
+  for (std::size_t i = n_positional; i < spec->args.size(); ++i) {
+    if (!spec->args[i].empty()) keywords.push_back(spec->args[i]);
+  }
+  const Words w = split_words(cmd, words, n_positional, keywords);
+  Json req = {{control::kCmd, cmd}};
+  for (std::size_t i = 0; i < spec->args.size() && !spec->args[i].empty(); ++i) {
+    const std::string_view arg = spec->args[i];
+    const std::string key(arg);
+    if (i < n_positional) {
+      if (w.positional.empty()) {
+        throw RuntimeCommandError(verb_of(cmd) + ": missing " + std::string(metavar(arg)));
+      }
+      req[key] = checked(cmd, arg, w.positional[0]);
+      continue;
+    }
+    auto it = w.kv.find(key);
+    if (it == w.kv.end()) {
+      if (i >= spec->required) continue;  // optional
+      throw RuntimeCommandError(verb_of(cmd) + ": missing \"" + key + " " +
+                                std::string(metavar(arg)) + "\"");
+    }
+    req[key] = checked(cmd, arg, it->second);
   }
   return req;
 }
@@ -349,8 +346,8 @@ Json call_daemon(const std::string& path, const Json& request, int timeout_s) {
     throw RuntimeCommandError("control socket path \"" + path + "\" is empty or too long");
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) throw RuntimeCommandError(std::string("socket: ") + std::strerror(errno));
+  const sys::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) throw RuntimeCommandError(std::string("socket: ") + std::strerror(errno));
   if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     throw RuntimeCommandError(reach_error(path, errno));
   }
@@ -394,15 +391,15 @@ Json call_daemon(const std::string& path, const Json& request, int timeout_s) {
   reply.resize(nl);
 
   Json r = Json::parse(reply, nullptr, false);
-  if (r.is_discarded() || !r.is_object() || !r.contains("ok")) {
+  if (r.is_discarded() || !r.is_object() || !r.contains(control::kOk)) {
     throw RuntimeCommandError("malformed reply from sttd at " + path);
   }
-  if (r["ok"] != true) {
-    auto e = r.find("error");
+  if (r[control::kOk] != true) {
+    auto e = r.find(control::kError);
     throw RuntimeCommandError(e != r.end() && e->is_string() ? e->get<std::string>()
                                                              : "sttd reported an error");
   }
-  auto res = r.find("result");
+  auto res = r.find(control::kResult);
   return res == r.end() ? Json() : *res;
 }
 
@@ -425,31 +422,33 @@ void register_runtime_commands(CLI::App& app) {
   // iproute2 style (`ip -j link`): -s and -j may also come before the verb.
   add_common(&app, common);
 
-  verb(&app, "show", "show the underlay, networks and peers of the running sttd", "show", common,
-       false);
-  verb(&app, "stats", "show every counter, global and per network, drops included", "stats", common,
-       false);
-  verb(&app, "reassembly", "show frames in flight, memory in use and limits", "reassembly", common,
-       false);
-  verb(&app, "reload", "re-read the configuration file", "reload", common, true);
+  verb(&app, "show", "show the underlay, networks and peers of the running sttd",
+       control::verb::kShow, common, false);
+  verb(&app, "stats", "show every counter, global and per network, drops included",
+       control::verb::kStats, common, false);
+  verb(&app, "reassembly", "show frames in flight, memory in use and limits",
+       control::verb::kReassembly, common, false);
+  verb(&app, "cluster", "show the etcd directory: state, endpoint, lease, hosts, MACs, counters",
+       control::verb::kCluster, common, false);
+  verb(&app, "reload", "re-read the configuration file", control::verb::kReload, common, true);
 
   CLI::App* fdb = app.add_subcommand("fdb", "the forwarding table: MAC -> peer");
   add_common(fdb, common);
   fdb->require_subcommand(1);
-  verb(fdb, "show", "list entries: sttctl fdb show [network N]", "fdb_show", common, false,
-       "[network N]");
-  verb(fdb, "add", "add a static entry: sttctl fdb add MAC network N peer IP", "fdb_add", common,
-       true, "MAC network N peer IP");
-  verb(fdb, "del", "delete an entry: sttctl fdb del MAC network N peer IP", "fdb_del", common, true,
-       "MAC network N peer IP");
+  verb(fdb, "show", "list entries: sttctl fdb show [network N]", control::verb::kFdbShow, common,
+       false, "[network N]");
+  verb(fdb, "add", "add a static entry: sttctl fdb add MAC network N peer IP",
+       control::verb::kFdbAdd, common, true, "MAC network N peer IP");
+  verb(fdb, "del", "delete an entry: sttctl fdb del MAC network N peer IP", control::verb::kFdbDel,
+       common, true, "MAC network N peer IP");
 
   CLI::App* peer = app.add_subcommand("peer", "the remote endpoints of a network");
   add_common(peer, common);
   peer->require_subcommand(1);
-  verb(peer, "add", "add a peer: sttctl peer add IP network N", "peer_add", common, true,
-       "IP network N");
-  verb(peer, "del", "delete a peer and its FDB entries: sttctl peer del IP network N", "peer_del",
-       common, true, "IP network N");
+  verb(peer, "add", "add a peer: sttctl peer add IP network N", control::verb::kPeerAdd, common,
+       true, "IP network N");
+  verb(peer, "del", "delete a peer and its FDB entries: sttctl peer del IP network N",
+       control::verb::kPeerDel, common, true, "IP network N");
 }
 
 }  // namespace stt::ctl

@@ -10,7 +10,7 @@
 //
 // Every verb takes -s PATH (default /run/sttd.sock) and -j.
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>

@@ -4,6 +4,7 @@
 #include "daemon/config.hpp"
 
 #include <toml++/toml.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -11,6 +12,9 @@
 #include <fstream>
 #include <sstream>
 #include <string_view>
+
+#include "cluster/model.hpp"
+#include "wire/context_id.hpp"
 
 namespace stt::daemon {
 
@@ -173,25 +177,6 @@ std::optional<std::string> ifname_problem(std::string_view n) {
   return std::nullopt;
 }
 
-// Context IDs are unsigned 64-bit but TOML integers are signed 64-bit, so
-// an ID of 2^63 or more is written as a string: "0x..." or decimal.
-std::optional<std::uint64_t> parse_u64_string(std::string_view s) {
-  int base = 10;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    base = 16;
-    s.remove_prefix(2);
-  }
-  std::string digits;
-  for (char ch : s) {
-    if (ch != '_') digits.push_back(ch);  // TOML-style digit separators
-  }
-  if (digits.empty()) return std::nullopt;
-  std::uint64_t v = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
-  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-  return v;
-}
-
 wire::IpAddr parse_ip(const Checker& c, const toml::node& n, const std::string& key) {
   const std::string& s = n.as_string()->get();
   auto ip = wire::IpAddr::parse(s);
@@ -219,9 +204,7 @@ void parse_underlay(const Checker& c, const Table& u, Config& cfg) {
 
   const toml::node& local = u.require("local", toml::node_type::string);
   cfg.local = parse_ip(c, local, u.key("local"));
-  const bool unspecified =
-      std::all_of(cfg.local.b.begin(), cfg.local.b.end(), [](std::uint8_t x) { return x == 0; });
-  if (unspecified || cfg.local.is_multicast()) {
+  if (cfg.local.is_unspecified() || cfg.local.is_multicast()) {
     c.fail(local.source(), u.key("local"),
            "\"" + cfg.local.to_string() + "\" must be a unicast address of this host");
   }
@@ -277,7 +260,9 @@ std::uint64_t parse_context_id(const Checker& c, const Table& t) {
   if (n == nullptr) c.fail(t.where(), t.key("context_id"), "missing (required)");
   if (n->is_string()) {
     const std::string& s = n->as_string()->get();
-    auto v = parse_u64_string(s);
+    // TOML integers are signed 64-bit, so an ID of 2^63 or more is written
+    // as a string: decimal or "0x...", with TOML's '_' digit separators.
+    auto v = wire::parse_context_id(s, wire::DigitSeparators::kUnderscore);
     if (!v) {
       c.fail(n->source(), t.key("context_id"),
              "\"" + s + "\" is not an unsigned 64-bit integer (decimal or 0x-hex)");
@@ -328,7 +313,7 @@ NetworkConfig parse_network(const Checker& c, const Table& t, const Config& cfg)
       const std::string key = t.key("peers") + "[" + std::to_string(i) + "]";
       const toml::node& pn = arr[i];
       const wire::IpAddr ip = string_ip(c, pn, key);
-      if (ip.version != cfg.local.version) {
+      if (ip.version() != cfg.local.version()) {
         c.fail(pn.source(), key,
                "\"" + ip.to_string() + "\" is " + family(ip) + " but underlay.local is " +
                    family(cfg.local));
@@ -378,6 +363,95 @@ NetworkConfig parse_network(const Checker& c, const Table& t, const Config& cfg)
   return net;
 }
 
+// "http://host:port" or "https://host:port"; the problem, or nullopt.
+std::optional<std::string> endpoint_problem(std::string_view e) {
+  std::string_view rest = e;
+  if (rest.rfind("http://", 0) == 0) {
+    rest.remove_prefix(7);
+  } else if (rest.rfind("https://", 0) == 0) {
+    rest.remove_prefix(8);
+  } else {
+    return "\"" + std::string(e) + "\" must start with http:// or https://";
+  }
+  auto colon = rest.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || rest.find('/') != std::string_view::npos)
+    return "\"" + std::string(e) + "\" is not scheme://host:port";
+  unsigned port = 0;
+  auto digits = rest.substr(colon + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535)
+    return "\"" + std::string(e) + "\" has no port 1..65535";
+  return std::nullopt;
+}
+
+void parse_cluster(const Checker& c, const Table& t, Config& cfg) {
+  ClusterConfig cl;
+  const toml::node& en = t.require("etcd", toml::node_type::array);
+  const toml::array& arr = *en.as_array();
+  if (arr.empty()) t.fail("etcd", "must name at least one etcd member");
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    const std::string key = t.key("etcd") + "[" + std::to_string(i) + "]";
+    if (!arr[i].is_string()) {
+      c.fail(arr[i].source(), key,
+             "expected a string (http://host:port), got " + std::string(type_name(arr[i].type())));
+    }
+    const std::string& e = arr[i].as_string()->get();
+    if (auto p = endpoint_problem(e)) c.fail(arr[i].source(), key, *p);
+    cl.etcd.push_back(e);
+  }
+  if (const toml::node* n = t.get("name", toml::node_type::string)) {
+    cl.name = n->as_string()->get();
+    if (!cluster::valid_host_name(cl.name)) {
+      c.fail(n->source(), t.key("name"),
+             "\"" + cl.name + "\" must be 1..64 characters of A-Z a-z 0-9 . _ -");
+    }
+  } else {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0 || !cluster::valid_host_name(host)) {
+      c.fail(t.where(), t.key("name"),
+             "missing, and the host name \"" + std::string(host) + "\" cannot be used; set it");
+    }
+    cl.name = host;
+  }
+  if (const toml::node* n = t.get("prefix", toml::node_type::string)) {
+    cl.prefix = n->as_string()->get();
+    if (cl.prefix.size() < 2 || cl.prefix.size() > 256 || cl.prefix[0] != '/' ||
+        cl.prefix.back() == '/' || cl.prefix.find("//") != std::string::npos) {
+      c.fail(n->source(), t.key("prefix"),
+             "\"" + cl.prefix + "\" must start with '/', not end with '/', and be 2..256 bytes");
+    }
+  }
+  if (auto v = t.integer("lease_ttl", 2, 3600)) cl.lease_ttl_s = static_cast<std::uint32_t>(*v);
+  auto path = [&](std::string_view k, std::string& out) {
+    const toml::node* n = t.get(k, toml::node_type::string);
+    if (n == nullptr) return;
+    out = n->as_string()->get();
+    if (::access(out.c_str(), R_OK) != 0) {
+      c.fail(n->source(), t.key(k), "cannot read \"" + out + "\": " + std::strerror(errno));
+    }
+  };
+  path("tls_ca", cl.tls_ca);
+  path("tls_cert", cl.tls_cert);
+  path("tls_key", cl.tls_key);
+  path("password_file", cl.password_file);
+  if (cl.tls_cert.empty() != cl.tls_key.empty())
+    t.fail(cl.tls_cert.empty() ? "tls_key" : "tls_cert", "tls_cert and tls_key go together");
+  if (const toml::node* n = t.get("user", toml::node_type::string)) {
+    cl.user = n->as_string()->get();
+    if (cl.user.empty()) c.fail(n->source(), t.key("user"), "must not be empty");
+  }
+  if (cl.user.empty() != cl.password_file.empty())
+    t.fail(cl.user.empty() ? "password_file" : "user", "user and password_file go together");
+  if (auto v = t.integer("max_hosts", 1, 1000000)) cl.max_hosts = static_cast<std::uint32_t>(*v);
+  if (auto v = t.integer("max_macs", 1, 10000000)) cl.max_macs = static_cast<std::uint32_t>(*v);
+  if (auto v = t.integer("max_value_bytes", 256, 1048576))
+    cl.max_value_bytes = static_cast<std::uint32_t>(*v);
+  if (auto v = t.integer("max_ips", 0, 256)) cl.max_ips = static_cast<std::uint32_t>(*v);
+  if (const toml::node* n = t.get("suppress", toml::node_type::boolean))
+    cl.suppress = n->as_boolean()->get();
+  cfg.cluster = std::move(cl);
+}
+
 }  // namespace
 
 Config parse_config(const std::string& text, const std::string& path_for_messages) {
@@ -396,7 +470,7 @@ Config parse_config(const std::string& text, const std::string& path_for_message
 
   Config cfg;
   cfg.path = path_for_messages;
-  const Table top(c, root, "", {"underlay", "control", "network"});
+  const Table top(c, root, "", {"underlay", "control", "network", "cluster"});
 
   const toml::node& un = top.require("underlay", toml::node_type::table);
   const Table underlay(c, *un.as_table(), "underlay",
@@ -413,6 +487,14 @@ Config parse_config(const std::string& text, const std::string& path_for_message
                "longer than " + std::to_string(kMaxSocketPath) + " bytes (a Unix socket limit)");
       }
     }
+  }
+
+  if (const toml::node* cn = top.get("cluster", toml::node_type::table)) {
+    const Table cluster(
+        c, *cn->as_table(), "cluster",
+        {"etcd", "name", "prefix", "lease_ttl", "tls_ca", "tls_cert", "tls_key", "user",
+         "password_file", "max_hosts", "max_macs", "max_value_bytes", "max_ips", "suppress"});
+    parse_cluster(c, cluster, cfg);
   }
 
   const toml::node* nn = top.get("network", toml::node_type::array);

@@ -42,6 +42,23 @@ enum class LroSetting : std::uint8_t {
   kIgnore,   // report it, change nothing
 };
 
+// [cluster]: membership in an etcd directory (docs/cluster.md). Absent: no directory.
+struct ClusterConfig {
+  std::vector<std::string> etcd;  // required: "http://host:port" or "https://host:port"
+  std::string name;               // default: the host name
+  std::string prefix = "/stt";
+  std::uint32_t lease_ttl_s = 10;
+  std::string tls_ca, tls_cert, tls_key;  // PEM paths; tls_cert and tls_key go together
+  std::string user, password_file;        // go together
+  // Memory bounds of the directory model (cluster::Limits).
+  std::uint32_t max_hosts = 4096;
+  std::uint32_t max_macs = 262144;
+  std::uint32_t max_value_bytes = 16384;
+  std::uint32_t max_ips = 16;
+  bool suppress = true;  // answer tenants' ARP/NS for directory addresses on the TAP
+  bool operator==(const ClusterConfig&) const = default;
+};
+
 struct Config {
   std::string path;                               // where it was loaded from
   std::string underlay_interface;                 // [underlay] interface, required
@@ -54,6 +71,7 @@ struct Config {
   EcnSetting ecn = EcnSetting::kNormal;           // [underlay] ecn
   LroSetting lro = LroSetting::kDisable;          // [underlay] lro
   std::vector<NetworkConfig> networks;
+  std::optional<ClusterConfig> cluster;  // [cluster]
 };
 
 // Thrown by load_config; what() is one line: "FILE:LINE: KEY: problem".

@@ -1,12 +1,10 @@
 #pragma once
 // The control socket: a Unix stream socket speaking one JSON object per
-// line. A request is {"cmd": "...", ...args}; the reply is
-// {"ok": true, "result": ...} or {"ok": false, "error": "message"}.
-// Commands: show, fdb_show {network?}, fdb_add/fdb_del {mac, network, peer},
-// peer_add/peer_del {peer, network}, stats, reassembly, reload.
+// line. The protocol (verbs, their arguments, the reply envelope) is
+// defined once, in control/protocol.hpp, which sttctl uses too.
 
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -31,6 +29,7 @@ class ControlHandler {
   virtual nlohmann::json stats() = 0;
   virtual nlohmann::json reassembly() = 0;
   virtual nlohmann::json reload() = 0;
+  virtual nlohmann::json cluster() = 0;
 };
 
 class ControlRequestError : public std::runtime_error {

@@ -5,13 +5,13 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
-#include <algorithm>
+
 #include <cerrno>
-#include <cstdio>
-#include <optional>
+#include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "daemon/lro.hpp"
+#include "daemon/report.hpp"
 #include "linux/tap.hpp"
 
 namespace stt::daemon {
@@ -21,12 +21,6 @@ std::string tap_name(const NetworkConfig& n) {
   return n.tap.empty() ? "stt-" + n.name : n.tap;
 }
 
-std::string hex(std::uint64_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 sigset_t daemon_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -34,65 +28,6 @@ sigset_t daemon_signals() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
   return set;
-}
-
-std::string dscp_text(const Config& c) {
-  return c.dscp_mode == DscpSetting::kInherit ? "\"inherit\"" : std::to_string(c.dscp);
-}
-
-std::string ecn_text(EcnSetting e) {
-  switch (e) {
-    case EcnSetting::kNormal:
-      return "\"normal\"";
-    case EcnSetting::kCompat:
-      return "\"compat\"";
-    case EcnSetting::kOff:
-      break;
-  }
-  return "\"off\"";
-}
-
-// The first setting that a running daemon cannot take over without a
-// restart (the underlay socket, the firewall table, the control socket and
-// every tunnel are built from them), as "KEY: changed from A to B".
-std::optional<std::string> needs_restart(const Config& a, const Config& b) {
-  auto changed = [](std::string key, const std::string& x, const std::string& y) {
-    return std::optional<std::string>(key + ": changed from " + x + " to " + y);
-  };
-  if (a.underlay_interface != b.underlay_interface) {
-    return changed("underlay.interface", a.underlay_interface, b.underlay_interface);
-  }
-  if (a.local != b.local)
-    return changed("underlay.local", a.local.to_string(), b.local.to_string());
-  if (a.port != b.port)
-    return changed("underlay.port", std::to_string(a.port), std::to_string(b.port));
-  if (a.fdb_ageing_s != b.fdb_ageing_s) {
-    return changed("underlay.fdb_ageing", std::to_string(a.fdb_ageing_s),
-                   std::to_string(b.fdb_ageing_s));
-  }
-  if (a.dscp_mode != b.dscp_mode || a.dscp != b.dscp) {
-    return changed("underlay.dscp", dscp_text(a), dscp_text(b));
-  }
-  if (a.ecn != b.ecn) return changed("underlay.ecn", ecn_text(a.ecn), ecn_text(b.ecn));
-  if (a.lro != b.lro) {
-    auto text = [](LroSetting s) {
-      return s == LroSetting::kDisable ? "\"disable\"" : "\"ignore\"";
-    };
-    return changed("underlay.lro", text(a.lro), text(b.lro));
-  }
-  if (a.control_socket != b.control_socket) {
-    return changed("control.socket", a.control_socket, b.control_socket);
-  }
-  return std::nullopt;
-}
-
-bool same_entry(const StaticFdbEntry& x, const StaticFdbEntry& y) {
-  return x.mac == y.mac && x.peer == y.peer;
-}
-
-template <typename T, typename Eq>
-bool contains(const std::vector<T>& v, const T& x, Eq eq) {
-  return std::any_of(v.begin(), v.end(), [&](const T& y) { return eq(x, y); });
 }
 
 }  // namespace
@@ -123,13 +58,20 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
   dpo.local = cfg_.local;
   dpo.port = cfg_.port;
   dpo.tx_form = opt_.tx_form;
-  dpo.dscp_mode =
+  dpo.peers.dscp_mode =
       cfg_.dscp_mode == DscpSetting::kInherit ? core::DscpMode::kUniform : core::DscpMode::kPipe;
-  dpo.pipe_dscp = cfg_.dscp;
-  dpo.ecn_mode = cfg_.ecn == EcnSetting::kNormal ? core::EcnMode::kNormal : core::EcnMode::kCompat;
-  dpo.decap.dscp_mode = dpo.dscp_mode;
+  dpo.peers.pipe_dscp = cfg_.dscp;
+  dpo.peers.ecn_mode =
+      cfg_.ecn == EcnSetting::kNormal ? core::EcnMode::kNormal : core::EcnMode::kCompat;
+  dpo.decap.dscp_mode = dpo.peers.dscp_mode;
   dpo.decap.ecn = cfg_.ecn != EcnSetting::kOff;
-  dp_ = std::make_unique<Dataplane>(dpo, nl_);
+  sys::PacketSocketOptions so;
+  so.interface = cfg_.underlay_interface;
+  so.local = cfg_.local;
+  so.port = cfg_.port;
+  io_ = std::make_unique<LinuxPacketIo>(nl_, so);
+  next_hops_ = std::make_unique<NetlinkNextHops>(nl_);
+  dp_ = std::make_unique<Dataplane>(dpo, *io_, *next_hops_);
   // R17, once the underlay is known to exist (the Dataplane looked it up):
   // LRO off, or no start. What was created so far is removed on the throw.
   lro_ = enforce_underlay_lro(cfg_.underlay_interface, cfg_.lro);
@@ -138,9 +80,12 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
   for (const auto& n : cfg_.networks) {
     Network& net = dp_->add_network(n, limits);
     spdlog::info("network {}: context ID {}, TAP {} (MTU {}), {} peer(s)", n.name,
-                 hex(n.context_id), net.tap.name(), net.tap.mtu(), n.peers.size());
+                 context_id_hex(n.context_id), net.tap.name(), net.tap.mtu(), n.peers.size());
   }
   dp_->attach(loop_);
+  // Built now (it reads password_file), started in run(): after the capabilities are dropped,
+  // so its threads (and gRPC's) never hold more than the loop.
+  if (cfg_.cluster) cluster_ = std::make_unique<ClusterAgent>(cfg_, *dp_, *io_);
 
   const sigset_t set = daemon_signals();
   signal_fd_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -167,8 +112,10 @@ Daemon::Daemon(const Config& cfg, const DaemonOptions& opt) : cfg_(cfg), opt_(op
 
 Daemon::~Daemon() {
   control_.reset();
+  cluster_.reset();
   if (dp_) dp_->detach(loop_);
   dp_.reset();
+  io_.reset();
   firewall_.reset();
 }
 
@@ -177,7 +124,18 @@ void Daemon::run() {
                cfg_.networks.size(), cfg_.underlay_interface, cfg_.local.to_string(), cfg_.port,
                cfg_.control_socket);
   loop_.set_busy_poll(opt_.busy_poll_us);
-  loop_.run(opt_.tick_ms, [this] { dp_->tick(Dataplane::now_ns()); });
+  if (cluster_) {
+    cluster_->start(loop_);
+    spdlog::info("cluster: {} as {}, etcd {}", cfg_.cluster->prefix, cfg_.cluster->name,
+                 cfg_.cluster->etcd.front());
+  }
+  loop_.run(opt_.tick_ms, [this] {
+    const std::uint64_t now = Dataplane::now_ns();
+    dp_->tick(now);
+    if (cluster_) cluster_->tick(now);
+  });
+  // A clean stop: the lease is revoked, so every peer drops this host now, not after its TTL.
+  if (cluster_) cluster_->stop(loop_);
 }
 
 // ----------------------------------------------------------------- control
@@ -191,7 +149,7 @@ Network& Daemon::network_arg(const std::string& name) {
 wire::IpAddr Daemon::peer_arg(const std::string& text) const {
   auto ip = wire::IpAddr::parse(text);
   if (!ip) throw ControlRequestError("'" + text + "' is not an IP address");
-  if (ip->version != cfg_.local.version) {
+  if (ip->version() != cfg_.local.version()) {
     throw ControlRequestError("peer " + text + " is not of the underlay's address family (local " +
                               cfg_.local.to_string() + ")");
   }
@@ -201,39 +159,17 @@ wire::IpAddr Daemon::peer_arg(const std::string& text) const {
 }
 
 nlohmann::json Daemon::show() {
-  nlohmann::json nets = nlohmann::json::array();
-  for (const auto& n : dp_->networks()) {
-    nlohmann::json peers = nlohmann::json::array();
-    for (const auto& p : n->fdb.peers())
-      peers.push_back(p.to_string());
-    nets.push_back({{"name", n->cfg.name},
-                    {"context_id", n->cfg.context_id},
-                    {"context_id_hex", hex(n->cfg.context_id)},
-                    {"tap", n->tap.name()},
-                    {"mtu", n->tap.mtu()},
-                    {"peers", peers},
-                    {"fdb_learned", n->fdb.learned_count()},
-                    {"fdb_static", n->fdb.static_count()}});
-  }
-  nlohmann::json underlay = dp_->underlay_json();
+  nlohmann::json underlay = underlay_json(*dp_);
   underlay["lro"] = lro_json(lro_);
   return {{"underlay", underlay},
           {"firewall", {{"table", "inet " + firewall_->table()}}},
-          {"networks", nets},
-          {"peers", dp_->peers_json()}};
+          {"networks", networks_json(*dp_)},
+          {"peers", peers_json(*dp_)}};
 }
 
 nlohmann::json Daemon::fdb_show(const std::string& network) {
-  nlohmann::json out = nlohmann::json::array();
-  const std::uint64_t now = Dataplane::now_ns();
-  if (!network.empty()) {
-    Network& n = network_arg(network);
-    n.fdb.append_json(out, n.cfg.name, now);
-    return out;
-  }
-  for (const auto& n : dp_->networks())
-    n->fdb.append_json(out, n->cfg.name, now);
-  return out;
+  const Network* only = network.empty() ? nullptr : &network_arg(network);
+  return fdb_json(*dp_, only, Dataplane::now_ns());
 }
 
 nlohmann::json Daemon::fdb_add(const std::string& mac, const std::string& network,
@@ -287,133 +223,117 @@ nlohmann::json Daemon::peer_del(const std::string& peer, const std::string& netw
 }
 
 nlohmann::json Daemon::stats() {
-  return dp_->stats_json();
+  nlohmann::json j = stats_json(*dp_);
+  if (cluster_) j["global"]["cluster"] = cluster_->counters_json();
+  return j;
+}
+
+nlohmann::json Daemon::cluster() {
+  if (!cluster_) throw ControlRequestError("no [cluster] in " + cfg_.path);
+  return cluster_->status_json();
 }
 
 nlohmann::json Daemon::reassembly() {
-  return dp_->reassembly_json();
+  return reassembly_json(*dp_);
 }
 
 nlohmann::json Daemon::reload() {
-  Config next;
-  try {
-    next = load_config(cfg_.path);
-  } catch (const ConfigError& e) {
-    spdlog::error("reload refused, running config kept: {}", e.what());
-    throw ControlRequestError(e.what());
+  const ReloadPlan plan = plan_reload_file(cfg_, cfg_.path);
+  if (plan.refused) {
+    if (plan.invalid_config) {
+      spdlog::error("reload refused, running config kept: {}", *plan.refused);
+    } else {
+      spdlog::error("reload refused: {}", *plan.refused);
+    }
+    throw ControlRequestError(*plan.refused);
   }
-  if (auto why = needs_restart(cfg_, next)) {
-    const std::string msg = cfg_.path + ": " + *why + "; restart required (running config kept)";
-    spdlog::error("reload refused: {}", msg);
-    throw ControlRequestError(msg);
-  }
-  return apply(next);
+  return apply(plan);
 }
 
-nlohmann::json Daemon::apply(const Config& next) {
+nlohmann::json Daemon::apply(const ReloadPlan& plan) {
   FdbLimits limits;
   limits.ageing_ns = std::uint64_t{cfg_.fdb_ageing_s} * 1'000'000'000ull;
   nlohmann::json changes = nlohmann::json::array();
-  nlohmann::json unchanged = nlohmann::json::array();
   std::vector<std::string> errors;
   auto note = [&](const std::string& what) {
     spdlog::info("reload: {}", what);
     changes.push_back(what);
   };
-  auto find_next = [&](const std::string& name) -> const NetworkConfig* {
-    for (const auto& n : next.networks) {
-      if (n.name == name) return &n;
-    }
-    return nullptr;
+  auto entry_text = [](const StaticFdbEntry& e) {
+    return "static FDB entry " + e.mac.to_string() + " -> " + e.peer.to_string();
   };
+  // Entries added or removed with sttctl since the last load are left as
+  // they are; only the config's own peers are taken away.
+  constexpr PeerSources kNotCluster = static_cast<PeerSources>(PeerSource::kConfig) |
+                                      static_cast<PeerSources>(PeerSource::kRuntime);
 
-  // 1. Networks gone from the file, or whose identity (context ID, TAP)
-  //    changed, are removed first, so their TAP names and IDs are free.
-  std::vector<Network*> running;
-  for (const auto& n : dp_->networks())
-    running.push_back(n.get());
-  for (Network* n : running) {
-    const NetworkConfig* nc = find_next(n->cfg.name);
-    if (nc != nullptr && nc->context_id == n->cfg.context_id && nc->tap == n->cfg.tap) continue;
-    const std::string name = n->cfg.name;
-    dp_->remove_network(*n);
-    note("network " + name +
-         (nc ? " removed (context ID or TAP changed; recreated below)" : " removed"));
-  }
-
-  // 2. Networks that stay: MTU, peers and static FDB entries, each against
-  //    the previous config (entries added or removed with sttctl since then
-  //    are left as they are).
-  for (const auto& np : dp_->networks()) {
-    Network& n = *np;
-    const NetworkConfig& nc = *find_next(n.cfg.name);
-    const NetworkConfig old = n.cfg;
-    bool touched = false;
-    if (nc.mtu != old.mtu) {
+  for (const ReloadAction& a : plan.actions) {
+    const std::string net = "network " + a.network;
+    if (a.kind == ReloadAction::Kind::kCreateNetwork) {
       try {
-        n.tap.set_mtu(nc.mtu);
-        note("network " + n.cfg.name + ": MTU " + std::to_string(old.mtu) + " -> " +
-             std::to_string(nc.mtu));
+        Network& n = dp_->add_network(a.config, limits);
+        note(net + " added: context ID " + context_id_hex(a.config.context_id) + ", TAP " +
+             n.tap.name() + " (MTU " + std::to_string(n.tap.mtu()) + "), " +
+             std::to_string(a.config.peers.size()) + " peer(s)");
       } catch (const std::exception& e) {
-        errors.push_back("network " + n.cfg.name + ": " + e.what());
+        errors.push_back(net + ": " + e.what());
       }
-      touched = true;
+      continue;
     }
-    for (const auto& e : old.fdb) {
-      if (contains(nc.fdb, e, same_entry)) continue;
-      n.fdb.del(e.mac, e.peer);
-      note("network " + n.cfg.name + ": static FDB entry " + e.mac.to_string() + " -> " +
-           e.peer.to_string() + " removed");
-      touched = true;
-    }
-    auto eq_ip = [](const wire::IpAddr& x, const wire::IpAddr& y) { return x == y; };
-    for (const auto& p : old.peers) {
-      if (contains(nc.peers, p, eq_ip)) continue;
-      dp_->remove_peer(n, p);
-      note("network " + n.cfg.name + ": peer " + p.to_string() + " removed");
-      touched = true;
-    }
-    for (const auto& p : nc.peers) {
-      if (contains(old.peers, p, eq_ip)) continue;
-      dp_->add_peer(n, p);
-      note("network " + n.cfg.name + ": peer " + p.to_string() + " added");
-      touched = true;
-    }
-    for (const auto& e : nc.fdb) {
-      if (contains(old.fdb, e, same_entry)) continue;
-      const FdbResult r = n.fdb.add_static(e.mac, e.peer);
-      if (r == FdbResult::kOk) {
-        note("network " + n.cfg.name + ": static FDB entry " + e.mac.to_string() + " -> " +
-             e.peer.to_string() + " added");
-      } else {
-        errors.push_back("network " + n.cfg.name + ": static FDB entry " + e.mac.to_string() +
-                         " -> " + e.peer.to_string() + ": " + std::string(to_string(r)));
+    Network& n = *dp_->network(a.network);
+    switch (a.kind) {
+      case ReloadAction::Kind::kRemoveNetwork:
+        dp_->remove_network(n);
+        note(net +
+             (a.recreate ? " removed (context ID or TAP changed; recreated below)" : " removed"));
+        break;
+      case ReloadAction::Kind::kSetMtu:
+        try {
+          n.tap.set_mtu(a.mtu);
+          note(net + ": MTU " + std::to_string(a.old_mtu) + " -> " + std::to_string(a.mtu));
+        } catch (const std::exception& e) {
+          errors.push_back(net + ": " + e.what());
+        }
+        break;
+      case ReloadAction::Kind::kRemoveStaticFdb:
+        n.fdb.del(a.entry.mac, a.entry.peer);
+        note(net + ": " + entry_text(a.entry) + " removed");
+        break;
+      case ReloadAction::Kind::kRemovePeer:
+        dp_->remove_peer(n, a.peer, kNotCluster);
+        note(net + ": peer " + a.peer.to_string() + " removed");
+        break;
+      case ReloadAction::Kind::kAddPeer:
+        dp_->add_peer(n, a.peer, PeerSource::kConfig);
+        note(net + ": peer " + a.peer.to_string() + " added");
+        break;
+      case ReloadAction::Kind::kAddStaticFdb: {
+        const FdbResult r = n.fdb.add_static(a.entry.mac, a.entry.peer);
+        if (r == FdbResult::kOk) {
+          note(net + ": " + entry_text(a.entry) + " added");
+        } else {
+          errors.push_back(net + ": " + entry_text(a.entry) + ": " + std::string(to_string(r)));
+        }
+        break;
       }
-      touched = true;
-    }
-    n.cfg = nc;
-    if (!touched) unchanged.push_back(n.cfg.name);
-  }
-
-  // 3. New (and recreated) networks, in the file's order.
-  for (const auto& nc : next.networks) {
-    if (dp_->network(nc.name) != nullptr) continue;
-    try {
-      Network& net = dp_->add_network(nc, limits);
-      note("network " + nc.name + " added: context ID " + hex(nc.context_id) + ", TAP " +
-           net.tap.name() + " (MTU " + std::to_string(net.tap.mtu()) + "), " +
-           std::to_string(nc.peers.size()) + " peer(s)");
-    } catch (const std::exception& e) {
-      errors.push_back("network " + nc.name + ": " + e.what());
+      case ReloadAction::Kind::kCreateNetwork:
+        break;
     }
   }
 
   // What runs now is the new file, less what could not be applied.
-  Config now = next;
+  Config now = plan.next;
   now.networks.clear();
-  for (const auto& n : dp_->networks())
+  for (const auto& n : dp_->networks()) {
+    for (const auto& nc : plan.next.networks) {
+      if (nc.name == n->cfg.name) n->cfg = nc;
+    }
     now.networks.push_back(n->cfg);
+  }
   cfg_ = std::move(now);
+  // Networks added or removed: directory hosts become peers of the new ones, and this host
+  // registers its new context IDs.
+  if (cluster_) cluster_->networks_changed();
 
   if (!errors.empty()) {
     std::string msg = cfg_.path + ": reload applied in part; failed: ";
@@ -423,8 +343,8 @@ nlohmann::json Daemon::apply(const Config& next) {
     throw ControlRequestError(msg);
   }
   spdlog::info("reload of {} done: {} change(s), {} network(s) unchanged", cfg_.path,
-               changes.size(), unchanged.size());
-  return {{"changes", changes}, {"unchanged", unchanged}};
+               changes.size(), plan.unchanged.size());
+  return {{"changes", changes}, {"unchanged", plan.unchanged}};
 }
 
 }  // namespace stt::daemon

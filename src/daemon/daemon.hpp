@@ -8,15 +8,19 @@
 
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "core/encap.hpp"
+#include "daemon/cluster_agent.hpp"
 #include "daemon/config.hpp"
 #include "daemon/control.hpp"
 #include "daemon/dataplane.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/lro.hpp"
+#include "daemon/packet_io.hpp"
+#include "daemon/peer_table.hpp"
+#include "daemon/reload.hpp"
 #include "linux/fd.hpp"
 #include "linux/firewall.hpp"
 #include "linux/netlink.hpp"
@@ -68,9 +72,12 @@ class Daemon : public ControlHandler {
   // restart), changes nothing and throws ControlRequestError with a
   // one-line message, also logged.
   nlohmann::json reload() override;
+  // `sttctl cluster`: the etcd directory's state; an error without [cluster].
+  nlohmann::json cluster() override;
 
  private:
-  nlohmann::json apply(const Config& next);
+  // Executes a plan_reload() plan that was not refused.
+  nlohmann::json apply(const ReloadPlan& plan);
 
   Network& network_arg(const std::string& name);
   wire::IpAddr peer_arg(const std::string& text) const;
@@ -80,10 +87,13 @@ class Daemon : public ControlHandler {
   LroReport lro_;  // the underlay's LRO as the startup check found and left it
   EventLoop loop_;
   sys::Netlink nl_;
-  // Destroyed in reverse: control socket, then TAPs and underlay socket,
-  // then the firewall rule.
+  // Destroyed in reverse: control socket, then TAPs, then the underlay
+  // socket, then the firewall rule.
   std::unique_ptr<sys::FirewallRule> firewall_;
+  std::unique_ptr<LinuxPacketIo> io_;
+  std::unique_ptr<NetlinkNextHops> next_hops_;
   std::unique_ptr<Dataplane> dp_;
+  std::unique_ptr<ClusterAgent> cluster_;  // with [cluster]; goes before the Dataplane
   std::unique_ptr<ControlServer> control_;
   sys::UniqueFd signal_fd_;
 };

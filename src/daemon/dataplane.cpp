@@ -1,14 +1,10 @@
 #include "daemon/dataplane.hpp"
 
-#include <linux/neighbour.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <nlohmann/json.hpp>
-#include <random>
-#include <stdexcept>
 
 #include "wire/headers.hpp"
 
@@ -23,118 +19,60 @@ constexpr std::size_t kTxBuffers = 32;  // frames in flight in one send batch
 constexpr std::size_t kBatchReserve = 160;
 constexpr std::uint64_t kMs = 1'000'000;
 constexpr std::uint64_t kHousekeepingNs = 250 * kMs;
-constexpr std::uint64_t kResolvedRecheckNs = 5000 * kMs;
-constexpr std::uint64_t kUnresolvedRecheckNs = 20 * kMs;
-constexpr std::uint64_t kSolicitIntervalNs = 1000 * kMs;
-constexpr std::uint64_t kNoRouteRecheckNs = 1000 * kMs;
 
-sys::LinkInfo lookup_underlay(sys::Netlink& nl, const DataplaneOptions& o) {
-  const std::string& name = o.underlay;
-  if (o.io != nullptr) {  // in-memory I/O: no interface behind it
-    sys::LinkInfo l;
-    l.mac = o.underlay_mac;
-    l.mtu = o.underlay_mtu;
-    return l;
-  }
-  auto link = nl.link(name);
-  if (!link) {
-    throw std::runtime_error("underlay interface '" + name +
-                             "' not found: " + std::string(std::strerror(errno)));
-  }
-  return *link;
-}
-
-sys::PacketSocketOptions socket_options(const DataplaneOptions& o) {
-  sys::PacketSocketOptions s;
-  s.interface = o.underlay;
-  s.local = o.local;
-  s.port = o.port;
-  return s;
-}
-
-template <typename E>
-nlohmann::json counters_json(const core::CounterSet<E>& c) {
-  nlohmann::json j = nlohmann::json::object();
-  c.for_each([&](std::string_view name, std::uint64_t v) { j[std::string(name)] = v; });
-  return j;
+PeerTableOptions peer_options(const DataplaneOptions& o, const sys::LinkInfo& underlay) {
+  PeerTableOptions p;
+  p.underlay = o.underlay;
+  p.underlay_ifindex = underlay.index;
+  p.underlay_mac = underlay.mac;
+  p.underlay_mtu = underlay.mtu;
+  p.local = o.local;
+  p.port = o.port;
+  p.policy = o.peers;
+  return p;
 }
 
 }  // namespace
 
+constexpr core::CounterNames<DpCounter> kDpCounterNames({
+    {DpCounter::kTxFrames, "tx_frames"},
+    {DpCounter::kTxBytes, "tx_bytes"},
+    {DpCounter::kTxUnicast, "tx_unicast"},
+    {DpCounter::kTxFlooded, "tx_flooded"},
+    {DpCounter::kTxQueued, "tx_queued"},
+    {DpCounter::kTxPackets, "tx_packets"},
+    {DpCounter::kTxTsoFrames, "tx_tso_frames"},
+    {DpCounter::kTxGsoPackets, "tx_gso_packets"},
+    {DpCounter::kTxSegments, "tx_segments"},
+    {DpCounter::kTxDropTooShort, "tx_drop_too_short"},
+    {DpCounter::kTxDropNoPeer, "tx_drop_no_peer"},
+    {DpCounter::kTxDropNoNeighbour, "tx_drop_no_neighbour"},
+    {DpCounter::kTxDropNoRoute, "tx_drop_no_route"},
+    {DpCounter::kTxDropEncap, "tx_drop_encap"},
+    {DpCounter::kTxDropSendError, "tx_drop_send_error"},
+    {DpCounter::kTxDropTapRead, "tx_drop_tap_read"},
+    {DpCounter::kRxPackets, "rx_packets"},
+    {DpCounter::kRxBytes, "rx_bytes"},
+    {DpCounter::kRxGroPackets, "rx_gro_packets"},
+    {DpCounter::kRxSttFrames, "rx_stt_frames"},
+    {DpCounter::kRxWholeFrames, "rx_whole_frames"},
+    {DpCounter::kRxReassembledFrames, "rx_reassembled_frames"},
+    {DpCounter::kRxDelivered, "rx_delivered"},
+    {DpCounter::kTapGsoWrites, "tap_gso_writes"},
+    {DpCounter::kTapCsumPartialWrites, "tap_csum_partial_writes"},
+    {DpCounter::kRxDropTruncated, "rx_drop_truncated"},
+    {DpCounter::kRxDropInvalid, "rx_drop_invalid"},
+    {DpCounter::kRxDropBadHeader, "rx_drop_bad_header"},
+    {DpCounter::kRxDropUnknownContext, "rx_drop_unknown_context"},
+    {DpCounter::kRxDropNotPeer, "rx_drop_not_peer"},
+    {DpCounter::kRxDropNotPeerSegments, "rx_drop_not_peer_segments"},
+    {DpCounter::kRxDropDecap, "rx_drop_decap"},
+    {DpCounter::kRxDropTapWrite, "rx_drop_tap_write"},
+    {DpCounter::kRxRecvErrors, "rx_recv_errors"},
+});
+
 std::string_view counter_name(DpCounter c) {
-  switch (c) {
-    case DpCounter::kTxFrames:
-      return "tx_frames";
-    case DpCounter::kTxBytes:
-      return "tx_bytes";
-    case DpCounter::kTxUnicast:
-      return "tx_unicast";
-    case DpCounter::kTxFlooded:
-      return "tx_flooded";
-    case DpCounter::kTxQueued:
-      return "tx_queued";
-    case DpCounter::kTxPackets:
-      return "tx_packets";
-    case DpCounter::kTxTsoFrames:
-      return "tx_tso_frames";
-    case DpCounter::kTxGsoPackets:
-      return "tx_gso_packets";
-    case DpCounter::kTxSegments:
-      return "tx_segments";
-    case DpCounter::kTxDropTooShort:
-      return "tx_drop_too_short";
-    case DpCounter::kTxDropNoPeer:
-      return "tx_drop_no_peer";
-    case DpCounter::kTxDropNoNeighbour:
-      return "tx_drop_no_neighbour";
-    case DpCounter::kTxDropNoRoute:
-      return "tx_drop_no_route";
-    case DpCounter::kTxDropEncap:
-      return "tx_drop_encap";
-    case DpCounter::kTxDropSendError:
-      return "tx_drop_send_error";
-    case DpCounter::kTxDropTapRead:
-      return "tx_drop_tap_read";
-    case DpCounter::kRxPackets:
-      return "rx_packets";
-    case DpCounter::kRxBytes:
-      return "rx_bytes";
-    case DpCounter::kRxGroPackets:
-      return "rx_gro_packets";
-    case DpCounter::kRxSttFrames:
-      return "rx_stt_frames";
-    case DpCounter::kRxWholeFrames:
-      return "rx_whole_frames";
-    case DpCounter::kRxReassembledFrames:
-      return "rx_reassembled_frames";
-    case DpCounter::kRxDelivered:
-      return "rx_delivered";
-    case DpCounter::kTapGsoWrites:
-      return "tap_gso_writes";
-    case DpCounter::kTapCsumPartialWrites:
-      return "tap_csum_partial_writes";
-    case DpCounter::kRxDropTruncated:
-      return "rx_drop_truncated";
-    case DpCounter::kRxDropInvalid:
-      return "rx_drop_invalid";
-    case DpCounter::kRxDropBadHeader:
-      return "rx_drop_bad_header";
-    case DpCounter::kRxDropUnknownContext:
-      return "rx_drop_unknown_context";
-    case DpCounter::kRxDropNotPeer:
-      return "rx_drop_not_peer";
-    case DpCounter::kRxDropNotPeerSegments:
-      return "rx_drop_not_peer_segments";
-    case DpCounter::kRxDropDecap:
-      return "rx_drop_decap";
-    case DpCounter::kRxDropTapWrite:
-      return "rx_drop_tap_write";
-    case DpCounter::kRxRecvErrors:
-      return "rx_recv_errors";
-    case DpCounter::kCount:
-      break;
-  }
-  return "unknown";
+  return kDpCounterNames(c);
 }
 
 std::uint64_t Dataplane::now_ns() {
@@ -144,15 +82,15 @@ std::uint64_t Dataplane::now_ns() {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-Dataplane::Dataplane(const DataplaneOptions& opt, sys::Netlink& nl)
+Dataplane::Dataplane(const DataplaneOptions& opt, PacketIo& io, NextHopSource& next_hops)
     : opt_(opt),
-      nl_(nl),
-      underlay_(lookup_underlay(nl, opt)),
-      underlay_mtu_(underlay_.mtu),
-      sock_(opt.io ? nullptr : std::make_unique<sys::PacketSocket>(socket_options(opt))),
+      io_(io),
       reasm_(opt.reassembly),
+      peers_(
+          peer_options(opt, io.underlay()), next_hops, [this](Peer& p) { send_pending(p); },
+          [this](Network* n) { pending_dropped(n); }),
+      switch_(peers_),
       batch_(std::make_unique<core::TxBatch>()),
-      pending_pool_(opt.pending_total),
       decap_out_(std::make_unique<core::DecapOutput>()) {
   rx_cfg_.port = opt.port;
   rx_cfg_.local = opt.local;
@@ -165,19 +103,19 @@ Dataplane::Dataplane(const DataplaneOptions& opt, sys::Netlink& nl)
 }
 
 Dataplane::~Dataplane() {
-  for (EventLoop* l : attached_)
-    detach(*l);
+  while (!attached_.empty())
+    detach(*attached_.back());
 }
 
 Network& Dataplane::add_network(const NetworkConfig& cfg, const FdbLimits& limits) {
-  if (by_context_.count(cfg.context_id)) {
-    throw std::runtime_error("network " + cfg.name + ": context ID already in use");
-  }
+  switch_.require_free(cfg);
   sys::TapOptions t;
   t.name = cfg.tap.empty() ? "stt-" + cfg.name : cfg.tap;
   t.mtu = cfg.mtu;
-  t.create = opt_.io == nullptr;
-  auto n = std::make_unique<Network>(cfg, t, limits);
+  sys::TapOptions name_only = t;
+  name_only.create = false;  // io_ makes the device (or not) below
+  auto n = std::make_unique<Network>(cfg, name_only, limits);
+  n->tap = io_.open_tap(t);
   Network& net = *n;
   // Static entries are checked on the network's own FDB before it is
   // registered, so a refused entry leaves nothing behind.
@@ -191,196 +129,76 @@ Network& Dataplane::add_network(const NetworkConfig& cfg, const FdbLimits& limit
     }
   }
   for (EventLoop* l : attached_) {
+    if (net.tap.fd() < 0) continue;
     Network* np = &net;
     l->add(net.tap.fd(), [this, np](std::uint32_t) { on_tap_readable(*np); });
   }
-  networks_.push_back(std::move(n));
-  by_context_[cfg.context_id] = &net;
+  switch_.add(std::move(n));
+  const std::uint64_t now = now_ns();
   for (const auto& p : cfg.peers)
-    ref_peer(p);
+    peers_.ref(net, p, static_cast<PeerSources>(PeerSource::kConfig), now);
   return net;
 }
 
 void Dataplane::remove_network(Network& n) {
-  for (EventLoop* l : attached_)
-    l->remove(n.tap.fd());
+  for (EventLoop* l : attached_) {
+    if (n.tap.fd() >= 0) l->remove(n.tap.fd());
+  }
   const std::vector<wire::IpAddr> peers(n.fdb.peers().begin(), n.fdb.peers().end());
   for (const auto& p : peers)
     remove_peer(n, p);
-  by_context_.erase(n.cfg.context_id);
-  networks_.erase(std::remove_if(networks_.begin(), networks_.end(),
-                                 [&](const std::unique_ptr<Network>& x) { return x.get() == &n; }),
-                  networks_.end());
+  switch_.remove(n);
 }
 
 void Dataplane::attach(EventLoop& loop) {
-  for (auto& n : networks_) {
+  for (auto& n : switch_.networks()) {
     Network* net = n.get();
+    if (net->tap.fd() < 0) continue;
     loop.add(net->tap.fd(), [this, net](std::uint32_t) { on_tap_readable(*net); });
   }
-  if (sock_) loop.add(sock_->fd(), [this](std::uint32_t) { on_underlay_readable(); });
+  if (io_.underlay_fd() >= 0) {
+    loop.add(io_.underlay_fd(), [this](std::uint32_t) { on_underlay_readable(); });
+  }
   attached_.push_back(&loop);
 }
 
 void Dataplane::detach(EventLoop& loop) {
-  for (auto& n : networks_)
-    loop.remove(n->tap.fd());
-  if (sock_) loop.remove(sock_->fd());
-  attached_.erase(std::remove(attached_.begin(), attached_.end(), &loop), attached_.end());
-}
-
-Network* Dataplane::network(std::string_view name) {
-  for (auto& n : networks_) {
-    if (n->cfg.name == name) return n.get();
+  for (auto& n : switch_.networks()) {
+    if (n->tap.fd() >= 0) loop.remove(n->tap.fd());
   }
-  return nullptr;
+  if (io_.underlay_fd() >= 0) loop.remove(io_.underlay_fd());
+  attached_.erase(std::remove(attached_.begin(), attached_.end(), &loop), attached_.end());
 }
 
 // ------------------------------------------------------------------ peers
 
-Dataplane::Peer* Dataplane::peer(const wire::IpAddr& a) {
-  auto it = peers_.find(a);
-  return it == peers_.end() ? nullptr : it->second.get();
+bool Dataplane::add_peer(Network& n, const wire::IpAddr& a, PeerSource source) {
+  const bool added = n.fdb.add_peer(a);
+  peers_.ref(n, a, static_cast<PeerSources>(source), now_ns());
+  return added;
 }
 
-Dataplane::Peer& Dataplane::ref_peer(const wire::IpAddr& a) {
-  if (Peer* p = peer(a)) {
-    ++p->refs;
-    return *p;
-  }
-  core::TunnelConfig tc;
-  tc.src_mac = underlay_.mac;
-  tc.src = opt_.local;
-  tc.dst = a;
-  tc.dst_port = opt_.port;
-  tc.mtu = static_cast<std::uint16_t>(std::min<std::uint32_t>(underlay_mtu_, 65535));
-  tc.dscp_mode = opt_.dscp_mode;
-  tc.pipe_dscp = opt_.pipe_dscp;
-  tc.ecn_mode = opt_.ecn_mode;
-  std::random_device rd;
-  auto p = std::make_unique<Peer>(tc, static_cast<std::uint32_t>(rd()));
-  p->addr = a;
-  p->refs = 1;
-  p->pending.reserve(opt_.pending_per_peer);
-  Peer& ref = *p;
-  peers_.emplace(a, std::move(p));
-  check_peer(ref, now_ns());  // look the next hop up (and ask for it) right away
-  return ref;
-}
-
-void Dataplane::unref_peer(const wire::IpAddr& a) {
-  Peer* p = peer(a);
-  if (!p || --p->refs > 0) return;
-  for (auto& q : p->pending) {
-    count(q.net, DpCounter::kTxDropNoNeighbour);
-    pending_pool_.release(q.buf);
-  }
-  peers_.erase(a);
-}
-
-bool Dataplane::add_peer(Network& n, const wire::IpAddr& a) {
-  if (!n.fdb.add_peer(a)) return false;
-  ref_peer(a);
+bool Dataplane::remove_peer(Network& n, const wire::IpAddr& a, PeerSources sources) {
+  if (!n.fdb.has_peer(a)) return false;
+  if (peers_.unref(n, a, sources) == 0) n.fdb.remove_peer(a);
   return true;
-}
-
-bool Dataplane::remove_peer(Network& n, const wire::IpAddr& a) {
-  if (!n.fdb.remove_peer(a)) return false;
-  // Frames of this network queued for the peer go too.
-  if (Peer* p = peer(a)) {
-    auto keep = std::remove_if(p->pending.begin(), p->pending.end(), [&](const Pending& q) {
-      if (q.net != &n) return false;
-      count(q.net, DpCounter::kTxDropNoNeighbour);
-      pending_pool_.release(q.buf);
-      return true;
-    });
-    p->pending.erase(keep, p->pending.end());
-  }
-  unref_peer(a);
-  return true;
-}
-
-void Dataplane::check_peer(Peer& p, std::uint64_t now) {
-  if (opt_.io != nullptr) {  // in-memory I/O: a fixed next hop, no rtnetlink
-    p.tunnel.set_next_hop(opt_.static_next_hop);
-    p.next_hop = p.addr;
-    p.resolved = true;
-    p.status = "ok";
-    p.next_check_ns = ~std::uint64_t{0};
-    return;
-  }
-  auto route = nl_.route(p.addr);
-  if (!route) {
-    p.resolved = false;
-    p.status = "no route";
-    p.next_check_ns = now + kNoRouteRecheckNs;
-    return;
-  }
-  if (route->oif != underlay_.index) {
-    p.resolved = false;
-    p.status =
-        "route leaves through ifindex " + std::to_string(route->oif) + ", not " + opt_.underlay;
-    p.next_check_ns = now + kNoRouteRecheckNs;
-    return;
-  }
-  p.next_hop = route->gateway.value_or(p.addr);
-  auto nb = nl_.neighbour(route->oif, p.next_hop);
-  p.neigh_state = nb ? nb->state_name() : "none";
-  if (nb && nb->usable()) {
-    p.tunnel.set_next_hop(*nb->mac);
-    p.resolved = true;
-    p.status = "ok";
-    // A stale entry still has the right MAC in all likelihood; ask the
-    // kernel to confirm it, since our traffic bypasses its neighbour code.
-    if ((nb->state & NUD_STALE) && now >= p.next_solicit_ns) {
-      nl_.resolve(route->oif, p.next_hop);
-      p.next_solicit_ns = now + kSolicitIntervalNs;
-    }
-    p.next_check_ns = now + kResolvedRecheckNs;
-    if (!p.pending.empty()) send_pending(p);
-    return;
-  }
-  p.resolved = false;
-  p.status = "resolving";
-  if (now >= p.next_solicit_ns) {
-    nl_.resolve(route->oif, p.next_hop);
-    p.next_solicit_ns = now + kSolicitIntervalNs;
-  }
-  p.next_check_ns = now + kUnresolvedRecheckNs;
 }
 
 void Dataplane::send_pending(Peer& p) {
   for (auto& q : p.pending)
     encap_to(*q.net, p, q.buf, q.vnet);
   flush();
-  for (auto& q : p.pending)
-    pending_pool_.release(q.buf);
-  p.pending.clear();
-}
-
-void Dataplane::drop_pending(Peer& p, std::uint64_t older_than_ns) {
-  auto keep = std::remove_if(p.pending.begin(), p.pending.end(), [&](const Pending& q) {
-    if (q.since_ns >= older_than_ns) return false;
-    count(q.net, DpCounter::kTxDropNoNeighbour);
-    pending_pool_.release(q.buf);
-    return true;
-  });
-  p.pending.erase(keep, p.pending.end());
+  peers_.release_pending(p);
 }
 
 void Dataplane::tick(std::uint64_t now) {
   if (now >= next_housekeeping_ns_) {
     next_housekeeping_ns_ = now + kHousekeepingNs;
     reasm_.expire(now);
-    for (auto& n : networks_)
+    for (auto& n : switch_.networks())
       n->fdb.age(now);
   }
-  for (auto& [addr, p] : peers_) {
-    if (now >= p->next_check_ns) check_peer(*p, now);
-    if (!p->pending.empty() && now > opt_.pending_timeout_ns) {
-      drop_pending(*p, now - opt_.pending_timeout_ns);
-    }
-  }
+  peers_.tick(now);
 }
 
 // --------------------------------------------------------------- transmit
@@ -394,8 +212,7 @@ core::PacketBuffer* Dataplane::take_tx_buffer() {
 
 void Dataplane::flush() {
   if (batch_->size() != 0) {
-    int err = 0;
-    const std::size_t sent = opt_.io ? opt_.io->send(*batch_) : sock_->send_batch(*batch_, &err);
+    const std::size_t sent = io_.send(*batch_);
     counters_.inc(DpCounter::kTxPackets, sent);
     if (sent < batch_->size()) counters_.inc(DpCounter::kTxDropSendError, batch_->size() - sent);
     batch_->clear();
@@ -419,7 +236,7 @@ void Dataplane::on_tap_readable(Network& n) {
       b = take_tx_buffer();
     }
     core::OffloadInfo vnet;
-    const ssize_t len = n.tap.read_frame(&vnet, b->data(), b->tailroom());
+    const ssize_t len = io_.read_tap(n.tap, &vnet, b->data(), b->tailroom());
     if (len < 0) {
       --tx_used_;  // b was the last one taken
       if (len != -EAGAIN && len != -EINTR) count(&n, DpCounter::kTxDropTapRead);
@@ -464,6 +281,7 @@ void Dataplane::transmit(Network& n, core::PacketBuffer* b, const core::OffloadI
     count(&n, DpCounter::kTxDropTooShort);
     return;
   }
+  if (tap_hook_ != nullptr && tap_hook_->on_tap_frame(n, b->data(), b->size(), now)) return;
   wire::MacAddr dst;
   std::memcpy(dst.b.data(), b->data(), 6);
   const std::span<const wire::IpAddr> targets = n.fdb.lookup(dst, now);
@@ -472,29 +290,20 @@ void Dataplane::transmit(Network& n, core::PacketBuffer* b, const core::OffloadI
     return;
   }
   count(&n, targets.size() == 1 ? DpCounter::kTxUnicast : DpCounter::kTxFlooded);
-  // Encapsulation changes the frame (tag moved out, headers written in
-  // front), so every peer but the last gets a copy; the last gets b.
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    Peer* p = peer(targets[i]);
+  flood(targets, *b, flood_copy_, [&](const wire::IpAddr& target, core::PacketBuffer& frame) {
+    Peer* p = peers_.find(target);
     if (p == nullptr) {  // cannot happen: every FDB peer is referenced
       count(&n, DpCounter::kTxDropNoRoute);
-      continue;
+      return;
     }
-    const bool last = i + 1 == targets.size();
     if (!p->resolved) {
-      enqueue(n, *p, *b, vnet, now);
-      continue;
+      count(&n, peers_.enqueue(n, *p, frame, vnet, now) ? DpCounter::kTxQueued
+                                                        : DpCounter::kTxDropNoNeighbour);
+      return;
     }
-    if (last) {
-      encap_to(n, *p, b, vnet);
-    } else {
-      flood_copy_.reset();
-      std::memcpy(flood_copy_.data(), b->data(), b->size());
-      flood_copy_.set_size(b->size());
-      encap_to(n, *p, &flood_copy_, vnet);
-      flush();  // flood_copy_ is reused for the next peer
-    }
-  }
+    encap_to(n, *p, &frame, vnet);
+    if (&frame == &flood_copy_) flush();  // flood_copy_ is reused for the next peer
+  });
 }
 
 void Dataplane::encap_to(Network& n, Peer& p, core::PacketBuffer* b,
@@ -505,7 +314,7 @@ void Dataplane::encap_to(Network& n, Peer& p, core::PacketBuffer* b,
   req.offload = vnet;
   const std::size_t first = batch_->size();
   const core::EncapStatus st =
-      core::encapsulate(p.tunnel, b->data(), b->size(), req, opt_.tx_form, *batch_, n.encap);
+      core::encapsulate(p.tunnel, b->frame(), req, opt_.tx_form, *batch_, n.encap);
   if (st != core::EncapStatus::kOk) {
     count(&n, DpCounter::kTxDropEncap);
     return;
@@ -521,39 +330,20 @@ void Dataplane::encap_to(Network& n, Peer& p, core::PacketBuffer* b,
   if (gso == 0 && made > 1) count(&n, DpCounter::kTxSegments, made);
 }
 
-void Dataplane::enqueue(Network& n, Peer& p, const core::PacketBuffer& b,
-                        const core::OffloadInfo& vnet, std::uint64_t now) {
-  if (p.pending.size() >= opt_.pending_per_peer) {
-    count(&n, DpCounter::kTxDropNoNeighbour);
-    return;
-  }
-  core::PacketBuffer* q = pending_pool_.acquire();
-  if (q == nullptr || q->tailroom() < b.size()) {
-    if (q) pending_pool_.release(q);
-    count(&n, DpCounter::kTxDropNoNeighbour);
-    return;
-  }
-  std::memcpy(q->data(), b.data(), b.size());
-  q->set_size(b.size());
-  p.pending.push_back({q, vnet, &n, now});
-  count(&n, DpCounter::kTxQueued);
-  if (now >= p.next_solicit_ns) p.next_check_ns = now;  // look again on this tick
-}
-
 // ---------------------------------------------------------------- receive
 
 void Dataplane::on_underlay_readable() {
   for (int round = 0; round < kRxRounds; ++round) {
-    if (!sock_) return;
-    const int got = sock_->recv_batch();
+    std::span<sys::RxFrame> frames;
+    const int got = io_.recv_batch(&frames);
     if (got < 0) {
       count(nullptr, DpCounter::kRxRecvErrors);
       return;
     }
     if (got == 0) return;
     const std::uint64_t now = now_ns();
-    for (int i = 0; i < got; ++i)
-      receive(sock_->frame(static_cast<std::size_t>(i)), now);
+    for (sys::RxFrame& f : frames)
+      receive(f, now);
   }
 }
 
@@ -588,15 +378,13 @@ void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
   // gets no reassembly memory. Each such segment is counted; the frame is
   // counted once more as rx_drop_not_peer at its first segment (offset 0),
   // in the network its (unverified) STT header names, if any.
-  if (peers_.find(seg.outer_src) == peers_.end()) {
+  if (!switch_.is_peer_of_any(seg.outer_src)) {
     count(nullptr, DpCounter::kRxDropNotPeerSegments);
     if (seg.offset == 0) {
-      Network* n = nullptr;
       core::SttInfo hdr;
-      if (core::read_stt_header(seg.payload, seg.payload_len, &hdr)) {
-        auto it = by_context_.find(hdr.context_id);
-        if (it != by_context_.end()) n = it->second;
-      }
+      Network* n = core::read_stt_header(seg.payload, seg.payload_len, &hdr)
+                       ? switch_.by_context(hdr.context_id)
+                       : nullptr;
       count(n, DpCounter::kRxDropNotPeer);
     }
     return;
@@ -613,16 +401,18 @@ void Dataplane::deliver(const core::ReassembledFrame& frame, std::uint64_t now) 
     count(nullptr, DpCounter::kRxDropBadHeader);
     return;
   }
-  auto it = by_context_.find(info.context_id);
-  if (it == by_context_.end()) {
-    count(nullptr, DpCounter::kRxDropUnknownContext);
-    return;
+  Network* np = nullptr;
+  switch (switch_.admit(info.context_id, frame.outer_src, &np)) {
+    case Admission::kUnknownContext:
+      count(nullptr, DpCounter::kRxDropUnknownContext);
+      return;
+    case Admission::kNotPeer:
+      count(np, DpCounter::kRxDropNotPeer);
+      return;
+    case Admission::kAdmitted:
+      break;
   }
-  Network& n = *it->second;
-  if (!n.fdb.has_peer(frame.outer_src)) {
-    count(&n, DpCounter::kRxDropNotPeer);
-    return;
-  }
+  Network& n = *np;
   count(&n, frame.segments == 1 ? DpCounter::kRxWholeFrames : DpCounter::kRxReassembledFrames);
   decap_out_->clear();
   if (core::decapsulate(frame, opt_.decap, *decap_out_, n.decap) != core::DecapStatus::kOk) {
@@ -635,9 +425,7 @@ void Dataplane::deliver(const core::ReassembledFrame& frame, std::uint64_t now) 
       std::memcpy(src.b.data(), inner.data + 6, 6);
       n.fdb.learn(src, frame.outer_src, now);
     }
-    const int w = opt_.io ? opt_.io->write_tap(n, inner.offload, inner.data, inner.len)
-                          : n.tap.write_frame(inner.offload, inner.data, inner.len);
-    if (w < 0) {
+    if (io_.write_tap(n.tap, inner.offload, inner.data, inner.len) < 0) {
       count(&n, DpCounter::kRxDropTapWrite);
       continue;
     }
@@ -648,81 +436,6 @@ void Dataplane::deliver(const core::ReassembledFrame& frame, std::uint64_t now) 
       count(&n, DpCounter::kTapCsumPartialWrites);
     }
   }
-}
-
-// ---------------------------------------------------------------- reports
-
-nlohmann::json Dataplane::underlay_json() const {
-  return {{"interface", opt_.underlay},
-          {"ifindex", underlay_.index},
-          {"mac", underlay_.mac.to_string()},
-          {"mtu", underlay_mtu_},
-          {"local", opt_.local.to_string()},
-          {"port", opt_.port},
-          {"tx_form", opt_.tx_form == core::TxForm::kGso ? "gso" : "segmented"}};
-}
-
-nlohmann::json Dataplane::peers_json() const {
-  nlohmann::json out = nlohmann::json::array();
-  std::vector<const Peer*> sorted;
-  for (const auto& [a, p] : peers_)
-    sorted.push_back(p.get());
-  std::sort(sorted.begin(), sorted.end(),
-            [](const Peer* x, const Peer* y) { return x->addr < y->addr; });
-  for (const Peer* p : sorted) {
-    nlohmann::json nets = nlohmann::json::array();
-    for (const auto& n : networks_) {
-      if (n->fdb.has_peer(p->addr)) nets.push_back(n->cfg.name);
-    }
-    out.push_back({{"peer", p->addr.to_string()},
-                   {"networks", nets},
-                   {"resolved", p->resolved},
-                   {"status", p->status},
-                   {"next_hop", p->next_hop.version ? p->next_hop.to_string() : ""},
-                   {"next_hop_mac", p->resolved ? p->tunnel.config().dst_mac.to_string() : ""},
-                   {"neighbour_state", p->neigh_state},
-                   {"pending", p->pending.size()}});
-  }
-  return out;
-}
-
-nlohmann::json Dataplane::stats_json() const {
-  core::CounterSet<core::EncapCounter> encap;
-  core::CounterSet<core::DecapCounter> decap;
-  core::CounterSet<FdbCounter> fdb;
-  nlohmann::json nets = nlohmann::json::object();
-  for (const auto& n : networks_) {
-    encap.add(n->encap);
-    decap.add(n->decap);
-    fdb.add(n->fdb.counters());
-    nets[n->cfg.name] = {{"context_id", n->cfg.context_id},
-                         {"datapath", counters_json(n->counters)},
-                         {"encap", counters_json(n->encap)},
-                         {"decap", counters_json(n->decap)},
-                         {"fdb", counters_json(n->fdb.counters())}};
-  }
-  nlohmann::json global = {{"datapath", counters_json(counters_)},
-                           {"rx", counters_json(rx_counters_)},
-                           {"reassembly", counters_json(reasm_.counters())},
-                           {"encap", counters_json(encap)},
-                           {"decap", counters_json(decap)},
-                           {"fdb", counters_json(fdb)}};
-  return {{"global", global}, {"networks", nets}};
-}
-
-nlohmann::json Dataplane::reassembly_json() const {
-  const core::ReassemblyStats s = reasm_.stats();
-  const core::ReassemblyConfig& c = reasm_.config();
-  return {{"frames_in_flight", s.frames_in_flight},
-          {"bytes_in_use", s.bytes_in_use},
-          {"bytes_held", s.bytes_held},
-          {"limits",
-           {{"mem_high", c.mem_high},
-            {"mem_low", c.mem_low},
-            {"max_frames", c.max_frames},
-            {"max_frames_per_source", c.max_frames_per_source},
-            {"timeout_ms", c.timeout_ns / 1'000'000}}},
-          {"counters", counters_json(reasm_.counters())}};
 }
 
 }  // namespace stt::daemon

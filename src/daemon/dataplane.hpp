@@ -1,24 +1,29 @@
 #pragma once
-// sttd's data path: one thread, driven by the event loop.
+// sttd's data path: one thread, driven by the event loop. It joins the
+// parts (docs/design.md, "sttd's data path in parts"):
+//   PacketIo   the underlay socket and the TAPs (Linux, or in memory)
+//   Switch     networks by name and context ID, admission, flood copies
+//   PeerTable  peers, their sources and networks, next hops, pending queues
+// and owns the transmit batching and the reassembler.
 //
 //   transmit: TAP read (vnet header + frame) -> network -> FDB lookup ->
-//             per-peer Tunnel -> core::encapsulate -> sendmmsg on the
-//             underlay packet socket
-//   receive:  recvmmsg -> core::parse_segment -> admission (the sender
-//             is a peer of some network) -> core::Reassembler -> admission
-//             (known context ID, sender is a peer of THAT network) ->
-//             core::decapsulate -> learn -> TAP write
+//             flood copies -> per-peer Tunnel (or its pending queue) ->
+//             core::encapsulate -> PacketIo::send (sendmmsg)
+//   receive:  PacketIo::recv_batch (recvmmsg) -> core::parse_segment ->
+//             admission (the sender is a peer of some network) ->
+//             core::Reassembler -> admission (known context ID, sender is
+//             a peer of THAT network) -> core::decapsulate -> learn -> TAP
 //
 // Nothing here allocates or throws per packet: buffers, batches and the
 // pending queues are sized at construction. Every frame that is not
 // delivered is counted under a named reason, per network and globally.
 // Peers' next hops come from rtnetlink on the tick, not per packet.
+// Reports (JSON) are rendered by daemon/report.hpp.
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +39,9 @@
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/fdb.hpp"
+#include "daemon/packet_io.hpp"
+#include "daemon/peer_table.hpp"
+#include "daemon/switch.hpp"
 #include "linux/netlink.hpp"
 #include "linux/packet_socket.hpp"
 #include "linux/tap.hpp"
@@ -94,19 +102,6 @@ struct Network {
   core::CounterSet<core::DecapCounter> decap;
 };
 
-// In-memory I/O for benchmarks and tests: when DataplaneOptions::io is set,
-// no packet socket is opened and no TAP is created; outer packets and inner
-// frames go to these calls instead. The daemon never sets it.
-class DataplaneIo {
- public:
-  virtual ~DataplaneIo() = default;
-  // Returns how many packets of `batch` were "sent".
-  virtual std::size_t send(const core::TxBatch& batch) = 0;
-  // Returns 0 or -errno, like sys::Tap::write_frame.
-  virtual int write_tap(Network& n, const core::OffloadInfo& vnet, const std::uint8_t* frame,
-                        std::size_t len) = 0;
-};
-
 struct DataplaneOptions {
   std::string underlay;  // interface name
   wire::IpAddr local;
@@ -114,34 +109,32 @@ struct DataplaneOptions {
   core::TxForm tx_form = core::TxForm::kGso;
   core::ReassemblyConfig reassembly;
   core::DecapConfig decap;
-  // Outer DSCP and ECN of every tunnel (RFC 2983 model, RFC 6040 mode).
-  core::DscpMode dscp_mode = core::DscpMode::kUniform;
-  std::uint8_t pipe_dscp = 0;
-  core::EcnMode ecn_mode = core::EcnMode::kNormal;
-  std::size_t pending_per_peer = 16;  // frames held per unresolved peer
-  std::size_t pending_total = 64;     // buffers for all of them
-  std::uint64_t pending_timeout_ns = 3'000'000'000;
-  // In-memory I/O (benchmarks, tests). Then the underlay is not looked up:
-  // underlay_mac/underlay_mtu are used, and every peer's next hop is
-  // static_next_hop, with no rtnetlink query.
-  DataplaneIo* io = nullptr;
-  wire::MacAddr underlay_mac;
-  std::uint32_t underlay_mtu = 1500;
-  wire::MacAddr static_next_hop;
+  PeerPolicy peers;  // tunnels' DSCP/ECN, pending queues
+};
+
+// Sees every frame a local tenant sends (the TAP side) before the FDB does: the etcd
+// directory's agent (daemon/cluster_agent.hpp) tracks local MACs and answers ARP/ND from it.
+// Runs on the data path: must not block, throw or allocate per frame in steady state.
+class TapHook {
+ public:
+  virtual ~TapHook() = default;
+  // true: the frame was answered locally and is not to be sent.
+  virtual bool on_tap_frame(Network& n, const std::uint8_t* frame, std::size_t len,
+                            std::uint64_t now_ns) = 0;
 };
 
 class Dataplane {
  public:
-  // Opens the underlay packet socket and reads the underlay's MAC and MTU.
-  // Throws std::system_error / std::runtime_error naming what failed.
-  Dataplane(const DataplaneOptions& opt, sys::Netlink& nl);
+  // `io` and `next_hops` outlive the Dataplane: the daemon gives it
+  // LinuxPacketIo and NetlinkNextHops, tests and benchmarks in-memory ones.
+  Dataplane(const DataplaneOptions& opt, PacketIo& io, NextHopSource& next_hops);
   ~Dataplane();
   Dataplane(const Dataplane&) = delete;
   Dataplane& operator=(const Dataplane&) = delete;
 
-  // Creates the network's TAP (throws) and registers its peers and static
-  // FDB entries. After attach(), the new TAP is watched at once (reload).
-  // On a throw nothing of the network is left.
+  // Creates the network's TAP (throws) and registers its peers (source
+  // config) and static FDB entries. After attach(), the new TAP is watched
+  // at once (reload). On a throw nothing of the network is left.
   Network& add_network(const NetworkConfig& cfg, const FdbLimits& limits);
   // Stops watching the network's TAP, drops its peers (and frames queued
   // for them) and deletes it with its TAP. Other networks are untouched.
@@ -154,20 +147,31 @@ class Dataplane {
   // nothing is due; call it after every loop iteration.
   void tick(std::uint64_t now_ns);
 
-  // Control plane.
-  Network* network(std::string_view name);
-  const std::vector<std::unique_ptr<Network>>& networks() const { return networks_; }
-  bool add_peer(Network& n, const wire::IpAddr& peer);     // false: already a peer
-  bool remove_peer(Network& n, const wire::IpAddr& peer);  // false: not a peer
-  nlohmann::json underlay_json() const;
-  nlohmann::json peers_json() const;
-  nlohmann::json stats_json() const;
-  nlohmann::json reassembly_json() const;
+  // Control plane (the event loop's thread).
+  Network* network(std::string_view name) { return switch_.find(name); }
+  const std::vector<std::unique_ptr<Network>>& networks() const { return switch_.networks(); }
+  // false: `peer` was a peer of n already (the source is added to its set).
+  bool add_peer(Network& n, const wire::IpAddr& peer, PeerSource source = PeerSource::kRuntime);
+  // Removes `sources` from n's reference to the peer; the peer leaves n
+  // when none is left. false: not a peer of n.
+  bool remove_peer(Network& n, const wire::IpAddr& peer, PeerSources sources = kAllPeerSources);
+
+  // The TAP-side hook, or nullptr (the default).
+  void set_tap_hook(TapHook* hook) { tap_hook_ = hook; }
+
+  // What the reports read (daemon/report.hpp).
+  const DataplaneOptions& options() const { return opt_; }
+  const sys::LinkInfo& underlay() const { return io_.underlay(); }
+  const PeerTable& peers() const { return peers_; }
+  const Switch& network_switch() const { return switch_; }
+  const core::CounterSet<DpCounter>& counters() const { return counters_; }
+  const core::CounterSet<core::RxCounter>& rx_counters() const { return rx_counters_; }
+  const core::Reassembler& reassembler() const { return reasm_; }
 
   // The data-path handlers (public for tests and benchmarks).
   void on_tap_readable(Network& n);
   void on_underlay_readable();
-  // One frame each way, without the fd I/O (benchmarks with DataplaneOptions::io).
+  // One frame each way, without the fd I/O (benchmarks, tests).
   // transmit_frame takes a tx buffer, encapsulates into the batch; flush_tx sends it.
   void transmit_frame(Network& n, const std::uint8_t* frame, std::size_t len,
                       const core::OffloadInfo& vnet);
@@ -177,38 +181,13 @@ class Dataplane {
   static std::uint64_t now_ns();
 
  private:
-  struct Pending {
-    core::PacketBuffer* buf;
-    core::OffloadInfo vnet;
-    Network* net;
-    std::uint64_t since_ns;
-  };
-  struct Peer {
-    Peer(const core::TunnelConfig& cfg, std::uint32_t id) : tunnel(cfg, id) {}
-    wire::IpAddr addr;
-    core::Tunnel tunnel;
-    std::uint32_t refs = 0;  // networks that list this peer
-    bool resolved = false;
-    std::string status = "resolving";
-    wire::IpAddr next_hop;
-    std::string neigh_state;
-    std::uint64_t next_check_ns = 0;
-    std::uint64_t next_solicit_ns = 0;
-    std::vector<Pending> pending;  // capacity reserved once
-  };
-
-  Peer* peer(const wire::IpAddr& a);
-  Peer& ref_peer(const wire::IpAddr& a);
-  void unref_peer(const wire::IpAddr& a);
-  void check_peer(Peer& p, std::uint64_t now);
+  // PeerTable callbacks.
   void send_pending(Peer& p);
-  void drop_pending(Peer& p, std::uint64_t older_than_ns);
+  void pending_dropped(Network* n) { count(n, DpCounter::kTxDropNoNeighbour); }
 
   void transmit(Network& n, core::PacketBuffer* b, const core::OffloadInfo& vnet,
                 std::uint64_t now);
   void encap_to(Network& n, Peer& p, core::PacketBuffer* b, const core::OffloadInfo& vnet);
-  void enqueue(Network& n, Peer& p, const core::PacketBuffer& b, const core::OffloadInfo& vnet,
-               std::uint64_t now);
   // Sends the batch. The tx buffers become free again, except current_,
   // which stays taken (its frame is still being worked on).
   void flush();
@@ -224,16 +203,11 @@ class Dataplane {
   }
 
   DataplaneOptions opt_;
-  sys::Netlink& nl_;
-  sys::LinkInfo underlay_;
-  std::uint32_t underlay_mtu_ = 1500;
-  std::unique_ptr<sys::PacketSocket> sock_;  // null with in-memory I/O
+  PacketIo& io_;
   core::RxConfig rx_cfg_;
   core::Reassembler reasm_;
-
-  std::vector<std::unique_ptr<Network>> networks_;
-  std::unordered_map<std::uint64_t, Network*> by_context_;
-  std::unordered_map<wire::IpAddr, std::unique_ptr<Peer>, wire::IpAddrHash> peers_;
+  PeerTable peers_;
+  Switch switch_;
 
   // Transmit: frames read from TAPs live in tx_buffers_ until the batch
   // holding their outer packets is sent.
@@ -243,7 +217,6 @@ class Dataplane {
   core::PacketBuffer* current_ = nullptr;  // the frame being transmitted: flush() keeps it
   core::PacketBuffer flood_copy_;
   std::unique_ptr<core::TxBatch> batch_;
-  core::BufferPool pending_pool_;
 
   // Receive.
   std::unique_ptr<core::DecapOutput> decap_out_;
@@ -252,6 +225,7 @@ class Dataplane {
   core::CounterSet<core::RxCounter> rx_counters_;
   std::uint64_t next_housekeeping_ns_ = 0;
   std::vector<EventLoop*> attached_;
+  TapHook* tap_hook_ = nullptr;
 };
 
 }  // namespace stt::daemon

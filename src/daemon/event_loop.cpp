@@ -2,7 +2,6 @@
 
 #include <sched.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <system_error>
@@ -20,11 +19,7 @@ std::uint64_t monotonic_ns() {
 }  // namespace
 
 EventLoop::EventLoop() : epfd_(epoll_create1(EPOLL_CLOEXEC)) {
-  if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-}
-
-EventLoop::~EventLoop() {
-  close(epfd_);
+  if (!epfd_.valid()) throw std::system_error(errno, std::generic_category(), "epoll_create1");
 }
 
 void EventLoop::add(int fd, Handler handler, std::uint32_t events) {
@@ -32,14 +27,14 @@ void EventLoop::add(int fd, Handler handler, std::uint32_t events) {
   ev.events = events;
   ev.data.fd = fd;
   const bool exists = handlers_.count(fd) != 0;
-  if (epoll_ctl(epfd_, exists ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0) {
+  if (epoll_ctl(epfd_.get(), exists ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0) {
     throw std::system_error(errno, std::generic_category(), "epoll_ctl");
   }
   handlers_[fd] = std::make_shared<Handler>(std::move(handler));
 }
 
 void EventLoop::remove(int fd) {
-  if (handlers_.erase(fd) != 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  if (handlers_.erase(fd) != 0) epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
 }
 
 void EventLoop::run(int timeout_ms, const std::function<void()>& on_tick) {
@@ -47,7 +42,7 @@ void EventLoop::run(int timeout_ms, const std::function<void()>& on_tick) {
   epoll_event events[64];
   std::uint64_t spin_until = 0;  // busy-poll window end; 0: none open
   while (running_) {
-    const int n = epoll_wait(epfd_, events, 64, spin_until != 0 ? 0 : timeout_ms);
+    const int n = epoll_wait(epfd_.get(), events, 64, spin_until != 0 ? 0 : timeout_ms);
     if (n < 0 && errno != EINTR)
       throw std::system_error(errno, std::generic_category(), "epoll_wait");
     if (busy_poll_ns_ != 0) {

@@ -10,6 +10,8 @@
 #include <memory>
 #include <unordered_map>
 
+#include "linux/fd.hpp"
+
 namespace stt::daemon {
 
 class EventLoop {
@@ -17,7 +19,6 @@ class EventLoop {
   using Handler = std::function<void(std::uint32_t events)>;
 
   EventLoop();  // throws std::system_error
-  ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
@@ -39,7 +40,7 @@ class EventLoop {
   bool running() const { return running_; }
 
  private:
-  int epfd_ = -1;
+  sys::UniqueFd epfd_;
   bool running_ = false;
   std::uint64_t busy_poll_ns_ = 0;
   std::unordered_map<int, std::shared_ptr<Handler>> handlers_;

@@ -5,32 +5,22 @@
 
 namespace stt::daemon {
 
+constexpr core::CounterNames<FdbCounter> kFdbCounterNames({
+    {FdbCounter::kLearned, "fdb_learned"},
+    {FdbCounter::kMoved, "fdb_moved"},
+    {FdbCounter::kAged, "fdb_aged"},
+    {FdbCounter::kLearnTableFull, "fdb_learn_drop_table_full"},
+    {FdbCounter::kLearnStaticConflict, "fdb_learn_drop_static_conflict"},
+    {FdbCounter::kLearnClusterConflict, "fdb_learn_drop_cluster_conflict"},
+    {FdbCounter::kLearnInvalidSource, "fdb_learn_drop_invalid_source"},
+    {FdbCounter::kLearnNotPeer, "fdb_learn_drop_not_peer"},
+    {FdbCounter::kTxUnicast, "fdb_tx_unicast"},
+    {FdbCounter::kTxFloodUnknown, "fdb_tx_flood_unknown"},
+    {FdbCounter::kTxFloodMulticast, "fdb_tx_flood_multicast"},
+});
+
 std::string_view counter_name(FdbCounter c) {
-  switch (c) {
-    case FdbCounter::kLearned:
-      return "fdb_learned";
-    case FdbCounter::kMoved:
-      return "fdb_moved";
-    case FdbCounter::kAged:
-      return "fdb_aged";
-    case FdbCounter::kLearnTableFull:
-      return "fdb_learn_drop_table_full";
-    case FdbCounter::kLearnStaticConflict:
-      return "fdb_learn_drop_static_conflict";
-    case FdbCounter::kLearnInvalidSource:
-      return "fdb_learn_drop_invalid_source";
-    case FdbCounter::kLearnNotPeer:
-      return "fdb_learn_drop_not_peer";
-    case FdbCounter::kTxUnicast:
-      return "fdb_tx_unicast";
-    case FdbCounter::kTxFloodUnknown:
-      return "fdb_tx_flood_unknown";
-    case FdbCounter::kTxFloodMulticast:
-      return "fdb_tx_flood_multicast";
-    case FdbCounter::kCount:
-      break;
-  }
-  return "?";
+  return kFdbCounterNames(c);
 }
 
 std::string_view to_string(FdbResult r) {
@@ -46,7 +36,7 @@ std::string_view to_string(FdbResult r) {
     case FdbResult::kInvalidMac:
       return "multicast or all-zero MAC";
     case FdbResult::kFull:
-      return "static entry limit reached";
+      return "entry limit reached";
   }
   return "?";
 }
@@ -82,6 +72,7 @@ bool Fdb::remove_peer(const wire::IpAddr& peer) {
   auto it = std::find(peers_.begin(), peers_.end(), peer);
   if (it == peers_.end()) return false;
   peers_.erase(it);
+  std::erase_if(cluster_, [&](const auto& e) { return e.second == peer; });
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     // erase() may shift a later entry into slot i: look at it again.
     while (slots_[i].used && slots_[i].peer == peer)
@@ -164,6 +155,20 @@ FdbResult Fdb::add_static(const wire::MacAddr& mac, const wire::IpAddr& peer) {
   return FdbResult::kOk;
 }
 
+FdbResult Fdb::add_cluster(const wire::MacAddr& mac, const wire::IpAddr& peer) {
+  if (!valid_entry_mac(mac)) return FdbResult::kInvalidMac;
+  if (!has_peer(peer)) return FdbResult::kUnknownPeer;
+  if (cluster_.size() >= limits_.max_cluster && cluster_.count(mac) == 0) return FdbResult::kFull;
+  cluster_[mac] = peer;
+  // The directory knows where the MAC is now; a learned guess goes.
+  if (Slot* s = find(mac); s != nullptr && !s->is_static) erase(s);
+  return FdbResult::kOk;
+}
+
+bool Fdb::del_cluster(const wire::MacAddr& mac) {
+  return cluster_.erase(mac) != 0;
+}
+
 FdbResult Fdb::del(const wire::MacAddr& mac, const wire::IpAddr& peer) {
   Slot* s = find(mac);
   if (s == nullptr || s->peer != peer) return FdbResult::kNotFound;
@@ -179,6 +184,12 @@ void Fdb::learn(const wire::MacAddr& src, const wire::IpAddr& peer, std::uint64_
   if (!has_peer(peer)) {
     counters_.inc(FdbCounter::kLearnNotPeer);
     return;
+  }
+  if (!cluster_.empty()) {
+    if (auto c = cluster_.find(src); c != cluster_.end()) {
+      if (c->second != peer) counters_.inc(FdbCounter::kLearnClusterConflict);
+      return;
+    }
   }
   if (Slot* s = find(src)) {
     if (s->is_static) {
@@ -209,6 +220,12 @@ std::span<const wire::IpAddr> Fdb::lookup(const wire::MacAddr& dst, std::uint64_
     return peers_;
   }
   const Slot* s = find(dst);
+  if (!cluster_.empty() && (s == nullptr || !s->is_static)) {
+    if (auto c = cluster_.find(dst); c != cluster_.end()) {
+      counters_.inc(FdbCounter::kTxUnicast);
+      return {&c->second, 1};
+    }
+  }
   if (s == nullptr || expired(*s, now_ns)) {
     counters_.inc(FdbCounter::kTxFloodUnknown);
     return peers_;
@@ -232,8 +249,24 @@ void Fdb::append_json(nlohmann::json& out, std::string_view network, std::uint64
   for (const Slot& s : slots_) {
     if (s.used && !expired(s, now_ns)) live.push_back(&s);
   }
+  // Cluster entries not shadowed by a static one, as slots of their own type.
+  std::vector<Slot> cluster;
+  cluster.reserve(cluster_.size());
+  for (const auto& [mac, peer] : cluster_) {
+    const Slot* s = find(mac);
+    if (s == nullptr || !s->is_static) cluster.push_back(Slot{peer, 0, mac, true, false, true});
+  }
+  for (const Slot& s : cluster)
+    live.push_back(&s);
   std::sort(live.begin(), live.end(), [](const Slot* a, const Slot* b) { return a->mac < b->mac; });
   for (const Slot* s : live) {
+    if (s->is_cluster) {
+      out.push_back({{"network", network},
+                     {"mac", s->mac.to_string()},
+                     {"peer", s->peer.to_string()},
+                     {"type", "cluster"}});
+      continue;
+    }
     nlohmann::json e = {{"network", network},
                         {"mac", s->mac.to_string()},
                         {"peer", s->peer.to_string()},

@@ -7,6 +7,11 @@
 //   behind another peer.
 // - Static entries come from the config and the CLI; they never age and
 //   learning never overwrites them.
+// - Cluster entries come from the etcd directory (docs/cluster.md); they
+//   never age, learning never overwrites them, and a static entry for the
+//   same MAC takes precedence. They live in a map of their own, since their
+//   number follows the directory (bounded by [cluster] max_macs), not the
+//   fixed table; adding one allocates, looking one up does not.
 // - lookup() picks the transmit targets: a known unicast MAC gives its one
 //   peer; broadcast, multicast and unknown unicast give every peer of the
 //   network (the flood list).
@@ -24,6 +29,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/counters.hpp"
@@ -32,16 +38,17 @@
 namespace stt::daemon {
 
 enum class FdbCounter : std::uint8_t {
-  kLearned,              // a new MAC was learned
-  kMoved,                // a learned MAC moved to another peer
-  kAged,                 // learned entries removed by ageing
-  kLearnTableFull,       // learning refused: max_learned entries already held
-  kLearnStaticConflict,  // learning refused: a static entry names another peer
-  kLearnInvalidSource,   // learning refused: multicast or all-zero source MAC
-  kLearnNotPeer,         // learning refused: the sender is not a peer of the network
-  kTxUnicast,            // lookups that found one peer
-  kTxFloodUnknown,       // lookups of an unknown (or expired) unicast MAC: flooded
-  kTxFloodMulticast,     // lookups of a broadcast or multicast MAC: flooded
+  kLearned,               // a new MAC was learned
+  kMoved,                 // a learned MAC moved to another peer
+  kAged,                  // learned entries removed by ageing
+  kLearnTableFull,        // learning refused: max_learned entries already held
+  kLearnStaticConflict,   // learning refused: a static entry names another peer
+  kLearnClusterConflict,  // learning refused: a directory (cluster) entry names another peer
+  kLearnInvalidSource,    // learning refused: multicast or all-zero source MAC
+  kLearnNotPeer,          // learning refused: the sender is not a peer of the network
+  kTxUnicast,             // lookups that found one peer
+  kTxFloodUnknown,        // lookups of an unknown (or expired) unicast MAC: flooded
+  kTxFloodMulticast,      // lookups of a broadcast or multicast MAC: flooded
   kCount
 };
 std::string_view counter_name(FdbCounter c);
@@ -49,6 +56,7 @@ std::string_view counter_name(FdbCounter c);
 struct FdbLimits {
   std::size_t max_learned = 4096;                // cap on learned entries per network
   std::size_t max_static = 1024;                 // cap on static entries per network
+  std::size_t max_cluster = 1u << 20;            // cap on directory entries per network
   std::uint64_t ageing_ns = 300'000'000'000ull;  // 300 s, like the bridge and VXLAN
 };
 
@@ -77,6 +85,11 @@ class Fdb {
   // `mac` only if it points at `peer`, like `bridge fdb del ... dst IP`.
   FdbResult add_static(const wire::MacAddr& mac, const wire::IpAddr& peer);
   FdbResult del(const wire::MacAddr& mac, const wire::IpAddr& peer);
+  // --- Cluster entries (the directory, control plane). add replaces the
+  // cluster entry for `mac` and drops a learned one; del_cluster is false
+  // when there was none.
+  FdbResult add_cluster(const wire::MacAddr& mac, const wire::IpAddr& peer);
+  bool del_cluster(const wire::MacAddr& mac);
 
   // --- Data path: never allocates, never throws.
   // Called for each frame received from `peer` with inner source `src`.
@@ -91,11 +104,12 @@ class Fdb {
 
   std::size_t learned_count() const { return learned_; }
   std::size_t static_count() const { return static_; }
+  std::size_t cluster_count() const { return cluster_.size(); }
   const FdbLimits& limits() const { return limits_; }
   const core::CounterSet<FdbCounter>& counters() const { return counters_; }
 
   // Appends one object per entry to `out` (a JSON array):
-  // {"network": N, "mac": "02:..", "peer": "10.0.0.2", "type": "static"|"learned",
+  // {"network": N, "mac": "02:..", "peer": "10.0.0.2", "type": "static"|"cluster"|"learned",
   //  "age_s": seconds since last seen (learned only)}. Sorted by MAC.
   void append_json(nlohmann::json& out, std::string_view network, std::uint64_t now_ns) const;
 
@@ -106,6 +120,7 @@ class Fdb {
     wire::MacAddr mac;
     bool used = false;
     bool is_static = false;
+    bool is_cluster = false;  // only in append_json's copies of cluster entries
   };
 
   std::size_t home(const wire::MacAddr& mac) const;
@@ -121,6 +136,7 @@ class Fdb {
   std::size_t learned_ = 0;
   std::size_t static_ = 0;
   std::vector<wire::IpAddr> peers_;
+  std::unordered_map<wire::MacAddr, wire::IpAddr, wire::MacAddrHash> cluster_;
   core::CounterSet<FdbCounter> counters_;
 };
 

@@ -1,13 +1,18 @@
 #include "linux/firewall.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
+#include <utility>
 
 #include "linux/fd.hpp"
 
@@ -16,7 +21,47 @@ extern char** environ;
 namespace stt::sys {
 namespace {
 
+// SIGPIPE blocked on the calling thread while it lives. A write to a pipe
+// whose reader has gone (nft exits early on a bad script) then fails with
+// EPIPE instead of ending the process, whatever SIGPIPE's disposition. A
+// SIGPIPE raised meanwhile is taken before the old mask comes back; one
+// that was already pending is left alone.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeBlock() {
+    const int saved = errno;
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      const timespec zero{};
+      while (sigtimedwait(&pipe_, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    errno = saved;
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+  bool was_pending_ = false;
+};
+
+// false on a write error (EPIPE when the reader has gone).
 bool write_all(int fd, const std::string& s) {
+  const SigpipeBlock no_sigpipe;
   std::size_t off = 0;
   while (off < s.size()) {
     const ssize_t n = write(fd, s.data() + off, s.size() - off);
@@ -29,45 +74,62 @@ bool write_all(int fd, const std::string& s) {
   return true;
 }
 
+void trim_newlines(std::string& s) {
+  while (!s.empty() && s.back() == '\n')
+    s.pop_back();
+}
+
+struct Pipe {
+  UniqueFd read;
+  UniqueFd write;
+};
+
+Pipe make_pipe(const char* program) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) {
+    throw std::runtime_error(std::string(program) + ": pipe: " + std::strerror(errno));
+  }
+  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
 }  // namespace
 
-int run_nft(const std::string& script, std::string* err) {
-  int in[2], errp[2];
-  if (pipe2(in, O_CLOEXEC) < 0)
-    throw std::runtime_error("nft: pipe: " + std::string(strerror(errno)));
-  if (pipe2(errp, O_CLOEXEC) < 0) {
-    close(in[0]);
-    close(in[1]);
-    throw std::runtime_error("nft: pipe: " + std::string(strerror(errno)));
-  }
-  UniqueFd in_r(in[0]), in_w(in[1]), err_r(errp[0]), err_w(errp[1]);
+int run_with_input(const char* const* argv, const std::string& input, std::string* output) {
+  Pipe in = make_pipe(argv[0]);
+  Pipe out = make_pipe(argv[0]);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in_r.get(), 0);
-  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
-  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 1);
-  const char* argv[] = {"nft", "-f", "-", nullptr};
+  posix_spawn_file_actions_adddup2(&fa, in.read.get(), 0);
+  posix_spawn_file_actions_adddup2(&fa, out.write.get(), 2);
+  posix_spawn_file_actions_adddup2(&fa, out.write.get(), 1);
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, "nft", &fa, nullptr, const_cast<char* const*>(argv), environ);
+  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, const_cast<char* const*>(argv), environ);
   posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("cannot run nft: " + std::string(strerror(rc)));
-  in_r.reset();
-  err_w.reset();
-  write_all(in_w.get(), script);
-  in_w.reset();
-  std::string out;
+  if (rc != 0) {
+    throw std::runtime_error("cannot run " + std::string(argv[0]) + ": " + std::strerror(rc));
+  }
+  in.read.reset();
+  out.write.reset();
+  write_all(in.write.get(), input);  // on EPIPE, the program's output says why
+  in.write.reset();
+  std::string text;
   char buf[512];
   for (;;) {
-    const ssize_t n = read(err_r.get(), buf, sizeof buf);
+    const ssize_t n = read(out.read.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
+    text.append(buf, static_cast<std::size_t>(n));
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (err) *err = out;
+  if (output) *output = std::move(text);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run_nft(const std::string& script, std::string* err) {
+  static constexpr const char* kArgv[] = {"nft", "-f", "-", nullptr};
+  return run_with_input(kArgv, script, err);
 }
 
 std::string FirewallRule::table_name(std::uint16_t port) {
@@ -103,16 +165,23 @@ FirewallRule::FirewallRule(const wire::IpAddr& local, std::uint16_t port)
   std::string err;
   const int rc = run_nft(ruleset_, &err);
   if (rc != 0) {
-    while (!err.empty() && err.back() == '\n')
-      err.pop_back();
+    trim_newlines(err);
     throw std::runtime_error("installing nftables table inet " + table_ + " failed (nft exit " +
                              std::to_string(rc) + "): " + err);
   }
 }
 
 FirewallRule::~FirewallRule() {
-  std::string err;
-  run_nft("delete table inet " + table_ + "\n", &err);
+  try {
+    std::string err;
+    const int rc = run_nft("delete table inet " + table_ + "\n", &err);
+    if (rc != 0) {
+      trim_newlines(err);
+      spdlog::warn("removing nftables table inet {} failed (nft exit {}): {}", table_, rc, err);
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("removing nftables table inet {} failed: {}", table_, e.what());
+  }
 }
 
 }  // namespace stt::sys

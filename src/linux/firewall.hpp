@@ -24,7 +24,9 @@ namespace stt::sys {
 class FirewallRule {
  public:
   FirewallRule(const wire::IpAddr& local, std::uint16_t port);  // installs (replacing a stale one)
-  ~FirewallRule();                                              // removes
+  // Removes the table. Never throws: a failure is logged and the table stays
+  // until the next start on this port replaces it.
+  ~FirewallRule();
   FirewallRule(const FirewallRule&) = delete;
   FirewallRule& operator=(const FirewallRule&) = delete;
 
@@ -42,7 +44,15 @@ class FirewallRule {
 };
 
 // Runs `nft -f -` with `script` on stdin. Returns nft's exit status and
-// puts its stderr into *err.
+// puts its stderr into *err. Throws std::runtime_error when nft cannot be
+// started.
 int run_nft(const std::string& script, std::string* err);
+
+// Runs argv[0] (searched in PATH) with `input` on its stdin and its stdout
+// and stderr collected into *output; returns its exit status, or 128 + the
+// signal that ended it. A program that exits without reading all of its
+// input cannot raise SIGPIPE in this process: the write fails instead.
+// Throws std::runtime_error when the program cannot be started.
+int run_with_input(const char* const* argv, const std::string& input, std::string* output);
 
 }  // namespace stt::sys

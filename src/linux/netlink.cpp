@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <system_error>
 
 namespace stt::sys {
@@ -162,32 +163,35 @@ std::string NeighInfo::state_name() const {
   return "none";
 }
 
-Netlink::Netlink() {
-  nl_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-  if (nl_ == nullptr) throw std::system_error(errno, std::generic_category(), "rtnetlink socket");
-  if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
-    const int e = errno;
-    mnl_socket_close(nl_);
-    throw std::system_error(e, std::generic_category(), "rtnetlink bind");
-  }
-  portid_ = mnl_socket_get_portid(nl_);
-  buf_ = new char[kBufSize];
+void Netlink::CloseMnl::operator()(mnl_socket* s) const noexcept {
+  mnl_socket_close(s);
 }
 
-Netlink::~Netlink() {
-  mnl_socket_close(nl_);
-  delete[] buf_;
+Netlink::Netlink()
+    : nl_(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC)),
+      buf_(std::make_unique_for_overwrite<char[]>(kBufSize)) {
+  if (!nl_) {
+    const int e = errno;
+    throw std::system_error(e, std::generic_category(), "rtnetlink socket");
+  }
+  if (mnl_socket_bind(nl_.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
+    const int e = errno;
+    throw std::system_error(e, std::generic_category(), "rtnetlink bind");
+  }
+  portid_ = mnl_socket_get_portid(nl_.get());
 }
+
+Netlink::~Netlink() = default;
 
 // Sends one request (NLM_F_ACK set by the caller when no answer is
 // expected) and runs `cb` on every answer until the ACK or an error.
 bool Netlink::request(nlmsghdr* nlh, int (*cb)(const nlmsghdr*, void*), void* data) {
   nlh->nlmsg_seq = ++seq_;
-  if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) return false;
+  if (mnl_socket_sendto(nl_.get(), nlh, nlh->nlmsg_len) < 0) return false;
   for (;;) {
-    const ssize_t n = mnl_socket_recvfrom(nl_, buf_, kBufSize);
+    const ssize_t n = mnl_socket_recvfrom(nl_.get(), buf_.get(), kBufSize);
     if (n < 0) return false;
-    const int r = mnl_cb_run(buf_, static_cast<std::size_t>(n), seq_, portid_, cb, data);
+    const int r = mnl_cb_run(buf_.get(), static_cast<std::size_t>(n), seq_, portid_, cb, data);
     if (r < 0) return false;  // errno from the kernel's NLMSG_ERROR
     if (r == MNL_CB_STOP) return true;
     // A non-ACKed single answer ends after its one message.

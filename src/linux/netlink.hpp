@@ -7,6 +7,7 @@
 // false (with errno set) instead of throwing, so the tick can call them.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -62,10 +63,13 @@ class Netlink {
 
  private:
   bool request(nlmsghdr* nlh, int (*cb)(const nlmsghdr*, void*), void* data);
-  mnl_socket* nl_ = nullptr;
+  struct CloseMnl {
+    void operator()(mnl_socket* s) const noexcept;
+  };
+  std::unique_ptr<mnl_socket, CloseMnl> nl_;
   std::uint32_t portid_ = 0;
   std::uint32_t seq_ = 0;
-  char* buf_ = nullptr;
+  std::unique_ptr<char[]> buf_;  // one answer datagram
 };
 
 }  // namespace stt::sys

@@ -195,7 +195,7 @@ std::size_t PacketSocket::send_batch(const core::TxBatch& batch, int* last_errno
     for (std::size_t i = 0; i < n; ++i) {
       const core::TxPacket& p = batch[next + i];
       iovec* iov = &tx_iov_[3 * i];
-      iov[0] = {const_cast<core::OffloadInfo*>(&p.gso), kVnetHdrLen};
+      iov[0] = {const_cast<wire::OffloadInfo*>(&p.gso), kVnetHdrLen};
       iov[1] = {const_cast<std::uint8_t*>(p.header), p.header_len};
       iov[2] = {const_cast<std::uint8_t*>(p.payload), p.payload_len};
       msghdr& m = tx_msgs_[i].msg_hdr;

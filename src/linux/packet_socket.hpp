@@ -20,9 +20,9 @@
 
 #include "core/buffer.hpp"
 #include "core/encap.hpp"
-#include "core/offload.hpp"
 #include "linux/fd.hpp"
 #include "wire/addr.hpp"
+#include "wire/vnet.hpp"
 
 namespace stt::sys {
 
@@ -38,7 +38,7 @@ struct PacketSocketOptions {
 // One received frame: the kernel's virtio-net header and the frame, which
 // starts at buffer->data() (the buffer's headroom is kept in front).
 struct RxFrame {
-  core::OffloadInfo vnet;
+  wire::OffloadInfo vnet;
   core::PacketBuffer* buffer;
   std::uint32_t len;
 };

@@ -4,9 +4,18 @@
 #include <sys/prctl.h>
 
 #include <cerrno>
+#include <memory>
 #include <system_error>
+#include <type_traits>
 
 namespace stt::sys {
+namespace {
+
+struct CapFree {
+  void operator()(std::remove_pointer_t<cap_t>* c) const noexcept { cap_free(c); }
+};
+
+}  // namespace
 
 std::string keep_only_net_capabilities() {
   const cap_value_t keep[] = {CAP_NET_ADMIN, CAP_NET_RAW};
@@ -27,17 +36,16 @@ std::string keep_only_net_capabilities() {
     throw std::system_error(errno, std::generic_category(), "clear the ambient capabilities");
   }
 
-  cap_t caps = cap_init();  // all clear
-  if (caps == nullptr) throw std::system_error(errno, std::generic_category(), "cap_init");
+  const std::unique_ptr<std::remove_pointer_t<cap_t>, CapFree> caps(cap_init());  // all clear
+  if (!caps) throw std::system_error(errno, std::generic_category(), "cap_init");
   const int n = static_cast<int>(sizeof keep / sizeof keep[0]);
-  if (cap_set_flag(caps, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
-      cap_set_flag(caps, CAP_EFFECTIVE, n, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0) {
+  if (cap_set_flag(caps.get(), CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
+      cap_set_flag(caps.get(), CAP_EFFECTIVE, n, keep, CAP_SET) < 0 ||
+      cap_set_proc(caps.get()) < 0) {
     const int err = errno;
-    cap_free(caps);
     throw std::system_error(err, std::generic_category(),
                             "keep only CAP_NET_ADMIN and CAP_NET_RAW (cap_set_proc)");
   }
-  cap_free(caps);
   return note;
 }
 

@@ -80,7 +80,7 @@ void Tap::set_mtu(std::uint32_t mtu) {
   mtu_ = mtu;
 }
 
-ssize_t Tap::read_frame(core::OffloadInfo* hdr, std::uint8_t* buf, std::size_t cap) const {
+ssize_t Tap::read_frame(wire::OffloadInfo* hdr, std::uint8_t* buf, std::size_t cap) const {
   iovec iov[2] = {{hdr, kVnetHdrLen}, {buf, cap}};
   const ssize_t n = readv(fd_.get(), iov, 2);
   if (n < 0) return -errno;
@@ -88,9 +88,9 @@ ssize_t Tap::read_frame(core::OffloadInfo* hdr, std::uint8_t* buf, std::size_t c
   return n - static_cast<ssize_t>(kVnetHdrLen);
 }
 
-int Tap::write_frame(const core::OffloadInfo& hdr, const std::uint8_t* frame,
+int Tap::write_frame(const wire::OffloadInfo& hdr, const std::uint8_t* frame,
                      std::size_t len) const {
-  iovec iov[2] = {{const_cast<core::OffloadInfo*>(&hdr), kVnetHdrLen},
+  iovec iov[2] = {{const_cast<wire::OffloadInfo*>(&hdr), kVnetHdrLen},
                   {const_cast<std::uint8_t*>(frame), len}};
   const ssize_t n = writev(fd_.get(), iov, 2);
   if (n < 0) return -errno;

@@ -12,14 +12,14 @@
 #include <cstdint>
 #include <string>
 
-#include "core/offload.hpp"
 #include "linux/fd.hpp"
+#include "wire/vnet.hpp"
 
 namespace stt::sys {
 
-// The legacy virtio_net_hdr is exactly core::OffloadInfo, byte for byte.
+// The legacy virtio_net_hdr is exactly wire::OffloadInfo, byte for byte.
 inline constexpr std::size_t kVnetHdrLen = 10;
-static_assert(sizeof(core::OffloadInfo) == kVnetHdrLen);
+static_assert(sizeof(wire::OffloadInfo) == kVnetHdrLen);
 
 struct TapOptions {
   std::string name;          // at most 15 characters
@@ -48,9 +48,9 @@ class Tap {
 
   // Reads one frame: the virtio-net header into *hdr, the Ethernet frame
   // into buf. Returns the frame length, or -errno (-EAGAIN when empty).
-  ssize_t read_frame(core::OffloadInfo* hdr, std::uint8_t* buf, std::size_t cap) const;
+  ssize_t read_frame(wire::OffloadInfo* hdr, std::uint8_t* buf, std::size_t cap) const;
   // Writes one frame with its virtio-net header. Returns 0 or -errno.
-  int write_frame(const core::OffloadInfo& hdr, const std::uint8_t* frame, std::size_t len) const;
+  int write_frame(const wire::OffloadInfo& hdr, const std::uint8_t* frame, std::size_t len) const;
 
  private:
   UniqueFd fd_;

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "wire/hash.hpp"
+
 namespace stt::wire {
 
 std::string MacAddr::to_string() const {
@@ -23,10 +25,14 @@ std::optional<MacAddr> MacAddr::parse(std::string_view text) {
     for (int j = 0; j < 2; ++j) {
       char c = text[i * 3 + j];
       unsigned d;
-      if (c >= '0' && c <= '9') d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-      else return std::nullopt;
+      if (c >= '0' && c <= '9')
+        d = c - '0';
+      else if (c >= 'a' && c <= 'f')
+        d = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        d = c - 'A' + 10;
+      else
+        return std::nullopt;
       v = v * 16 + d;
     }
     m.b[i] = static_cast<std::uint8_t>(v);
@@ -34,51 +40,37 @@ std::optional<MacAddr> MacAddr::parse(std::string_view text) {
   return m;
 }
 
-IpAddr IpAddr::v4(const std::uint8_t* p) {
-  IpAddr a;
-  std::memcpy(a.b.data(), p, 4);
-  a.version = 4;
-  return a;
-}
-
-IpAddr IpAddr::v6(const std::uint8_t* p) {
-  IpAddr a;
-  std::memcpy(a.b.data(), p, 16);
-  a.version = 6;
-  return a;
-}
-
 bool IpAddr::is_multicast() const {
-  if (version == 4) return (b[0] & 0xf0) == 0xe0;
-  if (version == 6) return b[0] == 0xff;
+  if (version_ == 4) return (b_[0] & 0xf0) == 0xe0;
+  if (version_ == 6) return b_[0] == 0xff;
   return false;
 }
 
 std::string IpAddr::to_string() const {
   char buf[INET6_ADDRSTRLEN];
-  if (version == 4) return inet_ntop(AF_INET, b.data(), buf, sizeof buf);
-  if (version == 6) return inet_ntop(AF_INET6, b.data(), buf, sizeof buf);
+  if (version_ == 4) return inet_ntop(AF_INET, b_.data(), buf, sizeof buf);
+  if (version_ == 6) return inet_ntop(AF_INET6, b_.data(), buf, sizeof buf);
   return "unset";
 }
 
 std::optional<IpAddr> IpAddr::parse(std::string_view text) {
   std::string s(text);
   IpAddr a;
-  if (inet_pton(AF_INET, s.c_str(), a.b.data()) == 1) {
-    a.version = 4;
+  if (inet_pton(AF_INET, s.c_str(), a.b_.data()) == 1) {
+    a.version_ = 4;
     return a;
   }
-  if (inet_pton(AF_INET6, s.c_str(), a.b.data()) == 1) {
-    a.version = 6;
+  if (inet_pton(AF_INET6, s.c_str(), a.b_.data()) == 1) {
+    a.version_ = 6;
     return a;
   }
   return std::nullopt;
 }
 
 std::size_t IpAddrHash::operator()(const IpAddr& a) const {
-  std::uint64_t h = 0xcbf29ce484222325ull ^ a.version;
-  for (std::size_t i = 0; i < a.size(); ++i) h = (h ^ a.b[i]) * 0x100000001b3ull;
-  return static_cast<std::size_t>(h);
+  Hasher h(a.version());
+  h.add_bytes(a.data(), a.size());
+  return static_cast<std::size_t>(h.finish());
 }
 
 }  // namespace stt::wire

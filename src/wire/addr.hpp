@@ -3,11 +3,14 @@
 // control-plane code (config, CLI, JSON). Parsing returns false on bad text.
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "wire/hash.hpp"
 
 namespace stt::wire {
 
@@ -31,31 +34,62 @@ struct MacAddr {
 };
 static_assert(sizeof(MacAddr) == 6);
 
-// An IPv4 or IPv6 address. IPv4 is kept in the first four bytes.
-struct IpAddr {
-  std::array<std::uint8_t, 16> b{};
-  std::uint8_t version = 0;  // 4, 6, or 0 for "unset"
-
-  static IpAddr v4(const std::uint8_t* p);
-  static IpAddr v6(const std::uint8_t* p);
-  bool is_v4() const { return version == 4; }
-  bool is_v6() const { return version == 6; }
+// An IPv4 or IPv6 address. IPv4 is kept in the first four bytes, the other
+// twelve zero: the bytes are private so that this holds, and equality (which
+// compares all sixteen) means what it says.
+class IpAddr {
+ public:
+  IpAddr() = default;
+  static IpAddr v4(const std::uint8_t* p) {
+    std::uint32_t raw;
+    __builtin_memcpy(&raw, p, 4);
+    return v4_raw(raw);
+  }
+  // The IPv4 address whose 4 bytes, loaded with memcpy, are `raw`. Written
+  // as two 8-byte stores, so that the 8-byte loads of word() (equality on
+  // the receive path) forward from them instead of stalling.
+  static IpAddr v4_raw(std::uint32_t raw) {
+    IpAddr a;
+    const std::uint64_t lo =
+        std::endian::native == std::endian::little ? std::uint64_t{raw} : std::uint64_t{raw} << 32;
+    const std::uint64_t hi = 0;
+    __builtin_memcpy(a.b_.data(), &lo, 8);
+    __builtin_memcpy(a.b_.data() + 8, &hi, 8);
+    a.version_ = 4;
+    return a;
+  }
+  static IpAddr v6(const std::uint8_t* p) {
+    IpAddr a;
+    __builtin_memcpy(a.b_.data(), p, 16);
+    a.version_ = 6;
+    return a;
+  }
+  std::uint8_t version() const { return version_; }  // 4, 6, or 0 for "unset"
+  bool is_v4() const { return version_ == 4; }
+  bool is_v6() const { return version_ == 6; }
   bool is_multicast() const;
-  std::size_t size() const { return version == 4 ? 4 : 16; }
-  const std::uint8_t* data() const { return b.data(); }
+  bool is_unspecified() const { return (word(0) | word(1)) == 0; }  // 0.0.0.0, ::, unset
+  std::size_t size() const { return version_ == 4 ? 4 : 16; }
+  const std::uint8_t* data() const { return b_.data(); }
+  // The sixteen bytes as two words loaded in host order (an IPv4 address
+  // zero padded): for comparisons in registers on the receive fast paths.
+  std::uint64_t word(int i) const {
+    std::uint64_t w;
+    __builtin_memcpy(&w, b_.data() + 8 * i, 8);
+    return w;
+  }
   std::string to_string() const;
   static std::optional<IpAddr> parse(std::string_view text);
   auto operator<=>(const IpAddr&) const = default;
   // Two 8-byte loads a side: the per-segment receive checks compare
   // addresses, and a defaulted == would be a memcmp call.
   friend bool operator==(const IpAddr& x, const IpAddr& y) {
-    std::uint64_t x0, x1, y0, y1;
-    __builtin_memcpy(&x0, x.b.data(), 8);
-    __builtin_memcpy(&x1, x.b.data() + 8, 8);
-    __builtin_memcpy(&y0, y.b.data(), 8);
-    __builtin_memcpy(&y1, y.b.data() + 8, 8);
-    return ((x0 ^ y0) | (x1 ^ y1)) == 0 && x.version == y.version;
+    return ((x.word(0) ^ y.word(0)) | (x.word(1) ^ y.word(1))) == 0 && x.version_ == y.version_;
   }
+
+ private:
+  std::array<std::uint8_t, 16> b_{};
+  std::uint8_t version_ = 0;
 };
 
 struct IpAddrHash {
@@ -63,7 +97,7 @@ struct IpAddrHash {
 };
 struct MacAddrHash {
   std::size_t operator()(const MacAddr& m) const {
-    return static_cast<std::size_t>(m.as_u64() * 0x9E3779B97F4A7C15ull >> 16);
+    return static_cast<std::size_t>(mix64(m.as_u64()));
   }
 };
 

@@ -20,17 +20,26 @@ inline std::uint32_t load_be32(const std::uint8_t* p) {
 inline std::uint64_t load_be64(const std::uint8_t* p) {
   return (std::uint64_t{load_be32(p)} << 32) | load_be32(p + 4);
 }
+// Each store is one byte swap and one store. Inlined into header writers,
+// GCC does not always merge the byte-by-byte form back into one store: it
+// assembled adjacent fields byte by byte instead.
 inline void store_be16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap16(v);
+#endif
+  std::memcpy(p, &v, 2);
 }
 inline void store_be32(std::uint8_t* p, std::uint32_t v) {
-  store_be16(p, static_cast<std::uint16_t>(v >> 16));
-  store_be16(p + 2, static_cast<std::uint16_t>(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap32(v);
+#endif
+  std::memcpy(p, &v, 4);
 }
 inline void store_be64(std::uint8_t* p, std::uint64_t v) {
-  store_be32(p, static_cast<std::uint32_t>(v >> 32));
-  store_be32(p + 4, static_cast<std::uint32_t>(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
+  std::memcpy(p, &v, 8);
 }
 
 struct Be16 {

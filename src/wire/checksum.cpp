@@ -8,6 +8,7 @@
 #endif
 
 #include "wire/bytes.hpp"
+#include "wire/headers.hpp"
 
 namespace stt::wire::csum {
 namespace {
@@ -346,10 +347,9 @@ __attribute__((target("avx2"))) inline __m256i copy_tail(std::uint8_t* d, const 
 // dst a little ahead of src modulo 4096, every load matches a store issued
 // a few iterations before; backward, the stores it matches come after it.
 // Backward has the mirror problem when dst is a little behind src, so each
-// direction takes the half of the relations on its good side. Measured on
-// Zen 3 (1448 and 8948 bytes, every dst - src modulo 4096 in steps of 8):
-// forward runs up to 4x slower with dst 1..~1300 bytes ahead, backward
-// worse with dst up to ~1300 bytes behind, both alike in between.
+// direction takes the half of the relations on its good side (forward is
+// slow with dst a little ahead, backward with dst a little behind; the
+// measurement is in bench/README.md, "Source-comment measurements").
 template <bool kDown>
 __attribute__((target("avx2"))) inline std::uint64_t copy_sum_avx2_short(std::uint8_t* dst,
                                                                          const std::uint8_t* src,
@@ -372,9 +372,9 @@ __attribute__((target("avx2"))) inline std::uint64_t copy_sum_avx2_short(std::ui
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), first);
   } else {
     // An unaligned store that straddles a page costs several times an
-    // aligned one and held up the stores behind it (8 ns per 1448-byte copy
-    // with dst 8..24 bytes before a page boundary), so such a head is stored
-    // last. Storing every head last measured 3% slower.
+    // aligned one and held up the stores behind it, so such a head is stored
+    // last; storing every head last measured slower (bench/README.md,
+    // "Source-comment measurements").
     const bool straddles = (reinterpret_cast<std::uintptr_t>(dst) & 4095u) > 4096u - 32u;
     if (!straddles) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), first);
     std::size_t i = 0;
@@ -553,10 +553,20 @@ std::uint32_t pseudo_v6(const std::uint8_t src[16], const std::uint8_t dst[16], 
   return s;
 }
 
+std::uint32_t pseudo(const std::uint8_t* l3, std::uint8_t ip_version, std::uint8_t proto,
+                     std::uint32_t l4_length) {
+  if (ip_version == 4) {
+    const auto* ip = header_at<Ipv4Header>(l3);
+    return pseudo_v4(ip->src, ip->dst, proto, l4_length);
+  }
+  const auto* ip = header_at<Ipv6Header>(l3);
+  return pseudo_v6(ip->src, ip->dst, proto, l4_length);
+}
+
 std::uint16_t ipv4_header(const std::uint8_t* hdr, std::size_t ihl_bytes) {
   std::uint32_t s = 0;
   for (std::size_t i = 0; i + 1 < ihl_bytes; i += 2) {
-    if (i == 10) continue;  // the checksum field itself
+    if (i == kIpv4ChecksumOffset) continue;  // the checksum field itself
     s += load_be16(hdr + i);
   }
   return finish(s);

@@ -118,6 +118,11 @@ std::uint32_t pseudo_v4(const std::uint8_t src[4], const std::uint8_t dst[4], st
 std::uint32_t pseudo_v6(const std::uint8_t src[16], const std::uint8_t dst[16], std::uint8_t proto,
                         std::uint32_t l4_length);
 
+// The pseudo-header sum of the IP packet whose header starts at `l3`
+// (version 4 or 6, as parsed): its addresses, `proto` and `l4_length`.
+std::uint32_t pseudo(const std::uint8_t* l3, std::uint8_t ip_version, std::uint8_t proto,
+                     std::uint32_t l4_length);
+
 // The IPv4 header checksum over `ihl_bytes` bytes, with the checksum field
 // taken as zero; returns the value to store.
 std::uint16_t ipv4_header(const std::uint8_t* hdr, std::size_t ihl_bytes);

@@ -3,6 +3,7 @@
 // fields (see bytes.hpp): no bitfields, no padding, sizes asserted below.
 // Code lays them over bytes only after checking the length (see parse.hpp).
 
+#include <cstddef>
 #include <cstdint>
 
 #include "wire/addr.hpp"
@@ -13,8 +14,8 @@ namespace stt::wire {
 // ---------------------------------------------------------------- Ethernet
 inline constexpr std::uint16_t kEtherTypeIpv4 = 0x0800;
 inline constexpr std::uint16_t kEtherTypeArp = 0x0806;
-inline constexpr std::uint16_t kEtherTypeVlan = 0x8100;   // 802.1Q
-inline constexpr std::uint16_t kEtherTypeQinQ = 0x88a8;   // 802.1ad
+inline constexpr std::uint16_t kEtherTypeVlan = 0x8100;  // 802.1Q
+inline constexpr std::uint16_t kEtherTypeQinQ = 0x88a8;  // 802.1ad
 inline constexpr std::uint16_t kEtherTypeIpv6 = 0x86dd;
 
 struct EthernetHeader {
@@ -32,9 +33,15 @@ struct VlanTag {
 };
 static_assert(sizeof(VlanTag) == 4);
 
-inline constexpr std::uint16_t tci_pcp(std::uint16_t tci) { return tci >> 13; }
-inline constexpr bool tci_dei(std::uint16_t tci) { return (tci & 0x1000) != 0; }
-inline constexpr std::uint16_t tci_vid(std::uint16_t tci) { return tci & 0x0fff; }
+inline constexpr std::uint16_t tci_pcp(std::uint16_t tci) {
+  return tci >> 13;
+}
+inline constexpr bool tci_dei(std::uint16_t tci) {
+  return (tci & 0x1000) != 0;
+}
+inline constexpr std::uint16_t tci_vid(std::uint16_t tci) {
+  return tci & 0x0fff;
+}
 
 // ---------------------------------------------------------------- IPv4
 inline constexpr std::uint8_t kIpProtoTcp = 6;
@@ -63,6 +70,11 @@ struct Ipv4Header {
 };
 static_assert(sizeof(Ipv4Header) == 20);
 inline constexpr std::uint16_t kIpv4FlagDf = 0x4000;
+inline constexpr std::uint32_t kIpv4TosOffset = offsetof(Ipv4Header, tos);
+inline constexpr std::uint32_t kIpv4TotalLengthOffset = offsetof(Ipv4Header, total_length);
+inline constexpr std::uint32_t kIpv4IdOffset = offsetof(Ipv4Header, id);
+inline constexpr std::uint32_t kIpv4ChecksumOffset = offsetof(Ipv4Header, checksum);
+inline constexpr std::uint32_t kIpv4DstOffset = offsetof(Ipv4Header, dst);
 
 // ---------------------------------------------------------------- IPv6
 struct Ipv6Header {
@@ -83,6 +95,7 @@ struct Ipv6Header {
   std::uint32_t flow_label() const { return version_tc_flow.get() & 0xfffffu; }
 };
 static_assert(sizeof(Ipv6Header) == 40);
+inline constexpr std::uint32_t kIpv6PayloadLengthOffset = offsetof(Ipv6Header, payload_length);
 
 // Extension headers that share the (next header, length in 8-octet units
 // beyond the first) layout.
@@ -113,8 +126,12 @@ inline constexpr std::uint8_t kEcnNotEct = 0;
 inline constexpr std::uint8_t kEcnEct1 = 1;
 inline constexpr std::uint8_t kEcnEct0 = 2;
 inline constexpr std::uint8_t kEcnCe = 3;
-inline constexpr std::uint8_t ecn_of(std::uint8_t tos) { return tos & 0x03; }
-inline constexpr std::uint8_t dscp_of(std::uint8_t tos) { return tos >> 2; }
+inline constexpr std::uint8_t ecn_of(std::uint8_t tos) {
+  return tos & 0x03;
+}
+inline constexpr std::uint8_t dscp_of(std::uint8_t tos) {
+  return tos >> 2;
+}
 
 // ---------------------------------------------------------------- TCP / UDP
 inline constexpr std::uint8_t kTcpFin = 0x01;
@@ -140,7 +157,15 @@ struct TcpHeader {
   std::uint32_t header_length() const { return (data_offset_ns >> 4) * 4u; }
 };
 static_assert(sizeof(TcpHeader) == 20);
-inline constexpr std::uint32_t kTcpChecksumOffset = 16;
+// Field offsets, for code that writes or loads a field straight from a
+// packet pointer on a hot path.
+inline constexpr std::uint32_t kTcpSrcPortOffset = offsetof(TcpHeader, src_port);
+inline constexpr std::uint32_t kTcpDstPortOffset = offsetof(TcpHeader, dst_port);
+inline constexpr std::uint32_t kTcpSeqOffset = offsetof(TcpHeader, seq);
+inline constexpr std::uint32_t kTcpAckOffset = offsetof(TcpHeader, ack);
+inline constexpr std::uint32_t kTcpFlagsOffset = offsetof(TcpHeader, flags);
+inline constexpr std::uint32_t kTcpChecksumOffset = offsetof(TcpHeader, checksum);
+static_assert(kTcpChecksumOffset == 16);
 
 struct UdpHeader {
   Be16 src_port;
@@ -149,7 +174,8 @@ struct UdpHeader {
   Be16 checksum;
 };
 static_assert(sizeof(UdpHeader) == 8);
-inline constexpr std::uint32_t kUdpChecksumOffset = 6;
+inline constexpr std::uint32_t kUdpChecksumOffset = offsetof(UdpHeader, checksum);
+static_assert(kUdpChecksumOffset == 6);
 
 // ---------------------------------------------------------------- STT
 // Flag bits use the deployed encoding (bit n = 1 << n), not the MSB-first

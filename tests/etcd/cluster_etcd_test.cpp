@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 using test::EtcdServer;
 
 EtcdOptions opts(const EtcdServer& s) {
-  return EtcdOptions{{s.endpoint()}, {}, {}, {}, {}, {}, 2000ms};
+  return s.options();
 }
 
 // Waits, bounded, for cond() to hold, re-checking every 20 ms.
@@ -203,6 +203,29 @@ TEST_F(EtcdTest, AuthTokenAndRbacKeepAHostToItsOwnKeys) {
   EXPECT_FALSE(anon.range("/stt/", prefix_range_end("/stt/"), r).ok());
 }
 
+TEST(EtcdTls, ClientCertificateIsRequiredAndWorks) {
+  EtcdServer tls(true);
+  EtcdClient c(tls.options());
+  ASSERT_TRUE(c.connect().ok());
+  EXPECT_TRUE(c.put("/stt/hosts/host-a", "{}").ok());
+  RangeResult r;
+  ASSERT_TRUE(c.range("/stt/hosts/host-a", {}, r).ok());
+  EXPECT_EQ(r.kvs.size(), 1u);
+  // Without a client certificate the member refuses.
+  EtcdOptions no_cert = tls.options();
+  no_cert.tls_cert.clear();
+  no_cert.tls_key.clear();
+  no_cert.timeout = 1000ms;
+  EtcdClient anon(no_cert);
+  EXPECT_FALSE(anon.connect().ok() && anon.range("/stt/hosts/host-a", {}, r).ok());
+  // Plain text to a TLS member does not work either.
+  EtcdOptions plain;
+  plain.endpoints = {"http://127.0.0.1:" + tls.endpoint().substr(tls.endpoint().rfind(':') + 1)};
+  plain.timeout = 1000ms;
+  EtcdClient p(plain);
+  EXPECT_FALSE(p.connect().ok() && p.range("/stt/hosts/host-a", {}, r).ok());
+}
+
 // ---- the Directory thread ----
 
 DirectoryConfig dir_config(const EtcdServer& s, const std::string& name, const char* addr) {
@@ -213,6 +236,7 @@ DirectoryConfig dir_config(const EtcdServer& s, const std::string& name, const c
   cfg.self = HostRecord{name, *wire::IpAddr::parse(addr), 7471, {0x10}};
   cfg.backoff_min = 50ms;
   cfg.backoff_max = 500ms;
+  cfg.read_page = 2;  // full reads take several pages
   return cfg;
 }
 
@@ -270,7 +294,8 @@ TEST_F(EtcdTest, DirectoryMembershipMacsAndCleanLeave) {
   ASSERT_TRUE(ma.until(a, [&] { return ma.hosts.count("host-b") == 1; }));
   ASSERT_TRUE(mb.until(b, [&] { return mb.hosts.count("host-a") == 1; }));
   EXPECT_EQ(mb.hosts["host-a"].address, *wire::IpAddr::parse("192.0.2.1"));
-  EXPECT_EQ(a.status().state, DirectoryState::kConnected);
+  // a's host key is visible before a itself has read and started its watch.
+  ASSERT_TRUE(eventually([&] { return a.status().state == DirectoryState::kConnected; }));
   EXPECT_NE(a.status().lease_id, 0);
 
   a.publish_local(0x10, kMac, {*wire::IpAddr::parse("10.0.0.1")});
@@ -295,6 +320,19 @@ TEST_F(EtcdTest, DirectoryMembershipMacsAndCleanLeave) {
   ASSERT_TRUE(mb.until(
       b, [&] { return mb.hosts.empty(); }, 2s));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
+TEST_F(EtcdTest, DirectoryRegistersNewContextsAfterAReload) {
+  Directory a(dir_config(server, "host-a", "192.0.2.1"));
+  Directory b(dir_config(server, "host-b", "192.0.2.2"));
+  a.start();
+  b.start();
+  Mirror mb;
+  ASSERT_TRUE(mb.until(b, [&] { return mb.hosts.count("host-a") == 1; }));
+  EXPECT_EQ(mb.hosts["host-a"].contexts, std::vector<std::uint64_t>{0x10});
+  a.set_contexts({0x30, 0x10, 0x20, 0x10});
+  ASSERT_TRUE(mb.until(b, [&] { return mb.hosts["host-a"].contexts.size() == 3; }));
+  EXPECT_EQ(mb.hosts["host-a"].contexts, (std::vector<std::uint64_t>{0x10, 0x20, 0x30}));
 }
 
 TEST_F(EtcdTest, DirectoryCountsGarbageAndForgeries) {
@@ -347,7 +385,7 @@ TEST_F(EtcdTest, DirectoryIsFailStaticAndReconcilesAfterAnOutage) {
   c.start();
   ASSERT_TRUE(ma.until(
       a, [&] { return ma.hosts.count("host-c") == 1; }, 20s));
-  EXPECT_EQ(a.status().state, DirectoryState::kConnected);
+  EXPECT_TRUE(eventually([&] { return a.status().state == DirectoryState::kConnected; }));
   EXPECT_GE(a.status().counters.get(ClusterCounter::kResyncs), 2u);
   // b's lease was not revoked; it expires after its TTL and b leaves then.
   ASSERT_TRUE(ma.until(

@@ -2,6 +2,8 @@
 // docs/cluster.md, bounded memory, and reconcile after a full read.
 #include "cluster/model.hpp"
 
+#include "cluster/flat_json.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -140,6 +142,52 @@ TEST(ClusterValues, RejectsMalformed) {
     EXPECT_FALSE(decode_mac(v, 2)) << v;
   EXPECT_FALSE(decode_claim("{\"host\":\"a/b\",\"seq\":1}"));
   EXPECT_FALSE(decode_claim("{\"host\":\"a\"}"));
+}
+
+TEST(ClusterValues, FastAndFullReadersAgree) {
+  // The in-place scan takes the usual form; escapes, nesting, other types and UTF-8 go to
+  // nlohmann::json. Either way the same values come out, or none.
+  struct Case {
+    const char* text;
+    bool ok;
+  };
+  for (const Case& c : std::vector<Case>{
+           {R"({"host":"h1","seq":5})", true},
+           {R"( { "host" : "h1" , "seq" : 5 } )", true},
+           {R"({"host":"h\u0031","seq":5})", true},             // escaped: full reader, "h1"
+           {R"({"host":"h1","seq":5,"x":{"y":[1,2]}})", true},  // nested unknown member
+           {R"({"host":"h1","seq":5,"x":true,"z":null,"w":-1.5})", true},
+           {R"({"host":"h1","seq":5,"host":"h2"})", true},  // the last one wins
+           {R"({"host":"h1","seq":5.0})", false},
+           {R"({"host":"h1","seq":-5})", false},
+           {R"({"host":"h1","seq":05})", false},
+           {R"({"host":"h1","seq":"5"})", false},
+           {R"({"host":"h1","seq":18446744073709551616})", false},
+           {R"({"host":"h1","seq":5})"
+            "x",
+            false},
+           {R"({"host":"h1","seq":5)", false},
+           {R"({"host":"h1" "seq":5})", false},
+           {R"(["host","h1"])", false},
+           {"{\"host\":\"h\xc3\xa9\",\"seq\":5}", false},  // valid UTF-8, not a host name
+           {"{\"host\":\"h\xff\",\"seq\":5}", false},      // invalid UTF-8
+       }) {
+    auto d = decode_claim(c.text);
+    EXPECT_EQ(d.has_value(), c.ok) << c.text;
+  }
+  auto d = decode_claim(R"({"host":"h\u0031","seq":5})");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->host, "h1");
+  d = decode_claim(R"({"host":"h1","seq":5,"host":"h2"})");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->host, "h2");
+  FlatObject o;
+  ASSERT_TRUE(o.parse(R"({"a":[],"b":["x","y"],"c":0})"));
+  ASSERT_NE(o.get("b"), nullptr);
+  EXPECT_EQ(o.get("b")->items.size(), 2u);
+  EXPECT_EQ(o.get("a")->type, FlatValue::Type::kStringArray);
+  EXPECT_EQ(o.get("c")->num, 0u);
+  EXPECT_EQ(o.get("d"), nullptr);
 }
 
 TEST(ClusterModel, HostsAndMacsBecomeChanges) {
@@ -330,6 +378,33 @@ TEST(ClusterModel, ResyncReconcilesAgainstWhatTheLoopHas) {
   EXPECT_EQ(counter(m, ClusterCounter::kResyncs), 1u);
   EXPECT_EQ(m.hosts().size(), 2u);
   EXPECT_EQ(m.macs().size(), 2u);
+}
+
+TEST(ClusterModel, LargeFlushSpillsInChunksInOrder) {
+  DirectoryModel m(kPrefix, "self", {});
+  put_host(m, host("h1", "192.0.2.1"));
+  const std::size_t n = DirectoryModel::kSpillEvery * 2 + 10;
+  for (std::size_t i = 0; i < n; ++i) {
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "02:00:00:%02x:%02x:%02x", unsigned((i >> 16) & 0xff),
+                  unsigned((i >> 8) & 0xff), unsigned(i & 0xff));
+    put_mac(m, "h1", "192.0.2.1", buf, 1);
+  }
+  std::vector<Change> out, all;
+  std::size_t spills = 0;
+  m.flush(out, [&](std::vector<Change>& chunk) {
+    EXPECT_LE(chunk.size(), DirectoryModel::kSpillEvery);
+    ++spills;
+    for (auto& c : chunk)
+      all.push_back(std::move(c));
+    chunk.clear();
+  });
+  for (auto& c : out)
+    all.push_back(std::move(c));
+  EXPECT_EQ(spills, 2u);
+  ASSERT_EQ(all.size(), n + 1);
+  EXPECT_EQ(all[0].kind, Change::Kind::kHostUp);  // still first
+  EXPECT_EQ(count(all, Change::Kind::kMacSet), n);
 }
 
 TEST(ClusterModel, HostAddressChangeRejudgesItsMacs) {

@@ -12,9 +12,13 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include "control/protocol.hpp"
+#include "ctl/runtime.hpp"
 
 namespace stt::daemon {
 namespace {
@@ -50,6 +54,7 @@ class FakeHandler : public ControlHandler {
   }
   json stats() override { return answer("stats"); }
   json reassembly() override { return answer("reassembly"); }
+  json cluster() override { return answer("cluster"); }
   json reload() override { return answer("reload"); }
 };
 
@@ -82,7 +87,50 @@ INSTANTIATE_TEST_SUITE_P(
         Dispatch{R"({"cmd":"peer_del","peer":"10.0.0.3","network":"red"})",
                  "peer_del(10.0.0.3,red)"},
         Dispatch{R"({"cmd":"stats"})", "stats"}, Dispatch{R"({"cmd":"reassembly"})", "reassembly"},
-        Dispatch{R"({"cmd":"reload"})", "reload"}));
+        Dispatch{R"({"cmd":"reload"})", "reload"}, Dispatch{R"({"cmd":"cluster"})", "cluster"}));
+
+// The protocol's names are what scripts and docs/cli.md use: renaming one in
+// control/protocol.hpp would change sttd and sttctl together and still
+// break every other client.
+TEST(ControlProtocol, NamesAreStable) {
+  std::vector<std::string> verbs;
+  for (const control::VerbSpec& v : control::kVerbs)
+    verbs.emplace_back(v.name);
+  EXPECT_EQ(verbs,
+            (std::vector<std::string>{"show", "stats", "reassembly", "cluster", "reload",
+                                      "fdb_show", "fdb_add", "fdb_del", "peer_add", "peer_del"}));
+  EXPECT_EQ(std::string(control::kCmd), "cmd");
+  EXPECT_EQ(std::string(control::kOk), "ok");
+  EXPECT_EQ(std::string(control::kResult), "result");
+  EXPECT_EQ(std::string(control::kError), "error");
+  EXPECT_EQ(std::string(control::arg::kMac), "mac");
+  EXPECT_EQ(std::string(control::arg::kNetwork), "network");
+  EXPECT_EQ(std::string(control::arg::kPeer), "peer");
+}
+
+// Every verb of the table: sttctl builds its request from the table, sttd
+// accepts it and calls the one handler of that verb with every argument.
+TEST(ControlProtocol, EveryVerbSttctlBuildsIsServedBySttd) {
+  for (const control::VerbSpec& v : control::kVerbs) {
+    SCOPED_TRACE(std::string(v.name));
+    std::vector<std::string> words;
+    std::string want_args;
+    for (std::size_t i = 0; i < v.args.size() && !v.args[i].empty(); ++i) {
+      const std::string value = v.args[i] == control::arg::kMac    ? "02:00:00:00:00:02"
+                                : v.args[i] == control::arg::kPeer ? "10.0.0.2"
+                                                                   : "blue";
+      if (!(i == 0 && v.required > 0)) words.emplace_back(v.args[i]);
+      words.push_back(value);
+      want_args += (want_args.empty() ? "" : ",") + value;
+    }
+    const std::string request = ctl::build_request(std::string(v.name), words).dump();
+    FakeHandler h;
+    const json reply = json::parse(handle_control_request(h, request));
+    EXPECT_EQ(reply.value(control::kOk, false), true) << request << " -> " << reply.dump();
+    const std::string want = std::string(v.name) + (v.args[0].empty() ? "" : "(" + want_args + ")");
+    EXPECT_EQ(h.calls, std::vector<std::string>{want}) << request;
+  }
+}
 
 struct Refused {
   std::string request;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "ctl/runtime.hpp"
 
 namespace stt::ctl {

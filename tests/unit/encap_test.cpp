@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <vector>
 
 #include "core/buffer.hpp"
@@ -230,7 +231,7 @@ class Encapsulator {
     buf.set_size(inner.size());
     batch->clear();
     Result r;
-    r.status = encapsulate(tunnel, buf.data(), buf.size(), req, form, *batch, r.counters);
+    r.status = encapsulate(tunnel, buf.frame(), req, form, *batch, r.counters);
     collect(r);
     return r;
   }
@@ -259,6 +260,21 @@ class Encapsulator {
 };
 
 // ------------------------------------------------------------ STT header fields
+
+// A Tunnel refuses an MTU with no room for an STT segment behind its outer
+// IP and TCP headers (segment_payload() would wrap) with a clear error.
+TEST(Tunnel, RefusesAnMtuItCannotUse) {
+  for (const bool v6 : {false, true}) {
+    TunnelConfig c = config(v6, 1500);
+    const std::uint16_t least = v6 ? 68 : 48;
+    c.mtu = static_cast<std::uint16_t>(least - 1);
+    EXPECT_NE(Tunnel::config_error(c).find("leaves no room"), std::string::npos);
+    EXPECT_THROW(Tunnel(c, 1), std::invalid_argument);
+    c.mtu = least;
+    EXPECT_EQ(Tunnel::config_error(c), "");
+    EXPECT_EQ(Tunnel(c, 1).segment_payload(), 8u);
+  }
+}
 
 TEST(Encap, R2_NonIpHasZeroL4Offset) {
   Encapsulator e(config(false));
@@ -812,8 +828,7 @@ TEST(Encap, GsoFormMetadataAndNoPayloadWrite) {
     e.buf.set_size(f.bytes.size());
     e.batch->clear();
     Result r;
-    r.status =
-        encapsulate(e.tunnel, e.buf.data(), e.buf.size(), req, TxForm::kGso, *e.batch, r.counters);
+    r.status = encapsulate(e.tunnel, e.buf.frame(), req, TxForm::kGso, *e.batch, r.counters);
     ASSERT_EQ(r.status, EncapStatus::kOk);
     e.collect(r);
     ASSERT_EQ(r.packets.size(), 1u);
@@ -1037,11 +1052,11 @@ TEST(Encap, CopyFormTooFewSlotsIsBatchFull) {
   PacketBuffer b1, b2;
   std::memcpy(b1.data(), f.bytes.data(), f.bytes.size());
   std::memcpy(b2.data(), f.bytes.data(), f.bytes.size());
-  EXPECT_EQ(encapsulate(e.tunnel, b1.data(), f.bytes.size(), {}, TxForm::kSegmentedCopy, *e.batch,
+  EXPECT_EQ(encapsulate(e.tunnel, b1.frame(f.bytes.size()), {}, TxForm::kSegmentedCopy, *e.batch,
                         counters),
             EncapStatus::kOk);
   // 3 + 3 > 5: the second frame is dropped whole, and the first stays.
-  EXPECT_EQ(encapsulate(e.tunnel, b2.data(), f.bytes.size(), {}, TxForm::kSegmentedCopy, *e.batch,
+  EXPECT_EQ(encapsulate(e.tunnel, b2.frame(f.bytes.size()), {}, TxForm::kSegmentedCopy, *e.batch,
                         counters),
             EncapStatus::kDropped);
   EXPECT_EQ(counters.get(EncapCounter::kDropBatchFull), 1u);
@@ -1124,16 +1139,29 @@ TEST(Encap, DropBadOffload) {
   }
 }
 
+// The headroom is the buffer's own: a frame without room for what
+// encapsulate() writes in front of it is dropped, and nothing is written.
 TEST(Encap, DropHeadroom) {
-  Encapsulator e(config(false));
-  EncapRequest req;
-  req.headroom = 17;
-  EXPECT_EQ(e.run(test::vec_a::inner_frame(), req).c(EncapCounter::kDropHeadroom), 1u);
-  req.headroom = 18;  // enough for the segmented form, not for the GSO form
-  EXPECT_EQ(e.run(test::vec_a::inner_frame(), req).status, EncapStatus::kOk);
-  Result r = e.run(test::vec_a::inner_frame(), req, TxForm::kGso);
-  EXPECT_EQ(r.status, EncapStatus::kDropped);
-  EXPECT_EQ(r.c(EncapCounter::kDropHeadroom), 1u);
+  const auto inner = test::vec_a::inner_frame();
+  for (const std::size_t headroom : {17, 18}) {
+    for (const TxForm form : {TxForm::kSegmented, TxForm::kGso}) {
+      Encapsulator e(config(false));
+      PacketBuffer small(headroom, 4096);
+      std::memset(small.raw(), 0xa5, headroom);
+      std::memcpy(small.data(), inner.data(), inner.size());
+      CounterSet<EncapCounter> counters;
+      // 18 bytes are enough for the segmented form, not for the GSO form.
+      const bool fits = headroom >= 18 && form != TxForm::kGso;
+      EXPECT_EQ(encapsulate(e.tunnel, small.frame(inner.size()), {}, form, *e.batch, counters),
+                fits ? EncapStatus::kOk : EncapStatus::kDropped);
+      EXPECT_EQ(counters.get(EncapCounter::kDropHeadroom), fits ? 0u : 1u);
+      if (!fits) {
+        EXPECT_EQ(e.batch->size(), 0u);
+        EXPECT_TRUE(std::all_of(small.raw(), small.raw() + headroom,
+                                [](std::uint8_t x) { return x == 0xa5; }));
+      }
+    }
+  }
 }
 
 TEST(Encap, DropBatchFull) {
@@ -1147,7 +1175,7 @@ TEST(Encap, DropBatchFull) {
   for (auto& b : bufs) {
     std::memcpy(b.data(), f.bytes.data(), f.bytes.size());
     last =
-        encapsulate(e.tunnel, b.data(), f.bytes.size(), {}, TxForm::kSegmented, *e.batch, counters);
+        encapsulate(e.tunnel, b.frame(f.bytes.size()), {}, TxForm::kSegmented, *e.batch, counters);
     if (last == EncapStatus::kOk) ++ok;
   }
   EXPECT_EQ(ok, 4);  // 4 * 123 = 492 <= 512 < 615

@@ -146,7 +146,8 @@ void run_round(std::uint64_t seed, const Scenario& sc, Totals& totals) {
       sf.expected.insert(sf.expected.begin() + 12, tag, tag + 4);
     }
     batch.clear();
-    ASSERT_EQ(encapsulate(tunnels[peer], frame, len, req, TxForm::kSegmented, batch, enc_counters),
+    ASSERT_EQ(encapsulate(tunnels[peer], {frame, len, kDefaultHeadroom}, req, TxForm::kSegmented,
+                          batch, enc_counters),
               EncapStatus::kOk)
         << "seed " << seed << " len " << len << " mtu " << mtus[peer];
     ASSERT_GT(batch.size(), 0u);
@@ -420,8 +421,9 @@ void append_round(std::uint64_t seed, bool defer, std::uint64_t* taken, std::uin
     EncapRequest req;
     req.context_id = rng();
     batch.clear();
-    ASSERT_EQ(encapsulate(tunnels[static_cast<std::size_t>(peer)], buf.data() + kDefaultHeadroom,
-                          len, req, TxForm::kSegmented, batch, enc),
+    ASSERT_EQ(encapsulate(tunnels[static_cast<std::size_t>(peer)],
+                          {buf.data() + kDefaultHeadroom, len, kDefaultHeadroom}, req,
+                          TxForm::kSegmented, batch, enc),
               EncapStatus::kOk);
     for (const TxPacket& tp : batch) {
       Bytes b(tp.header, tp.header + tp.header_len);

@@ -111,6 +111,32 @@ TEST(Reassembly, InOrderPieces) {
   EXPECT_EQ(r.counters().get(ReasmCounter::kSegmentsHeld), 3u);
 }
 
+// add() checks the bounds it copies by itself, whatever its caller checked:
+// a piece past its frame's end (first piece, or the next one in order) or
+// an empty one is refused, counted, and changes nothing held.
+TEST(Reassembly, PiecesOutsideTheirFrameAreRefused) {
+  Reassembler r({});
+  auto f = make_frame(3000, 4);
+  std::vector<std::uint8_t> big(4000, 0);
+  ReassembledFrame out;
+  SttSegment beyond = piece(big, 2000, 1500, 5);
+  beyond.frame_len = 3000;  // [2000, 3500) in a 3000-byte frame
+  EXPECT_FALSE(r.add(beyond, 0, &out));
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropLengthMismatch), 1u);
+  EXPECT_EQ(r.stats().frames_in_flight, 0u);
+
+  EXPECT_FALSE(r.add(piece(f, 0, 1000, 5), 0, &out));  // held, appendable at 1000
+  SttSegment next = piece(big, 1000, 2500, 5);
+  next.frame_len = 3000;  // the next in order, but 500 bytes too long
+  EXPECT_FALSE(r.add(next, 0, &out));
+  SttSegment empty = piece(f, 1000, 0, 5);
+  EXPECT_FALSE(r.add(empty, 0, &out));
+  EXPECT_EQ(r.counters().get(ReasmCounter::kDropLengthMismatch), 3u);
+  EXPECT_EQ(r.stats().bytes_held, 1000u);
+  EXPECT_TRUE(r.add(piece(f, 1000, 2000, 5), 0, &out));
+  EXPECT_TRUE(same(out, f));
+}
+
 TEST(Reassembly, EveryArrivalOrderOfFivePieces) {
   auto f = make_frame(5 * 700 - 13, 3);
   auto c = cuts(f.size(), 700);

@@ -110,7 +110,7 @@ std::vector<std::vector<std::uint8_t>> segments_of(bool outer_v6,
   CounterSet<EncapCounter> counters;
   EncapRequest req;
   req.context_id = 0x77;
-  EXPECT_EQ(encapsulate(tunnel, buf.data(), buf.size(), req, TxForm::kSegmented, *batch, counters),
+  EXPECT_EQ(encapsulate(tunnel, buf.frame(), req, TxForm::kSegmented, *batch, counters),
             EncapStatus::kOk);
   std::vector<std::vector<std::uint8_t>> out;
   for (const TxPacket& p : *batch) {

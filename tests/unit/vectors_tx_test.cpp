@@ -180,7 +180,7 @@ EncapRun encap(core::Tunnel& tunnel, std::span<const std::uint8_t> inner,
   buf.set_size(inner.size());
   auto batch = std::make_unique<core::TxBatch>();
   EncapRun r;
-  r.status = core::encapsulate(tunnel, buf.data(), buf.size(), req, form, *batch, r.counters);
+  r.status = core::encapsulate(tunnel, buf.frame(), req, form, *batch, r.counters);
   for (const auto& p : *batch) {
     std::vector<std::uint8_t> bytes(p.header, p.header + p.header_len);
     bytes.insert(bytes.end(), p.payload, p.payload + p.payload_len);
