@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential g++ cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
+  # tests/cluster: a secured etcd's CA and certificates
+  openssl
   # libraries
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev

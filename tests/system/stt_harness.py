@@ -43,6 +43,7 @@ FAST_PATH = os.environ.get("STT_FAST_PATH", "")
 _namespaces = []   # names, in creation order
 _processes = []    # subprocess.Popen objects still possibly running
 _daemon_logs = []  # (label, path) of every daemon started
+_cleanup_hooks = []  # functions cleanup_all() calls last (files of other harnesses)
 _tmp_root = None
 _ns_seq = 0
 
@@ -110,6 +111,18 @@ def cleanup_all():
     while _namespaces:
         ns = _namespaces.pop()
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    for fn in list(_cleanup_hooks):
+        try:
+            fn()
+        except Exception as e:  # keep cleaning up the rest
+            print("cleanup: %s: %s" % (getattr(fn, "__name__", fn), e), file=sys.stderr)
+
+
+def on_cleanup(fn):
+    """Makes every cleanup_all() (teardown, exit, signal) call fn() after the processes
+    are stopped and the namespaces deleted: for files that must go even on failure."""
+    if fn not in _cleanup_hooks:
+        _cleanup_hooks.append(fn)
 
 
 def _on_signal(signum, frame):
@@ -699,11 +712,13 @@ class SystemTestCase(unittest.TestCase):
     """Base class: refuses to run without root and the binaries, then builds the class's
     topology (build_topology), cleaning up whatever a failed build left."""
 
+    needs_sttd = True  # False: a suite that runs no sttd (tests/cluster's etcd harness test)
+
     @classmethod
     def setUpClass(cls):
         if os.geteuid() != 0:
             raise HarnessError("system tests need root (network namespaces)")
-        for var, path in (("STTD", STTD), ("STTCTL", STTCTL)):
+        for var, path in (("STTD", STTD), ("STTCTL", STTCTL)) if cls.needs_sttd else ():
             if not path or not os.access(path, os.X_OK):
                 raise HarnessError("%s=%r is not an executable; build sttd and sttctl" %
                                    (var, path))
