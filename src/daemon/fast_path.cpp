@@ -94,7 +94,8 @@ std::uint32_t FastPath::slot_of(std::uint64_t context_id) const {
 
 void FastPath::sync_networks(std::span<const NetworkView> nets) {
   std::vector<std::uint64_t> gone;
-  for (const auto& [ctx, n] : nets_) {
+  for (const auto& [key, n] : nets_) {
+    const std::uint64_t ctx = key;  // a copy: clang 14 cannot capture a structured binding
     const auto it = std::find_if(nets.begin(), nets.end(),
                                  [&](const NetworkView& v) { return v.context_id == ctx; });
     if (it == nets.end() || it->tap_ifindex != n.tap_ifindex) gone.push_back(ctx);

@@ -347,7 +347,8 @@ std::vector<BpfLearned> BpfFastPath::learned() const {
   bool first = true;
   for (;;) {
     __u32 n = kBatch;
-    LIBBPF_OPTS(bpf_map_batch_opts, o);
+    bpf_map_batch_opts o{};  // what LIBBPF_OPTS does, without its GNU C extensions
+    o.sz = sizeof(o);
     const int err = bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys.data(),
                                          values.data(), &n, &o);
     first = false;

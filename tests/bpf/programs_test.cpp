@@ -85,10 +85,14 @@ class BpfPrograms : public ::testing::Test {
   int run(int prog_fd, const Bytes& in, Bytes* out) {
     __sk_buff ctx{};
     out->assign(in.size() + 256, 0);
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.data(), .data_out = out->data(),
-                .data_size_in = static_cast<__u32>(in.size()),
-                .data_size_out = static_cast<__u32>(out->size()), .ctx_in = &ctx,
-                .ctx_size_in = sizeof ctx);
+    bpf_test_run_opts o{};  // what LIBBPF_OPTS does, without its GNU C extensions
+    o.sz = sizeof(o);
+    o.data_in = in.data();
+    o.data_out = out->data();
+    o.data_size_in = static_cast<__u32>(in.size());
+    o.data_size_out = static_cast<__u32>(out->size());
+    o.ctx_in = &ctx;
+    o.ctx_size_in = sizeof ctx;
     EXPECT_EQ(bpf_prog_test_run_opts(prog_fd, &o), 0) << std::strerror(errno);
     out->resize(o.data_size_out);
     return static_cast<int>(o.retval);
