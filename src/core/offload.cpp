@@ -96,6 +96,27 @@ std::uint32_t ip_fixed_len(const std::uint8_t* pkt, const L3L4& g) {
               : static_cast<std::uint32_t>(sizeof(wire::Ipv6Header));
 }
 
+// One piece of a cut: the input's headers (through L4) copied in front of
+// the piece's slice of the payload, with the IPv4 ID advanced per piece.
+// `data` is null when the arena is full.
+struct Piece {
+  std::uint8_t* data;
+  std::uint32_t off;  // payload offset of the piece in the input
+  std::uint32_t len;  // payload bytes of the piece
+};
+
+Piece start_piece(const std::uint8_t* in, const L3L4& g, std::uint16_t mss, std::uint16_t id0,
+                  std::uint32_t i, std::uint32_t headroom, FrameArena& out) {
+  const std::uint32_t off = i * mss;
+  const std::uint32_t len = std::min<std::uint32_t>(mss, g.payload - off);
+  FrameArena::Frame* f = out.allocate(g.hdr_len + len, headroom);
+  if (f == nullptr) return {nullptr, off, len};
+  std::memcpy(f->data, in, g.hdr_len);
+  if (g.v4)
+    header_at<wire::Ipv4Header>(f->data + g.l3)->id.set(static_cast<std::uint16_t>(id0 + i));
+  return {f->data, off, len};
+}
+
 GsoError cut_tcp(const std::uint8_t* in, const L3L4& g, std::uint16_t mss, std::uint32_t headroom,
                  FrameArena& out) {
   const auto* tcp_in = header_at<wire::TcpHeader>(in + g.l4);
@@ -110,13 +131,8 @@ GsoError cut_tcp(const std::uint8_t* in, const L3L4& g, std::uint16_t mss, std::
   }
 
   for (std::uint32_t i = 0; i < n; ++i) {
-    const std::uint32_t off = i * mss;
-    const std::uint32_t len = std::min<std::uint32_t>(mss, g.payload - off);
-    FrameArena::Frame* f = out.allocate(g.hdr_len + len, headroom);
-    if (f == nullptr) return GsoError::kArenaFull;
-    std::uint8_t* p = f->data;
-    std::memcpy(p, in, g.hdr_len);
-    if (g.v4) header_at<wire::Ipv4Header>(p + g.l3)->id.set(static_cast<std::uint16_t>(id0 + i));
+    const auto [p, off, len] = start_piece(in, g, mss, id0, i, headroom, out);
+    if (p == nullptr) return GsoError::kArenaFull;
     set_ip_lengths(p, g, (g.l4 - g.l3 - ip_hl) + tcp_hl + len);
     auto* tcp = header_at<wire::TcpHeader>(p + g.l4);
     tcp->seq.set(seq0 + off);
@@ -144,14 +160,9 @@ GsoError cut_udp_datagrams(const std::uint8_t* in, const L3L4& g, std::uint16_t 
   const std::uint32_t ip_hl = ip_fixed_len(in, g);
   const std::uint32_t ext = g.l4 - g.l3 - ip_hl;  // IPv6 extension headers
   for (std::uint32_t i = 0; i < n; ++i) {
-    const std::uint32_t off = i * mss;
-    const std::uint32_t len = std::min<std::uint32_t>(mss, g.payload - off);
-    FrameArena::Frame* f = out.allocate(g.hdr_len + len, headroom);
-    if (f == nullptr) return GsoError::kArenaFull;
-    std::uint8_t* p = f->data;
-    std::memcpy(p, in, g.hdr_len);
+    const auto [p, off, len] = start_piece(in, g, mss, id0, i, headroom, out);
+    if (p == nullptr) return GsoError::kArenaFull;
     const std::uint32_t udp_len = sizeof(wire::UdpHeader) + len;
-    if (g.v4) header_at<wire::Ipv4Header>(p + g.l3)->id.set(static_cast<std::uint16_t>(id0 + i));
     set_ip_lengths(p, g, ext + udp_len);
     auto* udp = header_at<wire::UdpHeader>(p + g.l4);
     udp->length.set(static_cast<std::uint16_t>(udp_len));
