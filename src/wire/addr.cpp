@@ -67,10 +67,4 @@ std::optional<IpAddr> IpAddr::parse(std::string_view text) {
   return std::nullopt;
 }
 
-std::size_t IpAddrHash::operator()(const IpAddr& a) const {
-  Hasher h(a.version());
-  h.add_bytes(a.data(), a.size());
-  return static_cast<std::size_t>(h.finish());
-}
-
 }  // namespace stt::wire

@@ -100,7 +100,15 @@ class IpAddr {
 };
 
 struct IpAddrHash {
-  std::size_t operator()(const IpAddr& a) const;
+  // Both 8-byte words whatever the family: an IPv4 address's tail bytes are
+  // zero (IpAddr keeps them so), and two word loads beat a byte loop on the
+  // per-frame peer lookup.
+  std::size_t operator()(const IpAddr& a) const {
+    Hasher h(a.version());
+    h.add(a.word(0));
+    h.add(a.word(1));
+    return static_cast<std::size_t>(h.finish());
+  }
 };
 struct MacAddrHash {
   std::size_t operator()(const MacAddr& m) const {
