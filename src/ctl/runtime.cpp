@@ -456,7 +456,7 @@ void register_runtime_commands(CLI::App& app) {
   // iproute2 style (`ip -j link`): -s and -j may also come before the verb.
   add_common(&app, common);
 
-  verb(&app, "show", "show the underlay, networks and peers of the running sttd",
+  verb(&app, "show", "show the running sttd: daemon, fast path, firewall, networks, peers, underlay",
        control::verb::kShow, common, false);
   verb(&app, "stats", "show the counters that are not zero, global and per network (-a: all)",
        control::verb::kStats, common, false)

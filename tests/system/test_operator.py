@@ -335,7 +335,7 @@ class DropLogs(H.SystemTestCase):
                 self.assertIn("from %s" % sender, got[0])
                 if net:
                     self.assertIn("network %s: dropped" % net, got[0])
-                level = "warn" if "unknown_context" in tag else "debug"
+                level = "warning" if "unknown_context" in tag else "debug"
                 self.assertTrue(got[0].startswith(level + ": "), got[0])
 
         # A burst of 1000 bad checksums: one line a second at most, and every drop counted
