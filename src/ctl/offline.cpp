@@ -332,6 +332,83 @@ void print_table_row(std::FILE* out, const PcapRecord& rec, const core::Reassemb
 
 }  // namespace
 
+namespace {
+
+// The drop counters of a set ("drop_..."; the reassembler's expired and
+// evicted frames too) that are not zero, as "group.name N" phrases.
+template <typename E>
+void drop_phrases(std::string_view group, const core::CounterSet<E>& set, std::string* out,
+                  std::uint64_t* total) {
+  set.for_each([&](std::string_view name, std::uint64_t v) {
+    const bool drop = name.starts_with("drop_") || name == "expired" || name == "evicted";
+    if (!drop || v == 0) return;
+    *out += fmt::format("{}{}.{} {}", out->empty() ? "" : ", ", group, name, v);
+    *total += v;
+  });
+}
+
+// What the drops of a decap run were, and what to try, on stderr.
+void print_decap_hints(const DecapOptions& opt, const ToolCounters& tool,
+                       const core::CounterSet<core::RxCounter>& rx_counters,
+                       const core::Reassembler& reasm,
+                       const core::CounterSet<core::DecapCounter>& decap_counters) {
+  const core::ReassemblyStats stats = reasm.stats();
+  std::string why;
+  std::uint64_t dropped = tool.skipped_truncated + tool.skipped_oversize;
+  if (tool.skipped_truncated != 0) {
+    why += fmt::format("input.skipped_truncated {}", tool.skipped_truncated);
+  }
+  if (tool.skipped_oversize != 0) {
+    why +=
+        fmt::format("{}input.skipped_oversize {}", why.empty() ? "" : ", ", tool.skipped_oversize);
+  }
+  drop_phrases("rx", rx_counters, &why, &dropped);
+  drop_phrases("reassembly", reasm.counters(), &why, &dropped);
+  drop_phrases("decap", decap_counters, &why, &dropped);
+  if (dropped != 0) {
+    std::fprintf(stderr, "sttctl decap: %llu packet(s) or frame(s) dropped: %s\n",
+                 static_cast<unsigned long long>(dropped), why.c_str());
+  }
+  if (tool.skipped_truncated != 0) {
+    std::fprintf(stderr,
+                 "sttctl decap: %llu packet(s) cut short by the capture's snap length: capture "
+                 "again with the whole packet (dumpcap -s 0)\n",
+                 static_cast<unsigned long long>(tool.skipped_truncated));
+  }
+  const std::uint64_t other_port = rx_counters.get(core::RxCounter::kNotOurPort);
+  if (rx_counters.get(core::RxCounter::kSegments) == 0 && other_port != 0) {
+    std::fprintf(stderr,
+                 "sttctl decap: no segment to port %u, %llu TCP packet(s) to other ports: if the "
+                 "tunnel uses another port, try --port\n",
+                 unsigned{opt.port}, static_cast<unsigned long long>(other_port));
+  }
+  if (reasm.counters().get(core::ReasmCounter::kExpired) != 0) {
+    std::fprintf(stderr,
+                 "sttctl decap: frame(s) expired before their last segment came (%u ms of capture "
+                 "time): if the capture is slow, try a longer --timeout\n",
+                 opt.timeout_ms);
+  }
+  // A capture taken on the receiving host holds segments as the NIC handed
+  // them up: with checksum offload their TCP checksum was never filled in by
+  // the sender's NIC as seen here, so they look corrupt.
+  const std::uint64_t bad_csum = rx_counters.get(core::RxCounter::kDropBadTcpChecksum);
+  if (bad_csum != 0 && !opt.trust_checksums) {
+    std::fprintf(stderr,
+                 "sttctl decap: %llu segment(s) dropped for a bad TCP checksum. A capture taken "
+                 "on the receiving host (or the sender, with checksum offload) holds checksums "
+                 "the NIC never checked or filled in: if so, try --trust-checksums\n",
+                 static_cast<unsigned long long>(bad_csum));
+  }
+  if (stats.frames_in_flight != 0) {
+    std::fprintf(stderr,
+                 "sttctl decap: %llu frame(s) incomplete at the end of the capture: segments "
+                 "missing (a capture filter or a snap length too short?)\n",
+                 static_cast<unsigned long long>(stats.frames_in_flight));
+  }
+}
+
+}  // namespace
+
 int run_decap(const DecapOptions& opt, std::FILE* out) {
   const char* verb = "decap";
   std::string err;
@@ -434,24 +511,10 @@ int run_decap(const DecapOptions& opt, std::FILE* out) {
                  static_cast<unsigned long long>(delivered),
                  opt.output.empty() ? "" : (" to " + opt.output).c_str(), lines.c_str());
   }
-  // What to try, on stderr so -j output stays one JSON document. A capture
-  // taken on the receiving host holds segments as the NIC handed them up:
-  // with checksum offload their TCP checksum was never filled in by the
-  // sender's NIC as seen here, so they look corrupt.
-  const std::uint64_t bad_csum = rx_counters.get(core::RxCounter::kDropBadTcpChecksum);
-  if (bad_csum != 0 && !opt.trust_checksums) {
-    std::fprintf(stderr,
-                 "sttctl decap: %llu segment(s) dropped for a bad TCP checksum. A capture taken "
-                 "on the receiving host (or the sender, with checksum offload) holds checksums "
-                 "the NIC never checked or filled in: if so, try --trust-checksums\n",
-                 static_cast<unsigned long long>(bad_csum));
-  }
-  if (stats.frames_in_flight != 0) {
-    std::fprintf(stderr,
-                 "sttctl decap: %llu frame(s) incomplete at the end of the capture: segments "
-                 "missing (a capture filter or a snap length too short?)\n",
-                 static_cast<unsigned long long>(stats.frames_in_flight));
-  }
+  // Why, and what to try, on stderr so -j output stays one JSON document.
+  // The exit status stays 0: the capture was read to the end, and what it
+  // held is reported, as tshark and `tcpdump -r` do (docs/cli.md).
+  print_decap_hints(opt, tool, rx_counters, reasm, decap_counters);
   return 0;
 }
 

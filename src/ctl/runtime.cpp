@@ -149,9 +149,11 @@ void render_table(const Json& rows, std::size_t indent, std::string& out) {
       if (std::find(cols.begin(), cols.end(), k) == cols.end()) cols.push_back(k);
     }
   }
-  // Identifying columns lead (the daemon's objects may come sorted by key).
+  // Identifying columns lead (the daemon's objects may come sorted by key),
+  // then an entry's kind: `fdb show` reads as `bridge fdb show` (MAC, where
+  // it points, static or learned) before the age.
   auto rank = [](const std::string& k) {
-    static constexpr const char* kFirst[] = {"name", "network", "mac", "peer"};
+    static constexpr const char* kFirst[] = {"name", "network", "mac", "peer", "type"};
     for (std::size_t i = 0; i < std::size(kFirst); ++i) {
       if (k == kFirst[i]) return i;
     }
@@ -301,8 +303,10 @@ void hide_zeros(Json& j) {
   }
 }
 
+// `quiet`: the text form prints nothing on success, like `bridge fdb add` and
+// `ip link set` (the result, such as the peer `fdb del` removed, is in -j).
 void run(const Common& c, const std::string& cmd, const std::vector<std::string>& words,
-         bool quiet_when_empty) {
+         bool quiet) {
   try {
     Json result = call_daemon(c.socket_path(), build_request(cmd, words));
     std::string out;
@@ -312,8 +316,7 @@ void run(const Common& c, const std::string& cmd, const std::vector<std::string>
     }
     if (c.json) {
       out = result.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
-    } else if (!(quiet_when_empty &&
-                 (result.is_null() || (result.is_object() && result.empty())))) {
+    } else if (!quiet) {
       out = render_text(result);
     }
     std::fwrite(out.data(), 1, out.size(), stdout);
@@ -326,13 +329,12 @@ void run(const Common& c, const std::string& cmd, const std::vector<std::string>
 
 // A verb whose words are kept for build_request.
 CLI::App* verb(CLI::App* parent, const char* name, const char* help, const std::string& cmd,
-               Common& common, bool quiet_when_empty, const char* words_help = nullptr) {
+               Common& common, bool quiet, const char* words_help = nullptr) {
   CLI::App* sub = parent->add_subcommand(name, help);
   add_common(sub, common);
   auto words = std::make_shared<std::vector<std::string>>();
   if (words_help != nullptr) sub->add_option("words", *words, words_help)->type_name("");
-  sub->callback(
-      [&common, cmd, words, quiet_when_empty] { run(common, cmd, *words, quiet_when_empty); });
+  sub->callback([&common, cmd, words, quiet] { run(common, cmd, *words, quiet); });
   return sub;
 }
 
@@ -454,7 +456,7 @@ void register_runtime_commands(CLI::App& app) {
   // iproute2 style (`ip -j link`): -s and -j may also come before the verb.
   add_common(&app, common);
 
-  verb(&app, "show", "show the underlay, networks and peers of the running sttd",
+  verb(&app, "show", "show the running sttd: daemon, fast path, firewall, networks, peers, underlay",
        control::verb::kShow, common, false);
   verb(&app, "stats", "show the counters that are not zero, global and per network (-a: all)",
        control::verb::kStats, common, false)
@@ -463,7 +465,7 @@ void register_runtime_commands(CLI::App& app) {
        control::verb::kReassembly, common, false);
   verb(&app, "cluster", "show the etcd directory: state, endpoint, lease, hosts, MACs, counters",
        control::verb::kCluster, common, false);
-  verb(&app, "reload", "re-read the configuration file", control::verb::kReload, common, true);
+  verb(&app, "reload", "re-read the configuration file", control::verb::kReload, common, false);
 
   CLI::App* fdb = app.add_subcommand("fdb", "the forwarding table: MAC -> peer");
   add_common(fdb, common);

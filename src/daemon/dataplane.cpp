@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <optional>
 
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 #include "wire/headers.hpp"
@@ -32,6 +35,94 @@ PeerTableOptions peer_options(const DataplaneOptions& o, const sys::LinkInfo& un
   p.port = o.port;
   p.policy = o.peers;
   return p;
+}
+
+// The rate-limit slots of the causes (DropCause::slot): the data-path
+// counters, then each libstt counter group's counters.
+constexpr std::size_t kRxSlots = static_cast<std::size_t>(DpCounter::kCount);
+constexpr std::size_t kReasmSlots = kRxSlots + core::CounterSet<core::RxCounter>::kSize;
+constexpr std::size_t kDecapSlots = kReasmSlots + core::CounterSet<core::ReasmCounter>::kSize;
+constexpr std::size_t kEncapSlots = kDecapSlots + core::CounterSet<core::DecapCounter>::kSize;
+static_assert(kEncapSlots + core::CounterSet<core::EncapCounter>::kSize == kDropLogSlots);
+static_assert(Dataplane::kDebugLevel == spdlog::level::debug);
+
+// Why frames counted under a drop counter were dropped, for the log line.
+std::string_view drop_reason(DpCounter c) {
+  switch (c) {
+    case DpCounter::kTxDropTooShort:
+      return "shorter than an Ethernet header";
+    case DpCounter::kTxDropNoPeer:
+      return "the network has no peer to send it to";
+    case DpCounter::kTxDropNoNeighbour:
+      return "the peer's next hop did not resolve in time, or its queue was full";
+    case DpCounter::kTxDropNoRoute:
+      return "no route to the peer through the underlay";
+    case DpCounter::kTxDropEncap:
+      return "encapsulation refused it";
+    case DpCounter::kTxDropSendError:
+      return "the kernel refused to send it";
+    case DpCounter::kTxDropTapRead:
+      return "reading it from the TAP failed";
+    case DpCounter::kRxDropTruncated:
+      return "larger than the receive buffer";
+    case DpCounter::kRxDropInvalid:
+      return "not a valid STT segment";
+    case DpCounter::kRxDropBadHeader:
+      return "too short for an STT header";
+    case DpCounter::kRxDropUnknownContext:
+      return "no network here has that context ID (compare the [[network]] context_id on both "
+             "hosts)";
+    case DpCounter::kRxDropNotPeer:
+      return "the sender is not a peer of this network";
+    case DpCounter::kRxDropNotPeerSegments:
+      return "the sender is a peer of no network (dropped before reassembly)";
+    case DpCounter::kRxDropDecap:
+      return "decapsulation refused it";
+    case DpCounter::kRxDropTapWrite:
+      return "the TAP refused it";
+    case DpCounter::kRxRecvErrors:
+      return "receiving from the underlay failed";
+    default:
+      return "dropped";
+  }
+}
+
+DropCause cause(DpCounter c) {
+  return {counter_name(c), {}, {}, drop_reason(c), static_cast<std::size_t>(c)};
+}
+
+// `c` refined by the libstt counter `why` of group `group`, whose slots start at `base`.
+template <typename E>
+DropCause cause(DpCounter c, std::string_view group, E why, std::size_t base) {
+  return {counter_name(c), group, core::counter_name(why), drop_reason(c),
+          base + static_cast<std::size_t>(why)};
+}
+
+// The libstt drop counter ("drop_...", or the reassembler's "expired" and
+// "evicted") that moved since `seen`, which then catches up: libstt counts
+// each frame it refuses under exactly one, so it names why the frame just
+// refused was.
+template <typename E>
+std::optional<E> moved_drop(const core::CounterSet<E>& now, core::CounterSet<E>& seen) {
+  std::optional<E> moved;
+  for (std::size_t i = 0; i < core::CounterSet<E>::kSize && !moved; ++i) {
+    const std::string_view name = core::counter_name(static_cast<E>(i));
+    const bool drop = name.starts_with("drop_") || name == "expired" || name == "evicted";
+    if (now[i] != seen[i] && drop) moved = static_cast<E>(i);
+  }
+  seen = now;
+  return moved;
+}
+
+// The outer source address of a packet that did not parse, when its IP
+// header is there to read.
+std::optional<wire::IpAddr> outer_source(const std::uint8_t* p, std::size_t len) {
+  constexpr std::size_t kEth = wire::kEthHeaderLen;
+  if (p == nullptr || len < kEth) return std::nullopt;
+  const unsigned type = (unsigned{p[12]} << 8) | p[13];
+  if (type == 0x0800 && len >= kEth + 20) return wire::IpAddr::v4(p + kEth + 12);
+  if (type == 0x86dd && len >= kEth + 40) return wire::IpAddr::v6(p + kEth + 8);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -197,6 +288,7 @@ void Dataplane::tick(std::uint64_t now) {
   if (now >= next_housekeeping_ns_) {
     next_housekeeping_ns_ = now + kHousekeepingNs;
     reasm_.expire(now);
+    log_reassembly_drops(now, {});
     for (auto& n : switch_.networks())
       n->fdb.age(now);
   }
@@ -216,7 +308,10 @@ void Dataplane::flush() {
   if (batch_->size() != 0) {
     const std::size_t sent = io_.send(*batch_);
     counters_.inc(DpCounter::kTxPackets, sent);
-    if (sent < batch_->size()) counters_.inc(DpCounter::kTxDropSendError, batch_->size() - sent);
+    if (sent < batch_->size()) {
+      DropSubject what{.what = "outer packet", .packets = batch_->size() - sent};
+      drop(nullptr, DpCounter::kTxDropSendError, what, now_ns());
+    }
     batch_->clear();
   }
   tx_used_ = 0;
@@ -241,7 +336,9 @@ void Dataplane::on_tap_readable(Network& n) {
     const ssize_t len = io_.read_tap(n.tap, &vnet, b->data(), b->tailroom());
     if (len < 0) {
       --tx_used_;  // b was the last one taken
-      if (len != -EAGAIN && len != -EINTR) count(&n, DpCounter::kTxDropTapRead);
+      if (len != -EAGAIN && len != -EINTR) {
+        drop(&n, DpCounter::kTxDropTapRead, {.error = static_cast<int>(-len)}, now);
+      }
       break;
     }
     b->set_size(static_cast<std::size_t>(len));
@@ -264,7 +361,7 @@ void Dataplane::transmit_frame(Network& n, const std::uint8_t* frame, std::size_
   }
   if (len > b->tailroom()) {
     --tx_used_;
-    count(&n, DpCounter::kTxDropTapRead);
+    drop(&n, DpCounter::kTxDropTapRead, {.bytes = len, .error = EMSGSIZE}, now_ns());
     return;
   }
   std::memcpy(b->data(), frame, len);  // stands in for the TAP read's copy
@@ -280,7 +377,7 @@ void Dataplane::transmit_frame(Network& n, const std::uint8_t* frame, std::size_
 void Dataplane::transmit(Network& n, core::PacketBuffer* b, const core::OffloadInfo& vnet,
                          std::uint64_t now) {
   if (b->size() < wire::kEthHeaderLen) {
-    count(&n, DpCounter::kTxDropTooShort);
+    drop(&n, DpCounter::kTxDropTooShort, {.bytes = b->size()}, now);
     return;
   }
   if (tap_hook_ != nullptr && tap_hook_->on_tap_frame(n, b->data(), b->size(), now)) return;
@@ -288,19 +385,23 @@ void Dataplane::transmit(Network& n, core::PacketBuffer* b, const core::OffloadI
   std::memcpy(dst.b.data(), b->data(), 6);
   const std::span<const wire::IpAddr> targets = n.fdb.lookup(dst, now);
   if (targets.empty()) {
-    count(&n, DpCounter::kTxDropNoPeer);
+    drop(&n, DpCounter::kTxDropNoPeer, {.bytes = b->size(), .dst = &dst}, now);
     return;
   }
   count(&n, targets.size() == 1 ? DpCounter::kTxUnicast : DpCounter::kTxFlooded);
   flood(targets, *b, flood_copy_, [&](const wire::IpAddr& target, core::PacketBuffer& frame) {
     Peer* p = peers_.find(target);
     if (p == nullptr) {  // cannot happen: every FDB peer is referenced
-      count(&n, DpCounter::kTxDropNoRoute);
+      drop(&n, DpCounter::kTxDropNoRoute, {.bytes = frame.size(), .to = &target, .dst = &dst}, now);
       return;
     }
     if (!p->resolved) {
-      count(&n, peers_.enqueue(n, *p, frame, vnet, now) ? DpCounter::kTxQueued
-                                                        : DpCounter::kTxDropNoNeighbour);
+      if (peers_.enqueue(n, *p, frame, vnet, now)) {
+        count(&n, DpCounter::kTxQueued);
+      } else {
+        drop(&n, DpCounter::kTxDropNoNeighbour, {.bytes = frame.size(), .to = &target, .dst = &dst},
+             now);
+      }
       return;
     }
     encap_to(n, *p, &frame, vnet);
@@ -318,7 +419,10 @@ void Dataplane::encap_to(Network& n, Peer& p, core::PacketBuffer* b,
   const core::EncapStatus st =
       core::encapsulate(p.tunnel, b->frame(), req, opt_.tx_form, *batch_, n.encap);
   if (st != core::EncapStatus::kOk) {
-    count(&n, DpCounter::kTxDropEncap);
+    wire::MacAddr dst;
+    if (b->size() >= 6) std::memcpy(dst.b.data(), b->data(), 6);
+    drop(&n, DpCounter::kTxDropEncap, {.bytes = b->size(), .to = &p.addr, .dst = &dst},
+         Dataplane::now_ns());
     return;
   }
   // Which path ran: GSO super-segments for the kernel or NIC to cut, or an
@@ -339,7 +443,7 @@ void Dataplane::on_underlay_readable() {
     std::span<sys::RxFrame> frames;
     const int got = io_.recv_batch(&frames);
     if (got < 0) {
-      count(nullptr, DpCounter::kRxRecvErrors);
+      drop(nullptr, DpCounter::kRxRecvErrors, {.what = "packet", .error = -got}, now_ns());
       return;
     }
     if (got == 0) return;
@@ -354,7 +458,7 @@ void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
   count(nullptr, DpCounter::kRxBytes, f.len);
   if (f.vnet.is_gso()) count(nullptr, DpCounter::kRxGroPackets);
   if (f.len == 0) {
-    count(nullptr, DpCounter::kRxDropTruncated);
+    drop(nullptr, DpCounter::kRxDropTruncated, {.what = "packet"}, now);
     return;
   }
   core::ReassembledFrame frame;
@@ -373,7 +477,9 @@ void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
   const core::RxCounter rc = core::parse_segment(f.buffer->data(), f.len, f.vnet, rx_cfg_, &seg);
   rx_counters_.inc(rc);
   if (rc != core::RxCounter::kSegments) {
-    count(nullptr, DpCounter::kRxDropInvalid);
+    const DropSubject what{
+        .what = "packet", .bytes = f.len, .packet = f.buffer->data(), .packet_len = f.len};
+    drop(nullptr, DpCounter::kRxDropInvalid, rc, what, now);
     return;
   }
   // Admission before reassembly: a source that is a peer of no network
@@ -381,25 +487,100 @@ void Dataplane::receive(sys::RxFrame& f, std::uint64_t now) {
   // counted once more as rx_drop_not_peer at its first segment (offset 0),
   // in the network its (unverified) STT header names, if any.
   if (!switch_.is_peer_of_any(seg.outer_src)) {
-    count(nullptr, DpCounter::kRxDropNotPeerSegments);
+    const DropSubject what{.what = "segment", .bytes = f.len, .from = &seg.outer_src};
+    drop(nullptr, DpCounter::kRxDropNotPeerSegments, what, now);
     if (seg.offset == 0) {
       core::SttInfo hdr;
       Network* n = core::read_stt_header(seg.payload, seg.payload_len, &hdr)
                        ? switch_.by_context(hdr.context_id)
                        : nullptr;
-      count(n, DpCounter::kRxDropNotPeer);
+      drop(n, DpCounter::kRxDropNotPeer, {.from = &seg.outer_src}, now);
     }
     return;
   }
-  if (!reasm_.add(seg, now, &frame)) return;  // held, or dropped and counted there
+  if (!reasm_.add(seg, now, &frame)) {  // held, or dropped and counted there
+    log_reassembly_drops(now, {.what = "segment", .bytes = f.len, .from = &seg.outer_src});
+    return;
+  }
   deliver(frame, now);
 }
 
-bool Dataplane::drop_log_due(Network* n, DpCounter c, std::uint64_t now, int level,
-                             std::uint64_t* held_back) {
-  if (!spdlog::should_log(static_cast<spdlog::level::level_enum>(level))) return false;
-  auto& limits = n != nullptr ? n->drop_log : drop_log_;
-  return limits.allow(static_cast<std::size_t>(c), now, held_back);
+// ------------------------------------------------------------------ drops
+
+bool Dataplane::debug_on() {
+  return spdlog::should_log(spdlog::level::debug);
+}
+
+void Dataplane::drop(Network* n, DpCounter c, const DropSubject& what, std::uint64_t now,
+                     int level) {
+  count(n, c, what.packets);
+  DropCause why = cause(c);
+  DropLog& log = drop_log_of(n);
+  // Which libstt counter says why: read now, on the drop, so the snapshot
+  // stays current whatever the log level.
+  if (c == DpCounter::kRxDropDecap && n != nullptr) {
+    if (auto d = moved_drop(n->decap, log.decap_seen)) why = cause(c, "decap", *d, kDecapSlots);
+  } else if (c == DpCounter::kTxDropEncap && n != nullptr) {
+    if (auto e = moved_drop(n->encap, log.encap_seen)) why = cause(c, "encap", *e, kEncapSlots);
+  }
+  log_drop(n, why, what, now, level);
+}
+
+void Dataplane::drop(Network* n, DpCounter c, core::RxCounter why, const DropSubject& what,
+                     std::uint64_t now) {
+  count(n, c, what.packets);
+  log_drop(n, cause(c, "rx", why, kRxSlots), what, now, kDebugLevel);
+}
+
+void Dataplane::log_drop(Network* n, const DropCause& why, const DropSubject& what,
+                         std::uint64_t now, int level) {
+  const auto lvl = static_cast<spdlog::level::level_enum>(level);
+  if (!spdlog::should_log(lvl)) return;
+  std::uint64_t held = 0;
+  if (!drop_log_of(n).limits.allow(why.slot, now, &held)) return;
+  // Formatted into an inline buffer, and only for a line that is logged.
+  fmt::basic_memory_buffer<char, 512> line;
+  auto out = std::back_inserter(line);
+  if (n != nullptr) fmt::format_to(out, "network {}: ", n->cfg.name);
+  fmt::format_to(out, "dropped ");
+  if (what.packets != 1) {
+    fmt::format_to(out, "{} {}s", what.packets, what.what);
+  } else {
+    fmt::format_to(out, "a {}", what.what);
+  }
+  if (what.bytes != 0) fmt::format_to(out, " of {} bytes", what.bytes);
+  if (what.context_id != nullptr) fmt::format_to(out, " for context ID {:#x}", *what.context_id);
+  std::optional<wire::IpAddr> from;
+  if (what.from != nullptr) {
+    from = *what.from;
+  } else {
+    from = outer_source(what.packet, what.packet_len);
+  }
+  if (from) fmt::format_to(out, " from {}", from->to_string());
+  if (what.dst != nullptr) fmt::format_to(out, " to {}", what.dst->to_string());
+  if (what.to != nullptr) fmt::format_to(out, " via peer {}", what.to->to_string());
+  fmt::format_to(out, ": {}", why.reason);
+  if (what.error != 0) fmt::format_to(out, " ({})", std::strerror(what.error));
+  fmt::format_to(out, " [{}", why.counter);
+  if (!why.detail.empty()) fmt::format_to(out, ": {}.{}", why.group, why.detail);
+  fmt::format_to(out, "; {} more since the last line]", held);
+  spdlog::log(lvl, "{}", std::string_view(line.data(), line.size()));
+}
+
+void Dataplane::pending_dropped(Network* n) {
+  drop(n, DpCounter::kTxDropNoNeighbour, {}, now_ns());
+}
+
+// Reassembly drops have no data-path counter of their own: the reassembler's
+// drop counter that moved names them. Looked at only while debug is on.
+void Dataplane::log_reassembly_drops(std::uint64_t now, const DropSubject& what) {
+  if (!debug_on()) return;
+  if (auto r = moved_drop(reasm_.counters(), drop_log_.reasm_seen)) {
+    log_drop(nullptr,
+             {"reassembly", "reassembly", core::counter_name(*r), "reassembly refused it",
+              kReasmSlots + static_cast<std::size_t>(*r)},
+             what, now, kDebugLevel);
+  }
 }
 
 void Dataplane::deliver(const core::ReassembledFrame& frame, std::uint64_t now) {
@@ -407,36 +588,23 @@ void Dataplane::deliver(const core::ReassembledFrame& frame, std::uint64_t now) 
 
   core::SttInfo info;
   if (!core::read_stt_header(frame.data, frame.len, &info)) {
-    count(nullptr, DpCounter::kRxDropBadHeader);
+    drop(nullptr, DpCounter::kRxDropBadHeader, {.bytes = frame.len, .from = &frame.outer_src}, now);
     return;
   }
   Network* np = nullptr;
   switch (switch_.admit(info.context_id, frame.outer_src, &np)) {
     case Admission::kUnknownContext: {
-      count(nullptr, DpCounter::kRxDropUnknownContext);
       unknown_context_ = {info.context_id, frame.outer_src, true};
       // A warning, not debug: a context ID configured differently on two
       // hosts is a misconfiguration that otherwise only moves a counter.
-      std::uint64_t held = 0;
-      if (drop_log_due(nullptr, DpCounter::kRxDropUnknownContext, now, spdlog::level::warn,
-                       &held)) {
-        spdlog::warn(
-            "dropped a frame from {} for context ID {:#x}: no network here has that context ID "
-            "(compare the [[network]] context_id on both hosts; {} more such drops since the "
-            "last warning)",
-            frame.outer_src.to_string(), info.context_id, held);
-      }
+      const DropSubject what{
+          .bytes = frame.len, .from = &frame.outer_src, .context_id = &info.context_id};
+      drop(nullptr, DpCounter::kRxDropUnknownContext, what, now, spdlog::level::warn);
       return;
     }
-    case Admission::kNotPeer: {
-      count(np, DpCounter::kRxDropNotPeer);
-      std::uint64_t held = 0;
-      if (drop_log_due(np, DpCounter::kRxDropNotPeer, now, spdlog::level::debug, &held)) {
-        spdlog::debug("network {}: dropped a frame from {}: not a peer of this network ({} more)",
-                      np->cfg.name, frame.outer_src.to_string(), held);
-      }
+    case Admission::kNotPeer:
+      drop(np, DpCounter::kRxDropNotPeer, {.bytes = frame.len, .from = &frame.outer_src}, now);
       return;
-    }
     case Admission::kAdmitted:
       break;
   }
@@ -444,14 +612,7 @@ void Dataplane::deliver(const core::ReassembledFrame& frame, std::uint64_t now) 
   count(&n, frame.segments == 1 ? DpCounter::kRxWholeFrames : DpCounter::kRxReassembledFrames);
   decap_out_->clear();
   if (core::decapsulate(frame, opt_.decap, *decap_out_, n.decap) != core::DecapStatus::kOk) {
-    count(&n, DpCounter::kRxDropDecap);
-    std::uint64_t held = 0;
-    if (drop_log_due(&n, DpCounter::kRxDropDecap, now, spdlog::level::debug, &held)) {
-      spdlog::debug(
-          "network {}: dropped a frame from {}: decapsulation refused it (see the "
-          "decap counters in sttctl stats; {} more)",
-          n.cfg.name, frame.outer_src.to_string(), held);
-    }
+    drop(&n, DpCounter::kRxDropDecap, {.bytes = frame.len, .from = &frame.outer_src}, now);
     return;
   }
   for (const core::InnerFrame& inner : *decap_out_) {
@@ -460,8 +621,9 @@ void Dataplane::deliver(const core::ReassembledFrame& frame, std::uint64_t now) 
       std::memcpy(src.b.data(), inner.data + 6, 6);
       n.fdb.learn(src, frame.outer_src, now);
     }
-    if (io_.write_tap(n.tap, inner.offload, inner.data, inner.len) < 0) {
-      count(&n, DpCounter::kRxDropTapWrite);
+    if (const int rc = io_.write_tap(n.tap, inner.offload, inner.data, inner.len); rc < 0) {
+      const DropSubject what{.bytes = inner.len, .from = &frame.outer_src, .error = -rc};
+      drop(&n, DpCounter::kRxDropTapWrite, what, now);
       continue;
     }
     count(&n, DpCounter::kRxDelivered);

@@ -91,6 +91,48 @@ enum class DpCounter : std::uint8_t {
 };
 std::string_view counter_name(DpCounter c);
 
+// The debug log of drops (docs/design.md, "Logs"). A drop's cause is the
+// data-path counter it was counted under, refined, where libstt knows more, by
+// the libstt counter that says why (rx_drop_invalid by rx.drop_bad_tcp_checksum,
+// rx_drop_decap by decap.drop_c_and_p, ...), or a reassembler's drop alone. Each
+// cause has its own slot, so each gets its own rate limit per network.
+struct DropCause {
+  std::string_view counter;  // the data-path counter, or "reassembly"
+  std::string_view group;    // the libstt counters' group of `detail`: "rx", "decap", ...
+  std::string_view detail;   // the libstt counter that refines it, or empty
+  std::string_view reason;   // why, in words
+  std::size_t slot = 0;      // its rate-limit slot, < kDropLogSlots
+};
+inline constexpr std::size_t kDropLogSlots =
+    static_cast<std::size_t>(DpCounter::kCount) + core::CounterSet<core::RxCounter>::kSize +
+    core::CounterSet<core::ReasmCounter>::kSize + core::CounterSet<core::DecapCounter>::kSize +
+    core::CounterSet<core::EncapCounter>::kSize;
+
+// What was dropped and whose it was, as far as the drop site knows; formatted
+// only for a line that is logged.
+struct DropSubject {
+  std::string_view what = "frame";     // "frame", "segment", "packet"
+  std::size_t bytes = 0;               // 0: unknown
+  std::uint64_t packets = 1;           // several at once (a send batch)
+  const wire::IpAddr* from = nullptr;  // the outer source (receive)
+  const wire::IpAddr* to = nullptr;    // the peer (transmit)
+  const wire::MacAddr* dst = nullptr;  // the inner destination MAC (transmit)
+  const std::uint64_t* context_id = nullptr;
+  const std::uint8_t* packet = nullptr;  // the outer packet: `from` is read from it when unset
+  std::size_t packet_len = 0;
+  int error = 0;  // an errno, 0: none
+};
+
+// Per network (and once for drops of no network): the rate limits, and the
+// libstt drop counters as they stood at the last drop, so the one that moved
+// since names the reason of the next.
+struct DropLog {
+  RateLimits<kDropLogSlots> limits;
+  core::CounterSet<core::DecapCounter> decap_seen;
+  core::CounterSet<core::EncapCounter> encap_seen;
+  core::CounterSet<core::ReasmCounter> reasm_seen;
+};
+
 // One virtual network: a context ID, its TAP, its FDB and its counters.
 struct Network {
   Network(const NetworkConfig& c, const sys::TapOptions& tap_opt, const FdbLimits& limits)
@@ -101,8 +143,8 @@ struct Network {
   core::CounterSet<DpCounter> counters;
   core::CounterSet<core::EncapCounter> encap;
   core::CounterSet<core::DecapCounter> decap;
-  // Log lines about this network's drops, one per reason per second.
-  RateLimits<static_cast<std::size_t>(DpCounter::kCount)> drop_log;
+  // Log lines about this network's drops, one per cause per second.
+  DropLog drop_log;
 };
 
 // The last frame dropped for a context ID no network has, for `sttctl show`.
@@ -191,10 +233,13 @@ class Dataplane {
 
   static std::uint64_t now_ns();
 
+  // The level drops are logged at: spdlog::level::debug, without spdlog here.
+  static constexpr int kDebugLevel = 1;
+
  private:
   // PeerTable callbacks.
   void send_pending(Peer& p);
-  void pending_dropped(Network* n) { count(n, DpCounter::kTxDropNoNeighbour); }
+  void pending_dropped(Network* n);
 
   void transmit(Network& n, core::PacketBuffer* b, const core::OffloadInfo& vnet,
                 std::uint64_t now);
@@ -212,12 +257,22 @@ class Dataplane {
     counters_.inc(c, v);
     if (n) n->counters.inc(c, v);
   }
-  // True when a line about this drop should be logged at `level` now (the
-  // level is on and the (reason, network) pair's rate limit allows it);
-  // *held_back gets the lines held back since the last one. Nothing is
-  // formatted for a drop that is not logged.
-  bool drop_log_due(Network* n, DpCounter c, std::uint64_t now, int level,
-                    std::uint64_t* held_back);
+  // Every drop of the data path goes through here: counts it under `c` (and
+  // `what.packets` times) and logs it at debug, or at `level`. The libstt
+  // counter that refines the cause, if any, is found by log_drop().
+  void drop(Network* n, DpCounter c, const DropSubject& what, std::uint64_t now,
+            int level = kDebugLevel);
+  void drop(Network* n, DpCounter c, core::RxCounter why, const DropSubject& what,
+            std::uint64_t now);
+  // Logs one line for the drop when `level` is on and the (cause, network)
+  // pair's rate limit allows it, with the number of drops held back since the
+  // last line. Nothing is formatted, or allocated, for a drop not logged.
+  void log_drop(Network* n, const DropCause& why, const DropSubject& what, std::uint64_t now,
+                int level);
+  // The reassembler's drop since the last one, if any, logged (while debug is on).
+  void log_reassembly_drops(std::uint64_t now, const DropSubject& what);
+  DropLog& drop_log_of(Network* n) { return n != nullptr ? n->drop_log : drop_log_; }
+  static bool debug_on();
 
   DataplaneOptions opt_;
   PacketIo& io_;
@@ -240,7 +295,7 @@ class Dataplane {
 
   core::CounterSet<DpCounter> counters_;
   core::CounterSet<core::RxCounter> rx_counters_;
-  RateLimits<static_cast<std::size_t>(DpCounter::kCount)> drop_log_;  // drops of no network
+  DropLog drop_log_;  // drops of no network (before the frame's network is known)
   UnknownContextSeen unknown_context_;
   std::uint64_t next_housekeeping_ns_ = 0;
   std::vector<EventLoop*> attached_;

@@ -4,7 +4,9 @@ keep their own shield through the other stopping; two namespaces' sttd run with 
 control sockets (/run/stt/<config name>.sock) and sttctl -c finds them; a context ID that
 differs between two hosts is warned about, naming the ID and the sender; and sttctl's
 polish: show names version, uptime and config, stats hides zeros unless -a, fdb del
-without peer, log-level at run time, unknown keywords get the valid ones."""
+without peer, log-level at run time, unknown keywords get the valid ones; debug lines for
+each drop reason, rate-limited per reason and network; decap says why it dropped and what
+to try."""
 
 import os
 import re
@@ -228,12 +230,158 @@ class DecapHints(H.SystemTestCase):
         raw = bytearray(open(outer, "rb").read())
         raw[-1] ^= 0xFF  # the last payload byte: the TCP checksum no longer matches
         open(outer, "wb").write(bytes(raw))
-        p = H.run([H.STTCTL, "decap", "-i", outer])
+        # Drops are reported, with their counters and what to try; the status stays 0
+        # (docs/cli.md, "Offline tools: decap").
+        p = H.run([H.STTCTL, "decap", "-i", outer], check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("1 packet(s) or frame(s) dropped: rx.drop_bad_tcp_checksum 1", p.stderr)
         self.assertIn("bad TCP checksum", p.stderr)
         self.assertIn("try --trust-checksums", p.stderr)
         p = H.run([H.STTCTL, "decap", "-i", outer, "--trust-checksums"])
         self.assertNotIn("--trust-checksums", p.stderr)
+        self.assertNotIn("dropped", p.stderr)
         self.assertIn("1 inner frames delivered", p.stdout)
+
+    def test_other_port_suggests_port(self):
+        d = H.tmpdir()
+        inner, outer = os.path.join(d, "inner.pcap"), os.path.join(d, "port.pcap")
+        write_pcap(inner, [bytes.fromhex("020000000002" "020000000001" "0800") + bytes(46)])
+        H.run([H.STTCTL, "encap", "-i", inner, "-o", outer, "--context-id", "0x10",
+               "--src", "10.0.0.1", "--dst", "10.0.0.2", "--dst-port", "8472", "-q"])
+        p = H.run([H.STTCTL, "decap", "-i", outer])
+        self.assertIn("no segment to port 7471", p.stderr)
+        self.assertIn("try --port", p.stderr)
+        p = H.run([H.STTCTL, "decap", "-i", outer, "--port", "8472"])
+        self.assertEqual(p.stderr, "")
+        self.assertIn("1 inner frames delivered", p.stdout)
+
+
+# Sends STT segments from a raw socket, as a host's tunnel endpoint would, with one thing
+# wrong in each (argv: interface, destination MAC, then a JSON list of segments).
+_INJECT = r"""
+import json, socket, struct, sys
+ifname, dst_mac, specs = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), json.loads(sys.argv[3])
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+sk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+sk.bind((ifname, 0))
+src_mac = open("/sys/class/net/%s/address" % ifname).read().strip()
+src_mac = bytes.fromhex(src_mac.replace(":", ""))
+for i, p in enumerate(specs):
+    inner = bytes.fromhex("0200000000bb0200000000aa0800") + bytes(46)
+    stt = struct.pack("!BBBBHHQH", p.get("version", 0), 0, 0, 0, 0, 0, p["ctx"], 0) + inner
+    src, dst = socket.inet_aton(p["src"]), socket.inet_aton(p["dst"])
+    for n in range(p.get("count", 1)):
+        tcp = struct.pack("!HHHHIBBHHH", 50000 + n % 1000, 7471, len(stt), 0, 1000 + i * 100000 + n,
+                          0x50, 0x18, 0, 0, 0)
+        c = csum(src + dst + struct.pack("!BBH", 0, 6, len(tcp) + len(stt)) + tcp + stt)
+        if p.get("bad_csum"):
+            c ^= 0x5555
+        tcp = tcp[:16] + struct.pack("!H", c) + tcp[18:]
+        total = 20 + len(tcp) + len(stt) + p.get("extra_ip_len", 0)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, n & 0xFFFF, 0x4000, 64, 6, 0, src, dst)
+        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+        sk.send(dst_mac + src_mac + b"\x08\x00" + ip + tcp + stt)
+"""
+
+
+class DropLogs(H.SystemTestCase):
+    """Every drop reason gets a debug line naming network, sender and reason, at most one per
+    (reason, network) a second, the ones held back counted in the next."""
+
+    @classmethod
+    def build_topology(cls):
+        cls.hosts, cls.under = H.two_hosts(4)
+        cls.d = H.Daemon(cls.hosts[0], cls.under[0], [dict(NET, peers=[cls.under[1]])],
+                         label="droplog").start(args=["--log-level", "debug"])
+
+    def inject(self, specs):
+        for sp in specs:
+            sp.setdefault("dst", self.under[0])
+            sp.setdefault("src", self.under[1])
+            sp.setdefault("ctx", NET["context_id"])
+        self.hosts[1].exec(["python3", "-c", _INJECT, "veth0", self.hosts[0].mac("veth0"),
+                            H.json.dumps(specs)], timeout=60)
+
+    def lines(self, tag):
+        return [l for l in self.d.log_text().splitlines() if "dropped" in l and tag in l]
+
+    def rx_count(self, name):
+        return self.d.ctl_json(["stats"])["global"]["rx"][name]
+
+    def test_each_reason_logged_once_then_rate_limited(self):
+        cases = [  # (what is wrong, the tag its line carries, its network, its sender)
+            (dict(src="10.0.0.9"), "[rx_drop_not_peer_segments;", None, "10.0.0.9"),
+            (dict(src="10.0.0.9"), "[rx_drop_not_peer;", "blue", "10.0.0.9"),
+            (dict(ctx=0x99), "[rx_drop_unknown_context;", None, self.under[1]),
+            (dict(bad_csum=True), "rx.drop_bad_tcp_checksum;", None, self.under[1]),
+            (dict(extra_ip_len=40), "rx.drop_truncated;", None, self.under[1]),
+            (dict(version=1), "decap.drop_bad_version;", "blue", self.under[1]),
+        ]
+        # The first two are one segment (counted under both reasons).
+        self.inject([c[0] for i, c in enumerate(cases) if i != 1])
+        for spec, tag, net, sender in cases:
+            with self.subTest(tag):
+                H.wait_for(lambda: self.lines(tag), 10, "a line tagged " + tag)
+                got = self.lines(tag)
+                self.assertEqual(len(got), 1, got)
+                self.assertIn("from %s" % sender, got[0])
+                if net:
+                    self.assertIn("network %s: dropped" % net, got[0])
+                level = "warning" if "unknown_context" in tag else "debug"
+                self.assertTrue(got[0].startswith(level + ": "), got[0])
+
+        # A burst of 1000 bad checksums: one line a second at most, and every drop counted
+        # in a line or in the "N more" of the next one.
+        tag = "rx.drop_bad_tcp_checksum;"
+        before = self.rx_count("drop_bad_tcp_checksum")
+        start = H.time.monotonic()
+        self.inject([dict(bad_csum=True, count=1000)])
+        H.wait_for(lambda: self.rx_count("drop_bad_tcp_checksum") == before + 1000, 20,
+                   "sttd to count the 1000 drops")
+        elapsed = H.time.monotonic() - start
+        burst_lines = self.lines(tag)[1:]
+        self.assertLessEqual(len(burst_lines), int(elapsed) + 2,
+                             "%d lines in %.1f s:\n%s" % (len(burst_lines), elapsed,
+                                                           "\n".join(burst_lines)))
+        # One more drop at a time until its line comes (the interval ends within 1 s).
+        sent = 1000
+
+        def flushed():
+            nonlocal sent
+            self.inject([dict(bad_csum=True)])
+            sent += 1
+            return len(self.lines(tag)) > 1 + len(burst_lines)
+        H.wait_for(flushed, 10, "the line after the burst", interval=0.2)
+        all_lines = self.lines(tag)[1:]
+        held = sum(int(re.search(r"; (\d+) more since the last line\]", l).group(1))
+                   for l in all_lines)
+        logged = len(all_lines)
+        self.assertEqual(self.rx_count("drop_bad_tcp_checksum"), before + sent)
+        # Every drop since the first line is in a line or in the next line's count, except
+        # any after the last line (held back, to be counted in a line not yet logged).
+        self.assertLessEqual(logged + held, sent)
+        self.assertGreaterEqual(logged + held, 1000)
+
+    def test_no_line_below_the_level(self):
+        self.d.ctl(["log-level", "info"])
+        try:
+            before = len(self.lines("rx_drop_not_peer_segments;"))
+            n = self.d.ctl_json(["stats"])["global"]["datapath"].get("rx_drop_not_peer_segments", 0)
+            self.inject([dict(src="10.0.0.77", count=3)])
+            H.wait_for(lambda: self.d.ctl_json(["stats"])["global"]["datapath"].get(
+                "rx_drop_not_peer_segments", 0) >= n + 3, 10, "the drops counted")
+            self.assertEqual(len(self.lines("rx_drop_not_peer_segments;")), before)
+            self.assertNotIn("10.0.0.77", self.d.log_text())
+        finally:
+            self.d.ctl(["log-level", "debug"])
 
 
 def parse_metrics(text):

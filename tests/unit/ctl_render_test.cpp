@@ -49,6 +49,24 @@ TEST(CtlRender, ArrayOfFlatObjectsIsATable) {
             "red      02:00:00:00:00:02\n");
 }
 
+// `fdb show` as sttd sends it (keys sorted): read like `bridge fdb show`,
+// MAC, where it points, static or learned, then the age.
+TEST(CtlRender, FdbEntriesKindBeforeAge) {
+  const Json j = Json::array({{{"mac", "02:00:00:00:00:02"},
+                               {"network", "blue"},
+                               {"peer", "10.0.0.2"},
+                               {"type", "static"}},
+                              {{"age_s", 15},
+                               {"mac", "02:00:00:00:00:0a"},
+                               {"network", "blue"},
+                               {"peer", "10.0.0.3"},
+                               {"type", "learned"}}});
+  EXPECT_EQ(render_text(j),
+            "NETWORK  MAC                PEER      TYPE     AGE_S\n"
+            "blue     02:00:00:00:00:02  10.0.0.2  static   -\n"
+            "blue     02:00:00:00:00:0a  10.0.0.3  learned  15\n");
+}
+
 TEST(CtlRender, EmptyArrayIsNone) {
   EXPECT_EQ(render_text(Json::array()), "(none)\n");
 }
