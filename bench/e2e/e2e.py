@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""End-to-end benchmark: STT through sttd beside kernel VXLAN and the bare veth underlay.
+"""End-to-end benchmark: STT through sttd, with and without its kernel fast path, beside
+kernel VXLAN and the bare veth underlay.
 
 Two "hosts" are two network namespaces joined by a veth pair (MTU 1500). Over that
-underlay, in the same run, it measures three paths:
-  bare   iperf3 between the veth addresses (the ceiling)
-  vxlan  the kernel VXLAN device (the anchor)
-  stt    sttd in each namespace, one network, iperf3 between the TAP addresses
+underlay, in the same run, it measures four paths:
+  bare     iperf3 between the veth addresses (the ceiling)
+  vxlan    the kernel VXLAN device (the anchor)
+  stt-off  sttd with fast_path = "off": every frame through sttd in userspace
+  stt-bpf  sttd with fast_path = "bpf": the TC eBPF programs carry the common frame
 for each underlay offload profile (full, tcp-only, none), interleaving the paths inside
-every round, and reports medians over the rounds. See docs/performance.md for the
-method and bench/e2e/run.sh for the command. Python 3 standard library only; the chart
-needs matplotlib and is skipped (with a note) without it.
+every round, and reports medians over the rounds. Both sttd pairs run during the whole
+benchmark (on two STT ports), so every path pays the same fixed cost. See
+docs/performance.md for the method and bench/e2e/run.sh for the command. Python 3 standard
+library only; the chart needs matplotlib and is skipped (with a note) without it.
 
 Run as root. Every namespace it creates is named stte2e-<pid>-a/b and is removed on exit,
 on an exception and on SIGINT/SIGTERM/SIGHUP.
@@ -31,7 +34,7 @@ import tempfile
 import time
 
 PREFIX = "stte2e"
-PATHS = ("bare", "vxlan", "stt")
+PATHS = ("bare", "vxlan", "stt-off", "stt-bpf")
 STREAMS = (1, 4)
 IPERF_PORT = 5201
 
@@ -51,12 +54,31 @@ PROFILES = {
 
 UNDER = ("10.201.0.1", "10.201.0.2")
 VXLAN = ("10.202.0.1", "10.202.0.2")
-STT = ("10.203.0.1", "10.203.0.2")
-TARGET = {"bare": UNDER[1], "vxlan": VXLAN[1], "stt": STT[1]}
 VETH = ("e2e-ua", "e2e-ub")
 VXLAN_DEV = "e2e-vx"
-STT_TAP = "e2e-stt"
-STT_CONTEXT = 0x2a
+# The root qdisc of both underlay veth ends (--underlay-qdisc): veth's default, none. With a
+# qdisc, a full veth ring holds packets back instead of dropping them; docs/performance.md
+# ("The VXLAN reference") says what that changes and what was measured.
+UNDERLAY_QDISC = "noqueue"
+
+
+class SttPath:
+    """One sttd pair: its fast_path setting, STT port, context ID, TAP and inner subnet."""
+
+    def __init__(self, name, mode, port, context, tap, inner):
+        self.name, self.mode, self.port, self.context = name, mode, port, context
+        self.tap, self.inner = tap, inner
+
+
+# The fast path takes the protocol's port; the userspace pair the next one. The receive
+# program returns every other port to the stack untouched, so the pairs never see each
+# other's frames (docs/design.md, "The kernel fast path").
+STT_PATHS = {
+    "stt-off": SttPath("stt-off", "off", 7472, 0x2a, "e2e-stt-off", ("10.203.0.1", "10.203.0.2")),
+    "stt-bpf": SttPath("stt-bpf", "bpf", 7471, 0x2b, "e2e-stt-bpf", ("10.204.0.1", "10.204.0.2")),
+}
+TARGET = {"bare": UNDER[1], "vxlan": VXLAN[1]}
+TARGET.update({k: v.inner[1] for k, v in STT_PATHS.items()})
 
 
 class BenchError(Exception):
@@ -104,14 +126,17 @@ def percentile(xs, p):
 
 # ------------------------------------------------------------------ CPU accounting
 #
-# CPU seconds are those of everything the benchmark runs on both hosts: the iperf3 client
-# (getrusage of the waited child), the iperf3 server and both sttd (utime+stime from
-# /proc/PID/stat, all threads), plus the kernel's ksoftirqd threads (network receive work
-# that overflows out of the senders' context). Kernel work done in a process's context
-# (its system calls and the softirqs run on their return) is in that process's stime.
-# The same sum is taken for every path, sttd included even when it idles, so every path
-# pays the same fixed cost. Whole-machine /proc/stat deltas are recorded beside it, so
-# the reader can see how much else (teammates, builds) ran during a measurement.
+# The figure is the CPU of the whole machine during the transfer: the busy time of every
+# CPU in /proc/stat (user, nice, system, irq, softirq; not idle, iowait or steal) between
+# just before the iperf3 client starts and just after it exits, divided by the bytes
+# received. It includes the softirq work wherever it ran (in a task's context, in
+# ksoftirqd, or on an idle CPU), which is where the kernel paths (VXLAN, the eBPF fast
+# path, GRO, veth) spend their time. On a quiet machine that is exactly the cost of the
+# path. On a shared machine it also counts everyone else's work, so a second figure is
+# kept beside it: the CPU of the benchmark's own processes on both hosts (the iperf3
+# client by getrusage of the waited child, the iperf3 server, every sttd and the
+# ksoftirqd threads by utime+stime from /proc/PID/stat). That one misses softirq work that
+# ran in another task's context or on an idle CPU, so it flatters the kernel paths.
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -126,11 +151,12 @@ def proc_cpu_s(pid):
 
 
 def machine_cpu():
+    """(busy, steal, total) CPU seconds of the whole machine since boot."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    # user nice system idle iowait irq softirq steal guest guest_nice
-    busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
-    return busy / CLK_TCK, (busy + v[3] + v[4]) / CLK_TCK
+    # user nice system idle iowait irq softirq steal guest guest_nice (guest is in user)
+    busy = v[0] + v[1] + v[2] + v[5] + v[6]
+    return busy / CLK_TCK, v[7] / CLK_TCK, sum(v[:8]) / CLK_TCK
 
 
 def ksoftirqd_pids():
@@ -151,16 +177,18 @@ class CpuSnapshot:
         """procs: {label: pid} of long-lived processes to account."""
         self.procs = {k: proc_cpu_s(p) for k, p in procs.items() if p}
         self.children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self.busy, self.total = machine_cpu()
+        self.busy, self.steal, self.total = machine_cpu()
 
     def delta(self, later):
+        """({label: our processes' CPU s}, machine busy s, steal s, machine total s)."""
         out = {}
         for k, v in self.procs.items():
             w = later.procs.get(k)
             out[k] = (w - v) if (v is not None and w is not None) else 0.0
         c0, c1 = self.children, later.children
         out["client"] = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
-        return out, later.busy - self.busy, later.total - self.total
+        return (out, later.busy - self.busy, later.steal - self.steal,
+                later.total - self.total)
 
 
 # ------------------------------------------------------------------ topology
@@ -173,9 +201,10 @@ class Topology:
         self.tmp = tempfile.mkdtemp(prefix=tag + "-")
         self.created = []
         self.iperf_srv = None
-        self.sttd = [None, None]
-        self.sttd_logs = [os.path.join(self.tmp, "sttd-%s.log" % h) for h in "ab"]
-        self.stt_error = None
+        # Per STT path: the two sttd (hosts a and b), and why the path cannot run (or None).
+        self.sttd = {name: [None, None] for name in STT_PATHS}
+        self.stt_error = {name: None for name in STT_PATHS}
+        self.fast_path_seen = {}
 
     def nsexec(self, i, cmd, **kw):
         return run(["ip", "netns", "exec", self.ns[i]] + cmd, **kw)
@@ -199,7 +228,20 @@ class Topology:
                  "dstport", "4789", "local", UNDER[i], "remote", UNDER[1 - i], "dev", VETH[i]])
             run(["ip", "-n", n, "addr", "add", VXLAN[i] + "/24", "dev", VXLAN_DEV])
             run(["ip", "-n", n, "link", "set", VXLAN_DEV, "up"])
+        self.set_qdisc(self.args.underlay_qdisc)
         self.start_iperf_server()
+
+    def set_qdisc(self, qdisc):
+        for i in (0, 1):
+            if qdisc == "noqueue":
+                # veth's default: no root qdisc at all (deleting it when there is none fails).
+                self.nsexec(i, ["tc", "qdisc", "del", "dev", VETH[i], "root"], check=False)
+            else:
+                self.nsexec(i, ["tc", "qdisc", "replace", "dev", VETH[i], "root"] + qdisc.split())
+
+    def qdisc_state(self):
+        return {VETH[i]: self.nsexec(i, ["tc", "qdisc", "show", "dev", VETH[i]]).stdout.strip()
+                for i in (0, 1)}
 
     # iperf3 server in host b, in the foreground so its pid is ours to account and stop.
     def start_iperf_server(self):
@@ -247,40 +289,58 @@ class Topology:
         return state
 
     # ---- sttd
-    def stt_config(self, i):
-        sock = os.path.join(self.tmp, "sttd-%s.sock" % "ab"[i])
+    def sttd_files(self, sp, i):
+        base = os.path.join(self.tmp, "%s-%s" % (sp.name, "ab"[i]))
+        return base + ".toml", base + ".sock", base + ".log"
+
+    def stt_config(self, sp, i):
+        cfg, sock, _ = self.sttd_files(sp, i)
         text = "\n".join([
             "[underlay]",
             'interface = "%s"' % VETH[i],
             'local = "%s"' % UNDER[i],
-            "port = 7471",
+            "port = %d" % sp.port,
+            'fast_path = "%s"' % sp.mode,
             "",
             "[control]",
             'socket = "%s"' % sock,
             "",
             "[[network]]",
             'name = "bench"',
-            "context_id = %d" % STT_CONTEXT,
-            'tap = "%s"' % STT_TAP,
+            "context_id = %d" % sp.context,
+            'tap = "%s"' % sp.tap,
             "mtu = 1500",
             'peers = ["%s"]' % UNDER[1 - i],
             "",
         ])
-        path = os.path.join(self.tmp, "sttd-%s.toml" % "ab"[i])
-        with open(path, "w") as f:
+        with open(cfg, "w") as f:
             f.write(text)
-        return path, sock
+        return cfg, sock
 
-    def log_tail(self, i, n=15):
+    def log_tail(self, sp, i, n=15):
         try:
-            with open(self.sttd_logs[i]) as f:
+            with open(self.sttd_files(sp, i)[2]) as f:
                 return "".join(f.readlines()[-n:]).strip()
         except OSError:
             return ""
 
-    def start_sttd(self):
-        """Starts sttd in both hosts; on failure records why in self.stt_error."""
+    def sttctl_json(self, sp, i, verb):
+        sock = self.sttd_files(sp, i)[1]
+        p = self.nsexec(i, [self.args.sttctl, verb, "-j", "-s", sock], check=False, timeout=5)
+        try:
+            return json.loads(p.stdout)
+        except ValueError:
+            return {"error": (p.stderr or p.stdout).strip()[-2000:]}
+
+    def start_sttd(self, names):
+        for name in names:
+            self.start_stt_path(STT_PATHS[name])
+
+    def start_stt_path(self, sp):
+        """Starts sttd in both hosts for one STT path; on failure records why in
+        self.stt_error[sp.name] (the path's rows then carry it)."""
         sttd, sttctl = self.args.sttd, self.args.sttctl
+        procs = self.sttd[sp.name]
         try:
             if self.args.stt_unavailable:
                 raise BenchError(self.args.stt_unavailable)
@@ -290,52 +350,63 @@ class Topology:
                                      (os.path.basename(exe or "sttd/sttctl"), exe))
             socks = []
             for i in (0, 1):
-                cfg, sock = self.stt_config(i)
+                cfg, sock = self.stt_config(sp, i)
                 socks.append(sock)
-                logf = open(self.sttd_logs[i], "a")
-                self.sttd[i] = self.popen(i, [sttd, "-c", cfg] + self.args.sttd_arg,
-                                          stdout=logf, stderr=logf, start_new_session=True)
+                logf = open(self.sttd_files(sp, i)[2], "a")
+                procs[i] = self.popen(i, [sttd, "-c", cfg] + self.args.sttd_arg,
+                                      stdout=logf, stderr=logf, start_new_session=True)
                 logf.close()
             for i in (0, 1):
                 last = [""]
 
                 def ready(i=i, last=last):
-                    if self.sttd[i].poll() is not None:
+                    if procs[i].poll() is not None:
                         raise BenchError("sttd in host %s exited with %s before it was ready: %s"
-                                         % ("ab"[i], self.sttd[i].returncode, self.log_tail(i)))
+                                         % ("ab"[i], procs[i].returncode, self.log_tail(sp, i)))
                     p = self.nsexec(i, [sttctl, "show", "-s", socks[i]], check=False, timeout=5)
                     last[0] = (p.stderr or p.stdout).strip()[-300:]
                     return p.returncode == 0
                 try:
-                    wait_for(ready, 15, "sttd in host %s to answer 'sttctl show'" % "ab"[i])
+                    wait_for(ready, 20, "sttd in host %s to answer 'sttctl show'" % "ab"[i])
                 except BenchError as e:
                     raise BenchError("%s (last sttctl output: %s)" % (e, last[0]))
+                # The mode that runs, not the one asked for, names the column.
+                fp = self.sttctl_json(sp, i, "show").get("fast_path", {})
+                self.fast_path_seen["%s-%s" % (sp.name, "ab"[i])] = fp
+                if fp.get("mode") != sp.mode:
+                    raise BenchError("sttd in host %s runs fast path %r, not %r: %s" % (
+                        "ab"[i], fp.get("mode"), sp.mode, fp.get("reason", fp)))
                 links = self.nsexec(i, ["ip", "-o", "link", "show"]).stdout
-                if (": %s:" % STT_TAP) not in links and (": %s@" % STT_TAP) not in links:
-                    raise BenchError("sttd is ready but TAP %s does not exist" % STT_TAP)
-                self.nsexec(i, ["ip", "addr", "add", STT[i] + "/24", "dev", STT_TAP])
-                self.nsexec(i, ["ip", "link", "set", STT_TAP, "up"])
-            self.stt_error = None
+                if (": %s:" % sp.tap) not in links and (": %s@" % sp.tap) not in links:
+                    raise BenchError("sttd is ready but TAP %s does not exist" % sp.tap)
+                self.nsexec(i, ["ip", "addr", "add", sp.inner[i] + "/24", "dev", sp.tap])
+                self.nsexec(i, ["ip", "link", "set", sp.tap, "up"])
+            self.stt_error[sp.name] = None
         except (BenchError, OSError, subprocess.SubprocessError) as e:
-            self.stt_error = "sttd unavailable: %s" % e
-            log(self.stt_error)
-            self.stop_sttd()
+            self.stt_error[sp.name] = "sttd (%s) unavailable: %s" % (sp.name, e)
+            log(self.stt_error[sp.name])
+            self.stop_stt_path(sp)
 
-    def sttd_alive(self):
-        if self.stt_error:
-            return False
+    def path_error(self, path):
+        """Why `path` cannot be measured now (an STT path whose sttd is gone), or None."""
+        if path not in STT_PATHS:
+            return None
+        sp = STT_PATHS[path]
+        if self.stt_error[path]:
+            return self.stt_error[path]
         for i in (0, 1):
-            p = self.sttd[i]
+            p = self.sttd[path][i]
             if p is None or p.poll() is not None:
-                self.stt_error = "sttd in host %s exited (%s): %s" % (
-                    "ab"[i], None if p is None else p.returncode, self.log_tail(i))
-                log(self.stt_error)
-                return False
-        return True
+                self.stt_error[path] = "sttd (%s) in host %s exited (%s): %s" % (
+                    path, "ab"[i], None if p is None else p.returncode, self.log_tail(sp, i))
+                log(self.stt_error[path])
+                return self.stt_error[path]
+        return None
 
-    def stop_sttd(self):
+    def stop_stt_path(self, sp):
+        procs = self.sttd[sp.name]
         for i in (0, 1):
-            p, self.sttd[i] = self.sttd[i], None
+            p, procs[i] = procs[i], None
             if p and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
@@ -348,9 +419,10 @@ class Topology:
         procs = {}
         if self.iperf_srv:
             procs["iperf3-server"] = self.iperf_srv.pid
-        for i in (0, 1):
-            if self.sttd[i] and self.sttd[i].poll() is None:
-                procs["sttd-" + "ab"[i]] = self.sttd[i].pid
+        for name, pair in self.sttd.items():
+            for i in (0, 1):
+                if pair[i] and pair[i].poll() is None:
+                    procs["sttd-%s-%s" % (name, "ab"[i])] = pair[i].pid
         for pid in ksoftirqd_pids():
             procs["ksoftirqd-%d" % pid] = pid
         return procs
@@ -358,7 +430,8 @@ class Topology:
     def cleanup(self):
         # A second Ctrl-C must not cut the cleanup short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        self.stop_sttd()
+        for sp in STT_PATHS.values():
+            self.stop_stt_path(sp)
         self.stop_iperf_server()
         for n in reversed(self.created):
             # Anything still running inside our own namespaces was started by us.
@@ -396,7 +469,40 @@ def reachable(topo, path, timeout=10):
     wait_for(ok, timeout, "%s path to answer ping to %s" % (path, TARGET[path]), step=0.2)
 
 
+# Kernel counters that tell where a retransmitted segment was lost or why TCP resent it.
+TCP_EXT = ("TCPLostRetransmit", "TCPLossProbes", "TCPSpuriousRTOs", "TCPTimeouts",
+           "TCPSACKReorder", "TCPTSReorder", "TCPBacklogDrop", "TCPRcvQDrop", "TCPOFOQueue")
+
+
+def drop_counters(topo):
+    """Per host: every link's rx/tx dropped counters, the softnet backlog drops, and the
+    TcpExt counters above (host a sends, so its counters say why it resent)."""
+    out = {}
+    for i in (0, 1):
+        h = "ab"[i]
+        try:
+            links = json.loads(topo.nsexec(i, ["ip", "-s", "-j", "link", "show"]).stdout)
+            for l in links:
+                st = l.get("stats64", {})
+                for d in ("rx", "tx"):
+                    out["%s %s %s_dropped" % (h, l["ifname"], d)] = st.get(d, {}).get("dropped", 0)
+            for line in topo.nsexec(i, ["cat", "/proc/net/softnet_stat"]).stdout.splitlines():
+                out["%s softnet_dropped" % h] = out.get("%s softnet_dropped" % h, 0) + \
+                    int(line.split()[1], 16)
+            text = topo.nsexec(i, ["cat", "/proc/net/netstat"]).stdout.splitlines()
+            for k in range(0, len(text) - 1, 2):
+                if text[k].startswith("TcpExt:"):
+                    names, vals = text[k].split()[1:], text[k + 1].split()[1:]
+                    for n, v in zip(names, vals):
+                        if n in TCP_EXT:
+                            out["%s %s" % (h, n)] = int(v)
+        except (BenchError, ValueError, KeyError, IndexError):
+            pass
+    return out
+
+
 def measure_iperf(topo, path, streams, duration):
+    drops0 = drop_counters(topo)
     snap0 = CpuSnapshot(topo.tracked_pids())
     t0 = time.monotonic()
     client = topo.popen(0, ["iperf3", "-c", TARGET[path], "-p", str(IPERF_PORT),
@@ -412,6 +518,7 @@ def measure_iperf(topo, path, streams, duration):
         raise BenchError("iperf3 client did not finish within %d s" % (duration + 30))
     wall = time.monotonic() - t0
     snap1 = CpuSnapshot(topo.tracked_pids())
+    drops1 = drop_counters(topo)
     try:
         j = json.loads(out)
     except ValueError:
@@ -421,7 +528,7 @@ def measure_iperf(topo, path, streams, duration):
         topo.start_iperf_server()
         raise BenchError("iperf3: %s" % j.get("error", err.strip()))
     recv = j["end"]["sum_received"]
-    cpu, busy, total = snap0.delta(snap1)
+    cpu, busy, steal, total = snap0.delta(snap1)
     ours = sum(cpu.values())
     gb = recv["bytes"] / 1e9
     return {
@@ -429,14 +536,19 @@ def measure_iperf(topo, path, streams, duration):
         "bytes": recv["bytes"],
         "seconds": recv["seconds"],
         "retransmits": j["end"].get("sum_sent", {}).get("retransmits"),
-        "cpu_s": ours,
-        "cpu_s_per_gb": ours / gb if gb > 0 else None,
+        "cpu_s": busy,
+        "cpu_s_per_gb": busy / gb if gb > 0 else None,
+        "cpu_ours_s": ours,
+        "cpu_ours_s_per_gb": ours / gb if gb > 0 else None,
         "cpu_breakdown_s": {k: round(v, 3) for k, v in cpu.items() if v},
-        "machine_busy_s": busy,
         "machine_cpu_s": total,
+        "steal_s": steal,
         "other_busy_s": busy - ours,
         "wall_s": wall,
         "iperf3_cpu_utilization_percent": j["end"].get("cpu_utilization_percent"),
+        # Only what moved: drops per link and host, and why host a's TCP resent.
+        "kernel_counters": {k: drops1[k] - v for k, v in drops0.items()
+                            if k in drops1 and drops1[k] != v},
     }
 
 
@@ -457,45 +569,52 @@ def measure_ping(topo, path, count, interval):
     }
 
 
-def perf_stt(topo, args):
-    """After the rounds (so no counted run is slowed): one more STT 1-stream run per
-    profile with `perf record -g` on both sttd, and the top of `perf report` per profile."""
+def perf_profiles(topo, args):
+    """After the rounds (so no counted run is slowed): for each profile and each path of
+    --perf-paths, one more run of --perf-streams streams under a system-wide `perf record
+    -a -g` (every CPU, kernel and user: the kernel paths run in softirq, in whatever task
+    or idle context), and the top of `perf report` by symbol and by command."""
     if not shutil.which("perf"):
         return "perf not installed"
     out = {}
     for prof in args.profiles:
-        if not topo.sttd_alive():
-            out[prof] = topo.stt_error
-            break
         topo.set_profile(prof)
-        data = os.path.join(args.out, "perf-%s.data" % prof)
-        pids = ",".join(str(p.pid) for p in topo.sttd)
-        rec = subprocess.Popen(["perf", "record", "-q", "-g", "-F", "499", "-o", data, "-p", pids],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            r = measure_iperf(topo, "stt", 1, args.duration)
-            out[prof] = {"gbps_under_perf": r["bits_per_second"] / 1e9}
-        except BenchError as e:
-            out[prof] = {"error": str(e)}
-        finally:
-            rec.send_signal(signal.SIGINT)
+        for path in args.perf_paths:
+            key = "%s %s" % (prof, path)
+            err = topo.path_error(path)
+            if err:
+                out[key] = {"error": err}
+                continue
+            data = os.path.join(args.out, "perf-%s-%s.data" % (prof, path))
+            rec = subprocess.Popen(["perf", "record", "-q", "-a", "-g", "-F", "499", "-o", data],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             try:
-                rec.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                rec.kill()
-                rec.wait()
-        rep = run(["perf", "report", "-i", data, "--no-children", "--stdio", "-g", "none",
-                   "--percent-limit", "0.7", "--sort", "comm,dso,symbol"], check=False,
-                  timeout=120).stdout
-        txt = os.path.join(args.out, "perf-%s.txt" % prof)
-        with open(txt, "w") as f:
-            f.write(rep)
-        out[prof]["report"] = txt
-        try:
-            os.remove(data)
-        except OSError:
-            pass
-        log("  perf %s: %s" % (prof, txt))
+                r = measure_iperf(topo, path, args.perf_streams, args.duration)
+                out[key] = {"gbps_under_perf": r["bits_per_second"] / 1e9,
+                            "streams": args.perf_streams}
+            except BenchError as e:
+                out[key] = {"error": str(e)}
+            finally:
+                rec.send_signal(signal.SIGINT)
+                try:
+                    rec.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    rec.kill()
+                    rec.wait()
+            txt = os.path.join(args.out, "perf-%s-%s.txt" % (prof, path))
+            with open(txt, "w") as f:
+                for sort in ("symbol", "comm"):
+                    f.write("# perf report --sort %s (system-wide, %s, %s, %d stream(s))\n"
+                            % (sort, prof, path, args.perf_streams))
+                    f.write(run(["perf", "report", "-i", data, "--no-children", "--stdio",
+                                 "-g", "none", "--percent-limit", "0.5", "--sort", sort],
+                                check=False, timeout=300).stdout)
+            out[key]["report"] = txt
+            try:
+                os.remove(data)
+            except OSError:
+                pass
+            log("  perf %s: %s" % (key, txt))
     return out
 
 
@@ -562,9 +681,23 @@ def machine_info(args):
 
 # ------------------------------------------------------------------ summary
 
-METRICS = [("P1", "gbps_p1"), ("P4", "gbps_p4"), ("cpu/GB P1", "cpu_s_per_gb_p1"),
-           ("cpu/GB P4", "cpu_s_per_gb_p4"), ("rtt med", "rtt_median_ms"),
-           ("rtt p99", "rtt_p99_ms")]
+# Ratio rows (numerator path, reference path), printed under each profile when both ran.
+RATIOS = (("stt-bpf", "vxlan"), ("stt-off", "vxlan"), ("stt-bpf", "bare"),
+          ("stt-bpf", "stt-off"))
+RATIO_KEYS = ("gbps_p1", "gbps_p4", "cpu_s_per_gb_p1", "cpu_s_per_gb_p4", "rtt_median_ms")
+
+# Issue 13's targets: (profile, numerator, reference, key, comparison, bound).
+TARGETS = (
+    ("full", "stt-bpf", "vxlan", "gbps_p1", ">=", 1.0),
+    ("full", "stt-bpf", "vxlan", "gbps_p4", ">=", 1.0),
+    ("tcp-only", "stt-bpf", "vxlan", "gbps_p1", ">=", 1.5),
+    ("tcp-only", "stt-bpf", "vxlan", "gbps_p4", ">=", 1.5),
+    ("full", "stt-bpf", "vxlan", "cpu_s_per_gb_p1", "<=", 1.0),
+    ("full", "stt-bpf", "vxlan", "cpu_s_per_gb_p4", "<=", 1.0),
+)
+# The reference must be at its best: no more retransmits than the bare path.
+REFERENCE_CHECKS = (("tcp-only", "retransmits_p1"), ("tcp-only", "retransmits_p4"),
+                    ("full", "retransmits_p1"), ("full", "retransmits_p4"))
 
 
 def summarize(raw, profiles, paths):
@@ -584,6 +717,7 @@ def summarize(raw, profiles, paths):
                 s["gbps_p%d_min" % n] = min(g) if g else None
                 s["gbps_p%d_max" % n] = max(g) if g else None
                 s["cpu_s_per_gb_p%d" % n] = median([r["cpu_s_per_gb"] for r in ok])
+                s["cpu_ours_s_per_gb_p%d" % n] = median([r.get("cpu_ours_s_per_gb") for r in ok])
                 s["retransmits_p%d" % n] = median([r["retransmits"] for r in ok])
                 s["runs_p%d" % n] = len(ok)
             pings = [r for r in rows if r["kind"] == "ping" and not r.get("error")]
@@ -591,49 +725,85 @@ def summarize(raw, profiles, paths):
             s["rtt_p99_ms"] = median([r["rtt_p99_ms"] for r in pings])
             summ[prof][path] = s
         ratios = {}
-        for key in ("gbps_p1", "gbps_p4", "cpu_s_per_gb_p1", "cpu_s_per_gb_p4",
-                    "rtt_median_ms"):
-            st = summ[prof]["stt"].get(key)
-            for ref in ("vxlan", "bare"):
-                rv = summ[prof][ref].get(key)
-                ratios["stt/%s %s" % (ref, key)] = (st / rv) if (st is not None and rv) else None
+        for num, ref in RATIOS:
+            for key in RATIO_KEYS:
+                a, b = summ[prof][num].get(key), summ[prof][ref].get(key)
+                ratios["%s/%s %s" % (num, ref, key)] = (a / b) if (a is not None and b) else None
         summ[prof]["ratios"] = ratios
     return summ
+
+
+def targets(summ, profiles):
+    """Issue 13's targets, judged on the medians: a list of dicts (met is None when a
+    figure is missing)."""
+    out = []
+    for prof, num, ref, key, cmp, bound in TARGETS:
+        if prof not in profiles:
+            continue
+        v = summ[prof]["ratios"].get("%s/%s %s" % (num, ref, key))
+        met = None if v is None else (v >= bound if cmp == ">=" else v <= bound)
+        out.append({"what": "%s %s/%s %s" % (prof, num, ref, key), "value": v,
+                    "want": "%s %.1f" % (cmp, bound), "met": met})
+    for prof, key in REFERENCE_CHECKS:
+        if prof not in profiles:
+            continue
+        v, b = summ[prof]["vxlan"].get(key), summ[prof]["bare"].get(key)
+        met = None if v is None or b is None else v <= b
+        out.append({"what": "%s vxlan %s (reference at its best)" % (prof, key), "value": v,
+                    "want": "<= bare's %s" % fmt(b, 0), "met": met})
+    return out
 
 
 def fmt(v, nd=2):
     return "-" if v is None else ("%.*f" % (nd, v))
 
 
+def shown_ratios(paths):
+    return [(n, r) for n, r in RATIOS if n in paths and r in paths]
+
+
 def table(summ, profiles, paths):
     lines = []
-    hdr = "%-9s %-6s %8s %8s %10s %10s %9s %9s" % (
-        "profile", "path", "P1 Gb/s", "P4 Gb/s", "cpu s/GB1", "cpu s/GB4", "rtt med", "rtt p99")
+    row = "%-9s %-13s %8s %8s %7s %7s %9s %9s %8s %8s"
+    hdr = row % ("profile", "path", "P1 Gb/s", "P4 Gb/s", "retr1", "retr4", "cpu s/GB1",
+                 "cpu s/GB4", "rtt med", "rtt p99")
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for prof in profiles:
         for path in paths:
             s = summ[prof][path]
-            lines.append("%-9s %-6s %8s %8s %10s %10s %9s %9s" % (
-                prof, path, fmt(s["gbps_p1"]), fmt(s["gbps_p4"]),
-                fmt(s["cpu_s_per_gb_p1"]), fmt(s["cpu_s_per_gb_p4"]),
-                fmt(s["rtt_median_ms"], 3), fmt(s["rtt_p99_ms"], 3)))
+            lines.append(row % (
+                prof, path, fmt(s["gbps_p1"]), fmt(s["gbps_p4"]), fmt(s["retransmits_p1"], 0),
+                fmt(s["retransmits_p4"], 0), fmt(s["cpu_s_per_gb_p1"]),
+                fmt(s["cpu_s_per_gb_p4"]), fmt(s["rtt_median_ms"], 3),
+                fmt(s["rtt_p99_ms"], 3)))
             for e in s["errors"][:3]:
-                lines.append("%-9s %-6s   error (%d of %d iperf3 runs failed): %s" % (
+                lines.append("%-9s %-13s   error (%d of %d iperf3 runs failed): %s" % (
                     "", "", s["iperf3_failed"], s["iperf3_runs"], e[:200]))
         r = summ[prof]["ratios"]
-        for ref in [p for p in ("vxlan", "bare") if "stt" in paths and p in paths]:
-            lines.append("%-9s %-6s %8s %8s %10s %10s %9s" % (
-                "", "stt/" + ref, fmt(r["stt/%s gbps_p1" % ref]), fmt(r["stt/%s gbps_p4" % ref]),
-                fmt(r["stt/%s cpu_s_per_gb_p1" % ref]), fmt(r["stt/%s cpu_s_per_gb_p4" % ref]),
-                fmt(r["stt/%s rtt_median_ms" % ref])))
+        for num, ref in shown_ratios(paths):
+            k = "%s/%s " % (num, ref)
+            lines.append(row % (
+                "", k.strip(), fmt(r[k + "gbps_p1"]), fmt(r[k + "gbps_p4"]), "", "",
+                fmt(r[k + "cpu_s_per_gb_p1"]), fmt(r[k + "cpu_s_per_gb_p4"]),
+                fmt(r[k + "rtt_median_ms"]), ""))
         lines.append("")
     return "\n".join(lines)
 
 
+def targets_text(tg):
+    lines = ["issue 13 targets (medians):"]
+    for t in tg:
+        verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        lines.append("  %-58s %8s  want %-14s %s" % (t["what"], fmt(t["value"]), t["want"],
+                                                      verdict))
+    return "\n".join(lines)
+
+
 def markdown_table(summ, profiles, paths):
-    out = ["| profile | path | 1 stream Gbit/s | 4 streams Gbit/s | CPU s/GB (1) | CPU s/GB (4) "
-           "| RTT median ms | RTT p99 ms |", "|---|---|---|---|---|---|---|---|"]
+    out = ["| profile | path | 1 stream Gbit/s | 4 streams Gbit/s | retransmits (1) "
+           "| retransmits (4) | CPU s/GB (1) | CPU s/GB (4) | RTT median ms | RTT p99 ms |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for prof in profiles:
         for path in paths:
             s = summ[prof][path]
@@ -643,16 +813,18 @@ def markdown_table(summ, profiles, paths):
                     return "error" if s["errors"] else "-"
                 return "%s (%s–%s)" % (fmt(s["gbps_p%d" % n]), fmt(s["gbps_p%d_min" % n]),
                                        fmt(s["gbps_p%d_max" % n]))
-            out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                prof, path, rng(1), rng(4), fmt(s["cpu_s_per_gb_p1"]),
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                prof, path, rng(1), rng(4), fmt(s["retransmits_p1"], 0),
+                fmt(s["retransmits_p4"], 0), fmt(s["cpu_s_per_gb_p1"]),
                 fmt(s["cpu_s_per_gb_p4"]), fmt(s["rtt_median_ms"], 3),
                 fmt(s["rtt_p99_ms"], 3)))
         r = summ[prof]["ratios"]
-        for ref in [p for p in ("vxlan", "bare") if "stt" in paths and p in paths]:
-            out.append("| %s | **STT/%s** | **%s** | **%s** | %s | %s | %s | |" % (
-                prof, ref, fmt(r["stt/%s gbps_p1" % ref]), fmt(r["stt/%s gbps_p4" % ref]),
-                fmt(r["stt/%s cpu_s_per_gb_p1" % ref]), fmt(r["stt/%s cpu_s_per_gb_p4" % ref]),
-                fmt(r["stt/%s rtt_median_ms" % ref])))
+        for num, ref in shown_ratios(paths):
+            k = "%s/%s " % (num, ref)
+            out.append("| %s | **%s** | **%s** | **%s** | | | %s | %s | %s | |" % (
+                prof, k.strip(), fmt(r[k + "gbps_p1"]), fmt(r[k + "gbps_p4"]),
+                fmt(r[k + "cpu_s_per_gb_p1"]), fmt(r[k + "cpu_s_per_gb_p4"]),
+                fmt(r[k + "rtt_median_ms"])))
     return "\n".join(out)
 
 
@@ -663,13 +835,15 @@ def chart(summ, profiles, paths, info, path_png):
         import matplotlib.pyplot as plt
     except ImportError as e:
         return "chart skipped: %s" % e
-    colors = {"bare": "#8c8c8c", "vxlan": "#4c72b0", "stt": "#dd8452"}
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    colors = {"bare": "#8c8c8c", "vxlan": "#4c72b0", "stt-off": "#dd8452", "stt-bpf": "#55a868"}
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.8))
     width = 0.8 / len(paths)
     for ax, (title, key) in zip(axes, (("1 TCP stream", "gbps_p1"),
                                        ("4 TCP streams", "gbps_p4"),
-                                       ("CPU seconds per GB, 1 stream (lower is better)",
-                                        "cpu_s_per_gb_p1"))):
+                                       ("CPU s per GB, 1 stream (lower is better)",
+                                        "cpu_s_per_gb_p1"),
+                                       ("CPU s per GB, 4 streams (lower is better)",
+                                        "cpu_s_per_gb_p4"))):
         missing = []
         for k, path in enumerate(paths):
             xs, ys, lo, hi = [], [], [], []
@@ -694,11 +868,13 @@ def chart(summ, profiles, paths, info, path_png):
             ax.text(x, top * 0.02, "n/a", ha="center", va="bottom", fontsize=8, rotation=90)
         ax.set_xticks(range(len(profiles)))
         ax.set_xticklabels(profiles)
-        ax.set_title(title)
-        ax.set_ylabel("Gbit/s (median, min-max bars)" if key.startswith("gbps") else "CPU s/GB")
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("Gbit/s (median, min-max bars)" if key.startswith("gbps")
+                      else "machine CPU s/GB")
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend()
-    fig.suptitle("stt e2e: bare veth vs kernel VXLAN vs STT (sttd), %s rounds, %s, commit %s"
+    fig.suptitle("stt e2e: bare veth, kernel VXLAN, sttd (fast_path off) and sttd (fast_path "
+                 "bpf), %s rounds, %s, commit %s"
                  % (info["runs"], info["date"][:10], (info["git_commit"] or "?")[:10]),
                  fontsize=10)
     fig.tight_layout()
@@ -715,30 +891,40 @@ def parse_args(argv):
     ap.add_argument("--duration", type=int, default=10, help="iperf3 seconds (default 10)")
     ap.add_argument("--profiles", default="full,tcp-only,none",
                     help="comma list of: " + ",".join(PROFILES))
-    ap.add_argument("--paths", default=",".join(PATHS), help="comma list of: bare,vxlan,stt")
+    ap.add_argument("--paths", default=",".join(PATHS),
+                    help="comma list of: " + ",".join(PATHS))
     ap.add_argument("--pings", type=int, default=200, help="pings per path (default 200)")
     ap.add_argument("--ping-interval", type=float, default=0.01)
     ap.add_argument("--out", required=True, help="directory for results.json, chart.png")
     ap.add_argument("--sttd", default=None)
     ap.add_argument("--sttctl", default=None)
     ap.add_argument("--sttd-arg", action="append", default=[], metavar="ARG",
-                    help="one more argument for both sttd (repeat it: "
+                    help="one more argument for every sttd (repeat it: "
                     "--sttd-arg=--tx-form --sttd-arg=segmented)")
     ap.add_argument("--stt-unavailable", default=None,
                     help="(run.sh) why sttd cannot be used, e.g. the build failed")
     ap.add_argument("--perf", action="store_true",
-                    help="after the rounds, profile sttd with perf during one extra STT run "
-                    "per profile (not counted in the results)")
+                    help="after the rounds, one extra run per profile and --perf-paths path "
+                    "under a system-wide perf record -a -g (not counted in the results)")
+    ap.add_argument("--perf-paths", default="stt-bpf,vxlan",
+                    help="paths profiled by --perf (default stt-bpf,vxlan)")
+    ap.add_argument("--perf-streams", type=int, default=1, choices=STREAMS,
+                    help="streams of the --perf runs (default 1)")
+    ap.add_argument("--underlay-qdisc", default=UNDERLAY_QDISC,
+                    help="root qdisc of both veth ends, as `tc qdisc replace ... root` takes "
+                    "it, or noqueue (default %s)" % UNDERLAY_QDISC)
     ap.add_argument("--keep-logs", action="store_true", help="keep sttd logs and configs")
     a = ap.parse_args(argv)
     a.profiles = [p for p in a.profiles.split(",") if p]
     for p in a.profiles:
         if p not in PROFILES:
             ap.error("unknown profile %r (have %s)" % (p, ", ".join(PROFILES)))
-    a.paths = [p for p in a.paths.split(",") if p]
-    for p in a.paths:
+    # "stt", the one STT path before the fast path came, is sttd's userspace path.
+    a.paths = [p if p != "stt" else "stt-off" for p in a.paths.split(",") if p]
+    a.perf_paths = [p if p != "stt" else "stt-off" for p in a.perf_paths.split(",") if p]
+    for p in a.paths + a.perf_paths:
         if p not in PATHS:
-            ap.error("unknown path %r" % p)
+            ap.error("unknown path %r (have %s)" % (p, ", ".join(PATHS)))
     if a.runs < 1 or a.duration < 1:
         ap.error("--runs and --duration must be at least 1")
     return a
@@ -748,11 +934,30 @@ def on_signal(signum, _frame):
     raise KeyboardInterrupt("signal %d" % signum)
 
 
+def fast_path_share(stats_a, stats_b):
+    """How much of the stt-bpf traffic the kernel programs carried: frames the sender's
+    transmit program encapsulated and frames the receiver's receive program delivered,
+    against all (sttd's and the programs', as `sttctl stats` adds them)."""
+    def get(st, group, key):
+        try:
+            return st["global"][group][key]
+        except (KeyError, TypeError):
+            return None
+    out = {"a_tx_frames_kernel": get(stats_a, "fast_path", "tx_frames"),
+           "a_tx_frames_all": get(stats_a, "datapath", "tx_frames"),
+           "b_rx_delivered_kernel": get(stats_b, "fast_path", "rx_delivered"),
+           "b_rx_delivered_all": get(stats_b, "datapath", "rx_delivered")}
+    for side in ("a_tx_frames", "b_rx_delivered"):
+        k, n = out[side + "_kernel"], out[side + "_all"]
+        out[side + "_share"] = (k / n) if (k is not None and n) else None
+    return out
+
+
 def main(argv):
     args = parse_args(argv)
     if os.geteuid() != 0:
         sys.exit("e2e: must run as root (it creates network namespaces)")
-    for tool in ("ip", "ethtool", "iperf3", "ping", "ss"):
+    for tool in ("ip", "ethtool", "iperf3", "ping", "ss", "tc"):
         if not shutil.which(tool):
             sys.exit("e2e: %s is not installed" % tool)
     # SIGINT explicitly too: a shell starts background jobs with SIGINT ignored, and
@@ -768,11 +973,12 @@ def main(argv):
     raw = []
     topo = Topology(args)
     interrupted = False
+    stt_paths = [p for p in args.paths if p in STT_PATHS]
     try:
         topo.build()
-        if "stt" in args.paths:
-            topo.start_sttd()
-        info["stt_start_error"] = topo.stt_error
+        topo.start_sttd(stt_paths)
+        info["stt_start_error"] = {p: topo.stt_error[p] for p in stt_paths}
+        info["fast_path_seen"] = topo.fast_path_seen
         offloads = {}
         for rnd in range(1, args.runs + 1):
             for prof in args.profiles:
@@ -781,8 +987,9 @@ def main(argv):
                 live = []
                 for path in args.paths:
                     try:
-                        if path == "stt" and not topo.sttd_alive():
-                            raise BenchError(topo.stt_error)
+                        err = topo.path_error(path)
+                        if err:
+                            raise BenchError(err)
                         reachable(topo, path)
                         live.append(path)
                     except BenchError as e:
@@ -796,39 +1003,46 @@ def main(argv):
                     for path in live:
                         rec = dict(round=rnd, profile=prof, path=path, kind="iperf3", streams=n)
                         try:
-                            if path == "stt" and not topo.sttd_alive():
-                                raise BenchError(topo.stt_error)
+                            err = topo.path_error(path)
+                            if err:
+                                raise BenchError(err)
                             rec.update(measure_iperf(topo, path, n, args.duration))
-                            log("  %-5s P%d %7.2f Gbit/s  cpu %.2f s/GB  (others %.1f s)" % (
-                                path, n, rec["bits_per_second"] / 1e9,
-                                rec["cpu_s_per_gb"] or 0, rec["other_busy_s"]))
+                            log("  %-7s P%d %7.2f Gbit/s  retr %5s  cpu %.2f s/GB (ours %.2f, "
+                                "others %.1f s)" % (
+                                    path, n, rec["bits_per_second"] / 1e9, rec["retransmits"],
+                                    rec["cpu_s_per_gb"] or 0, rec["cpu_ours_s_per_gb"] or 0,
+                                    rec["other_busy_s"]))
+                            if rec["retransmits"] and rec["kernel_counters"]:
+                                log("          %s" % " ".join(
+                                    "%s=%d" % kv for kv in sorted(
+                                        rec["kernel_counters"].items()))[:300])
                         except BenchError as e:
                             rec["error"] = str(e)
-                            log("  %-5s P%d error: %s" % (path, n, e))
+                            log("  %-7s P%d error: %s" % (path, n, e))
                         raw.append(rec)
                 for path in live:
                     rec = dict(round=rnd, profile=prof, path=path, kind="ping")
                     try:
                         rec.update(measure_ping(topo, path, args.pings, args.ping_interval))
-                        log("  %-5s ping median %.3f ms p99 %.3f ms" % (
+                        log("  %-7s ping median %.3f ms p99 %.3f ms" % (
                             path, rec["rtt_median_ms"], rec["rtt_p99_ms"]))
                     except BenchError as e:
                         rec["error"] = str(e)
                     raw.append(rec)
         info["offloads_seen"] = offloads
-        if args.perf and "stt" in args.paths:
-            info["perf"] = perf_stt(topo, args)
-        for i in (0, 1):  # a sends the data, b receives it
-            if "stt" not in args.paths or topo.sttd[i] is None:
+        info["underlay_qdisc"] = topo.qdisc_state()
+        if args.perf:
+            info["perf"] = perf_profiles(topo, args)
+        for path in stt_paths:  # a sends the data, b receives it
+            if topo.path_error(path):
                 continue
-            h = "ab"[i]
-            st = topo.nsexec(i, [args.sttctl, "stats", "-j", "-s",
-                                 os.path.join(topo.tmp, "sttd-%s.sock" % h)],
-                             check=False, timeout=5)
-            try:
-                info["sttd_%s_stats_at_end" % h] = json.loads(st.stdout)
-            except ValueError:
-                info["sttd_%s_stats_at_end" % h] = (st.stderr or st.stdout).strip()[-2000:]
+            sp = STT_PATHS[path]
+            for i in (0, 1):
+                info["sttd_%s_%s_stats_at_end" % (path, "ab"[i])] = topo.sttctl_json(
+                    sp, i, "stats")
+        if "stt-bpf" in stt_paths and not topo.path_error("stt-bpf"):
+            info["fast_path_share"] = fast_path_share(info["sttd_stt-bpf_a_stats_at_end"],
+                                                      info["sttd_stt-bpf_b_stats_at_end"])
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: cleaning up")
@@ -837,31 +1051,43 @@ def main(argv):
     info["interrupted"] = interrupted  # the results so far are still written
     info["loadavg_at_end"] = open("/proc/loadavg").read().split()[:3]
     summ = summarize(raw, args.profiles, args.paths)
+    tg = targets(summ, args.profiles)
     text = table(summ, args.profiles, args.paths)
     md = markdown_table(summ, args.profiles, args.paths)
     png = os.path.join(args.out, "chart.png")
     note = chart(summ, args.profiles, args.paths, info, png)
     result = {"machine": info, "method": {
         "throughput": "iperf3 -J, end.sum_received.bits_per_second, host a -> host b",
-        "cpu": "CPU seconds of the iperf3 client (getrusage), the iperf3 server and both sttd "
-               "(/proc/PID/stat utime+stime) and ksoftirqd (/proc/PID/stat), summed over both "
-               "hosts, divided by GB (1e9 bytes) received; machine-wide /proc/stat busy seconds "
-               "recorded beside it",
+        "retransmits": "iperf3 -J, end.sum_sent.retransmits (the sender's TCP)",
+        "cpu": "machine-wide: /proc/stat busy (user+nice+system+irq+softirq) seconds of every "
+               "CPU from just before the iperf3 client starts to just after it exits, divided "
+               "by GB (1e9 bytes) received; 'cpu_ours' beside it: the iperf3 client "
+               "(getrusage), the iperf3 server, every sttd and ksoftirqd (/proc/PID/stat "
+               "utime+stime)",
         "rtt": "ping -i %s -c %d; median and nearest-rank p99; medians of those over rounds"
                % (args.ping_interval, args.pings),
         "summary": "median over rounds",
-        "profiles": PROFILES}, "summary": summ, "raw": raw, "table_markdown": md,
+        "profiles": PROFILES, "underlay_qdisc": args.underlay_qdisc}, "summary": summ,
+        "targets": tg, "raw": raw, "table_markdown": md,
         "chart": None if note else png, "chart_note": note}
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(md + "\n")
-    print("stt e2e benchmark: %s, kernel %s, %s x %s, commit %s" % (
+    print("stt e2e benchmark: %s, kernel %s, %s x %s, commit %s, load %s at start" % (
         info["date"], info["kernel"], info["nproc"], info["cpu_model"],
-        (info["git_commit"] or "?")[:12]))
-    print("medians of %d rounds, iperf3 %d s; CPU = s per GB moved, both hosts; RTT in ms\n"
+        (info["git_commit"] or "?")[:12], " ".join(info["loadavg_at_start"])))
+    print("medians of %d rounds, iperf3 %d s; retr = the sender's TCP retransmits; CPU = "
+          "machine-wide busy s (softirq included) per GB received; RTT in ms\n"
           % (args.runs, args.duration))
     print(text)
+    print(targets_text(tg))
+    share = info.get("fast_path_share")
+    if share:
+        print("stt-bpf in the kernel: %s of %s frames sent (%s), %s of %s received (%s)" % (
+            share["a_tx_frames_kernel"], share["a_tx_frames_all"],
+            fmt(share["a_tx_frames_share"], 3), share["b_rx_delivered_kernel"],
+            share["b_rx_delivered_all"], fmt(share["b_rx_delivered_share"], 3)))
     print("results: %s" % os.path.join(args.out, "results.json"))
     print("chart:   %s" % (png if not note else note))
     return 130 if interrupted else 0

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: STT (sttd) beside kernel VXLAN and the bare veth underlay, in
-# two network namespaces, for the underlay offload profiles full, tcp-only and none.
+# End-to-end benchmark: STT through sttd with its kernel fast path (fast_path = "bpf") and
+# without it ("off"), beside kernel VXLAN and the bare veth underlay, in two network
+# namespaces, for the underlay offload profiles full, tcp-only and none.
 #
 #   bench/e2e/run.sh [--runs N] [--duration S] [--profiles full,tcp-only,none]
-#                    [--paths bare,vxlan,stt] [--pings N] [--out DIR] [--keep-logs]
-#                    [--perf] [--build-dir DIR] [--no-build] [--sttd PATH --sttctl PATH]
-#                    [--sttd-arg=ARG ...]   (each ARG passed to both sttd, e.g.
-#                                            --sttd-arg=--tx-form --sttd-arg=segmented)
+#                    [--paths bare,vxlan,stt-off,stt-bpf] [--pings N] [--out DIR]
+#                    [--perf [--perf-paths stt-bpf,vxlan] [--perf-streams 1|4]]
+#                    [--underlay-qdisc QDISC] [--keep-logs] [--build-dir DIR] [--no-build]
+#                    [--sttd PATH --sttctl PATH] [--sttd-arg=ARG ...]
+#                    (each ARG passed to every sttd, e.g.
+#                     --sttd-arg=--tx-form --sttd-arg=segmented)
 #
 # As root. Builds sttd and sttctl (Release) in --build-dir (default build-e2e) unless
 # --no-build or --sttd/--sttctl are given; if that fails, the STT rows carry the error and
@@ -27,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     --sttd) sttd=$2; build=0; shift 2 ;;
     --sttctl) sttctl=$2; build=0; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) pass+=("$1"); shift ;;
   esac
 done

@@ -1,9 +1,12 @@
 #!/bin/sh
-# Flood benchmark (root): incomplete STT frames from many spoofed sources against sttd while
-# iperf3 runs through the overlay; prints throughput as a ratio of the no-flood reference,
-# sttd's peak memory against its reassembly cap, and the reassembly counters.
-#   bench/flood/run.sh                  # BUILD=build by default
-#   FLOOD_SECONDS=8 FLOOD_SOURCES=4096 BUILD=build-x bench/flood/run.sh
+# Flood benchmark (root): a tenant's iperf3 transfer through the overlay under a flood of STT
+# segments from 4096 non-peer sources, beside the same transfer under a UDP flood of the same
+# packet rate (the reference: what any flood costs the kernel), with fast_path = "bpf" and
+# "off"; also the reassembly cap under a flood spoofing the peer. Prints goodput per phase and
+# the ratio STT flood / UDP flood (bench/flood/flood.py says more).
+#   bench/flood/run.sh                  # BUILD=build by default; about 3 minutes
+#   BUILD=build-e2e FLOOD_ROUNDS=3 FLOOD_SECONDS=6 FLOOD_PPS=100000 FLOOD_SOURCES=4096 \
+#     FLOOD_MODES=bpf,off bench/flood/run.sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
