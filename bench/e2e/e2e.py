@@ -60,6 +60,14 @@ VXLAN_DEV = "e2e-vx"
 # qdisc, a full veth ring holds packets back instead of dropping them; docs/performance.md
 # ("The VXLAN reference") says what that changes and what was measured.
 UNDERLAY_QDISC = "noqueue"
+# The tenant MTU of both STT paths (--stt-mtu): the underlay's 1500 less the outer IPv4 and TCP
+# headers, the STT header and the inner Ethernet header (20 + 20 + 18 + 14), so that a frame the
+# tenant sends without GSO fits one outer segment. The transmit program cannot turn a larger
+# non-GSO frame into a GSO packet (../shared/notes/ebpf-fast-path-probe.md), so at 1500 every
+# MSS-sized segment a TCP sender emits alone went through sttd while its neighbours took the
+# kernel path, and the receiver saw the flow reordered. VXLAN's device takes 1450 for the same
+# reason (its 50 bytes of headers).
+STT_MTU = 1500 - 72
 
 
 class SttPath:
@@ -309,7 +317,7 @@ class Topology:
             'name = "bench"',
             "context_id = %d" % sp.context,
             'tap = "%s"' % sp.tap,
-            "mtu = 1500",
+            "mtu = %d" % self.args.stt_mtu,
             'peers = ["%s"]' % UNDER[1 - i],
             "",
         ])
@@ -913,6 +921,8 @@ def parse_args(argv):
     ap.add_argument("--underlay-qdisc", default=UNDERLAY_QDISC,
                     help="root qdisc of both veth ends, as `tc qdisc replace ... root` takes "
                     "it, or noqueue (default %s)" % UNDERLAY_QDISC)
+    ap.add_argument("--stt-mtu", type=int, default=STT_MTU,
+                    help="tenant (TAP) MTU of both STT paths (default %d)" % STT_MTU)
     ap.add_argument("--keep-logs", action="store_true", help="keep sttd logs and configs")
     a = ap.parse_args(argv)
     a.profiles = [p for p in a.profiles.split(",") if p]

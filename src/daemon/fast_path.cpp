@@ -107,6 +107,7 @@ void FastPath::sync_networks(std::span<const NetworkView> nets) {
     if (it == nets_.end()) {
       add_network(v);
     } else if (it->second.tap_mtu != v.tap_mtu) {
+      warn_if_tap_mtu_splits_flows(v);
       bpf_.set_network(v.context_id, v.tap_ifindex, it->second.slot, v.tap_mtu);
       it->second.tap_mtu = v.tap_mtu;
     }
@@ -120,10 +121,29 @@ void FastPath::add_network(const NetworkView& v) {
   if (slot == STT_BPF_MAX_NETWORKS) {
     throw std::runtime_error("fast path: more networks than the programs' maps hold");
   }
+  warn_if_tap_mtu_splits_flows(v);
   bpf_.set_network(v.context_id, v.tap_ifindex, slot, v.tap_mtu);
   bpf_.attach_tap(v.tap_ifindex, v.context_id, slot);
   slot_used_[slot] = true;
   nets_[v.context_id] = Net{slot, v.tap_ifindex, v.tap_mtu, {}, {}};
+}
+
+// The transmit program cannot make a frame that arrives without GSO into a GSO packet, so one
+// that needs more than one outer segment goes to sttd. A TCP sender emits MSS-sized segments
+// alone now and then (small windows, pacing, retransmissions): with a TAP MTU above this bound
+// they take sttd while their neighbours take the kernel, and the receiver sees the flow
+// reordered. An MTU within it keeps every unicast frame of a known peer in the kernel.
+void FastPath::warn_if_tap_mtu_splits_flows(const NetworkView& v) const {
+  // Outer IPv4 and TCP headers, the STT header, the inner Ethernet header.
+  constexpr std::uint32_t kOverhead = 20 + 20 + 18 + 14;
+  if (underlay_mtu_ <= kOverhead || v.tap_mtu <= underlay_mtu_ - kOverhead) return;
+  spdlog::warn(
+      "network with context ID {:#x}: TAP MTU {} exceeds {} (underlay MTU {} less {} bytes of "
+      "headers): frames sent without GSO that need more than one outer segment go through "
+      "sttd instead of the kernel path, and a TCP flow split between the two arrives "
+      "reordered; mtu = {} keeps every frame in the kernel",
+      v.context_id, v.tap_mtu, underlay_mtu_ - kOverhead, underlay_mtu_, kOverhead,
+      underlay_mtu_ - kOverhead);
 }
 
 void FastPath::remove_network(std::uint64_t context_id) {

@@ -88,12 +88,14 @@ class FastPath {
   sys::BpfCounters counters(std::optional<std::uint64_t> context_id) const;
 
  private:
-  explicit FastPath(const sys::BpfFastPathConfig& c) : bpf_(c) {}
+  explicit FastPath(const sys::BpfFastPathConfig& c) : bpf_(c), underlay_mtu_(c.underlay_mtu) {}
   std::uint32_t slot_of(std::uint64_t context_id) const;
   void add_network(const NetworkView& v);
   void remove_network(std::uint64_t context_id);
+  void warn_if_tap_mtu_splits_flows(const NetworkView& v) const;
 
   sys::BpfFastPath bpf_;
+  std::uint32_t underlay_mtu_;
   struct Net {
     std::uint32_t slot;
     int tap_ifindex;
