@@ -61,11 +61,13 @@ if [ "$mode" = tests ]; then
   mapfile -t targets < <(ninja -C "$build" -t targets all |
     sed -nE 's/^((unit|fuzz)_[a-z0-9_]+): phony$/\1/p' | grep -v '_corpus$' | sort -u)
 fi
+built_at=$SECONDS
 if ! ninja -C "$build" "${targets[@]}" >"$build/build.log" 2>&1; then
   tail -n 60 "$build/build.log" >&2
   echo "fuzz.sh: build failed (full log: $build/build.log)" >&2
   exit 2
 fi
+echo "fuzz.sh: ${#targets[@]} targets up to date in $((SECONDS - built_at)) s (log: $build/build.log)"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

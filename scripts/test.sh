@@ -10,7 +10,23 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 build="${STT_BUILD_DIR:-build}"
 
-stage() { printf '\n==== %s ====\n' "$*"; }
+# Each stage's wall time goes into the summary at the end (docs/testing.md keeps
+# measured figures): where the time goes is the first thing to know when it grows.
+times=()
+stage_name=""
+stage_start=$SECONDS
+stage_end() {
+  if [ -n "$stage_name" ]; then
+    times+=("$(printf '%5d s  %s' $((SECONDS - stage_start)) "$stage_name")")
+  fi
+  stage_name=""
+}
+stage() {
+  stage_end
+  stage_name=$1
+  stage_start=$SECONDS
+  printf '\n==== %s ====\n' "$*"
+}
 
 stage "dependencies"
 ./scripts/install-deps.sh
@@ -25,8 +41,9 @@ failed=()
 
 stage "ctest (all labels)"
 # ctest prints its own summary ("N% tests passed, M tests failed out of K",
-# the failed cases, and the time per label). One case per core: the root-only
-# suites are RUN_SERIAL, so they still run alone.
+# the failed cases, and the time per label). One case per core, root-only suites
+# too: two suites side by side share nothing; those that need a quiet machine are
+# RUN_SERIAL and run alone (tests/CMakeLists.txt, stt_add_root_test).
 if ! ctest --test-dir "$build" --output-on-failure -j "$(nproc)"; then
   failed+=("ctest")
 fi
@@ -43,6 +60,11 @@ stage "fuzz: each libFuzzer target for ${STT_FUZZ_SECONDS:-20} s (build-fuzz/)"
 if ! ./scripts/fuzz.sh "${STT_FUZZ_SECONDS:-20}"; then
   failed+=("fuzz")
 fi
+
+stage_end
+printf '\n==== stage times (wall) ====\n'
+printf '%s\n' "${times[@]}"
+printf '%5d s  total\n' "$SECONDS"
 
 stage "result"
 if [ ${#failed[@]} -ne 0 ]; then
