@@ -7,13 +7,13 @@
 // to publish it; the snapshot's counters are the very JSON `sttctl stats -j`
 // answers (sttd's, with the kernel fast path's and the cluster's merged in
 // by the one function that serves both), so the exporter and sttctl always
-// agree on names and values, in either fast-path mode. A loop that does not answer in time gets the previous snapshot
-// served (its age is exported too).
+// agree on names and values, in either fast-path mode. A loop that does not answer in time gets the
+// previous snapshot served (its age is exported too).
 //
 // Names: every counter of `stats -j` as stt_<group>_<counter>_total (the
 // global ones, e.g. stt_datapath_tx_frames_total, stt_fast_path_fast_tx_errors_total)
-// and stt_network_<group>_<counter>_total{network="N"} (per network); gauges stt_peers{network}, stt_fdb_entries{network,type},
-// stt_reassembly_bytes_in_use, stt_reassembly_frames_in_flight; and
+// and stt_network_<group>_<counter>_total{network="N"} (per network); gauges stt_peers{network},
+// stt_fdb_entries{network,type}, stt_reassembly_bytes_in_use, stt_reassembly_frames_in_flight; and
 // stt_build_info{version} 1.
 
 #include <functional>
