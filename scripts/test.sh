@@ -63,6 +63,11 @@ if ! ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -LE "$quiet"; t
 fi
 
 stage "sanitizer build (clang, build-fuzz/): what is left of it"
+# No test runs now: what is left is built at normal priority (ninja passes the
+# policy on to the compilers it starts from now on).
+for pid in $(pgrep -g "$sanitizer_pid" || true); do
+  chrt --other --pid 0 "$pid" 2>/dev/null || true
+done
 sanitizer_built=yes
 if ! wait "$sanitizer_pid"; then
   sanitizer_built=no
