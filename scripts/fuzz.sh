@@ -6,6 +6,8 @@
 #   scripts/fuzz.sh --tests     build every unit test and fuzz replay in the same
 #                               clang ASan + UBSan build and run them (ctest -L
 #                               'unit|fuzz'): the test command's sanitizer stage
+#   scripts/fuzz.sh --build-tests   only build them (the test command does this
+#                               beside its other tests, then runs --tests)
 #
 # Each run starts from the committed seed corpus (fuzz/corpus/<target>/,
 # read-only) plus a scratch corpus in build-fuzz/corpus/<target>/ that
@@ -27,6 +29,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mode=fuzz
 if [ "${1:-}" = "--tests" ]; then
   mode=tests
+  shift
+elif [ "${1:-}" = "--build-tests" ]; then
+  mode=build-tests
   shift
 fi
 seconds=${1:-60}
@@ -57,15 +62,18 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   echo "fuzz.sh: configure failed" >&2
   exit 2
 }
-if [ "$mode" = tests ]; then
+if [ "$mode" != fuzz ]; then
   mapfile -t targets < <(ninja -C "$build" -t targets all |
     sed -nE 's/^((unit|fuzz)_[a-z0-9_]+): phony$/\1/p' | grep -v '_corpus$' | sort -u)
 fi
+built_at=$SECONDS
 if ! ninja -C "$build" "${targets[@]}" >"$build/build.log" 2>&1; then
   tail -n 60 "$build/build.log" >&2
   echo "fuzz.sh: build failed (full log: $build/build.log)" >&2
   exit 2
 fi
+echo "fuzz.sh: ${#targets[@]} targets up to date in $((SECONDS - built_at)) s (log: $build/build.log)"
+[ "$mode" = build-tests ] && exit 0
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -89,8 +89,9 @@ class Daemon : public ControlHandler {
 
   // [[network]] mac and address, on a TAP just created (start or reload).
   void configure_tap(Network& n);
-  // What the metrics exporter serves, taken on the event loop.
-  nlohmann::json metrics_snapshot() const;
+  // What the metrics exporter serves, taken on the event loop: stats() (what `sttctl stats -j`
+  // shows) and the gauges.
+  nlohmann::json metrics_snapshot();
 
   Network& network_arg(const std::string& name);
   wire::IpAddr peer_arg(const std::string& text) const;

@@ -4,15 +4,16 @@
 //
 // Those threads never read the data path. A scrape asks the event loop for
 // a snapshot (an eventfd the loop watches), and waits, bounded, for the loop
-// to publish it; the snapshot is the same JSON `sttctl stats -j` and `show`
-// are built from, so the exporter and sttctl always agree on names and
-// values. A loop that does not answer in time gets the previous snapshot
-// served (its age is exported too).
+// to publish it; the snapshot's counters are the very JSON `sttctl stats -j`
+// answers (sttd's, with the kernel fast path's and the cluster's merged in
+// by the one function that serves both), so the exporter and sttctl always
+// agree on names and values, in either fast-path mode. A loop that does not answer in time gets the
+// previous snapshot served (its age is exported too).
 //
 // Names: every counter of `stats -j` as stt_<group>_<counter>_total (the
-// global ones) and stt_network_<group>_<counter>_total{network="N"} (per
-// network); gauges stt_peers{network}, stt_fdb_entries{network,type},
-// stt_reassembly_bytes_in_use, stt_reassembly_frames_in_flight; and
+// global ones, e.g. stt_datapath_tx_frames_total, stt_fast_path_fast_tx_errors_total)
+// and stt_network_<group>_<counter>_total{network="N"} (per network); gauges stt_peers{network},
+// stt_fdb_entries{network,type}, stt_reassembly_bytes_in_use, stt_reassembly_frames_in_flight; and
 // stt_build_info{version} 1.
 
 #include <functional>
@@ -26,7 +27,7 @@ namespace stt::daemon {
 
 class MetricsExporter {
  public:
-  // Takes a snapshot on the event loop: returns {"stats": stats_json,
+  // Takes a snapshot on the event loop: returns {"stats": what `stats -j` shows,
   // "networks": [{"name", "peers", "fdb_learned", "fdb_static"}],
   // "reassembly": reassembly_json}.
   using Snapshot = std::function<nlohmann::json()>;

@@ -553,10 +553,13 @@ int child_main(int out) {
     const std::string line = s + "\n";
     if (write(out, line.data(), line.size()) < 0) _exit(3);
   };
-  // A mount namespace too, for a sysfs that shows the new network namespace's devices.
+  // A mount namespace too, for a sysfs that shows the new network namespace's devices, and a
+  // proc whose /proc/sys is writable: a systemd unit with ProtectKernelTunables= has both
+  // /sys and /proc/sys read-only, and setup() writes the scratch namespace's IPv6 sysctls.
   if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0 ||
       mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-      mount("sysfs", "/sys", "sysfs", 0, nullptr) != 0) {
+      mount("sysfs", "/sys", "sysfs", 0, nullptr) != 0 ||
+      mount("proc", "/proc", "proc", 0, nullptr) != 0) {
     say(fmt::format("fail namespace: {}", std::strerror(errno)));
     return 1;
   }

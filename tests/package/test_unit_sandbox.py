@@ -7,12 +7,16 @@ file itself, and sttd must start, carry traffic, reload and stop cleanly under t
 - CapabilityBoundingSet= and NoNewPrivileges=: `setpriv --bounding-set ... --no-new-privs`;
 - ProtectSystem=strict with RuntimeDirectory=: a private mount namespace in which every
   mount outside /proc, /sys and /dev is read-only, and only the runtime directory is
-  writable;
-- SystemCallFilter=, RestrictAddressFamilies=, MemoryDenyWriteExecute= and
-  DeviceAllow=: sttd and what it runs (nft) are traced with strace, and every system
-  call must be in the unit's filter (expanded by `systemd-analyze syscall-filter`),
-  every socket of an allowed family, no mapping writable and executable, and /dev/net/tun
-  the only device opened.
+  writable; ProtectKernelTunables=: /proc/sys and /sys read-only too;
+- SystemCallFilter=, RestrictAddressFamilies=, RestrictNamespaces=,
+  MemoryDenyWriteExecute= and DeviceAllow=: sttd and what it runs (nft; with the fast
+  path, the self-test's child and its `ip`) are traced with strace, and every system call
+  must be in the unit's filter (expanded by `systemd-analyze syscall-filter`), every socket
+  of an allowed family, every namespace created of an allowed type, no mapping writable
+  and executable, and /dev/net/tun the only device opened.
+The run's fast-path mode (STT_FAST_PATH) is the config's: with "bpf", sttd must load,
+self-test and attach the kernel fast path inside the same sandbox, and `sttctl show`
+must say it runs.
 """
 
 import os
@@ -30,6 +34,10 @@ INNER = ["192.168.57.1", "192.168.57.2"]
 # Devices systemd's DevicePolicy=closed allows besides DeviceAllow= (systemd.resource-control(5)).
 CLOSED_POLICY_DEVICES = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
                          "/dev/tty", "/dev/ptmx"}
+# RestrictNamespaces= names (systemd.exec(5)) of the clone flags strace prints.
+NAMESPACE_FLAGS = {"CLONE_NEWCGROUP": "cgroup", "CLONE_NEWIPC": "ipc", "CLONE_NEWNET": "net",
+                   "CLONE_NEWNS": "mnt", "CLONE_NEWPID": "pid", "CLONE_NEWUSER": "user",
+                   "CLONE_NEWUTS": "uts"}
 
 
 def unit_settings():
@@ -70,6 +78,11 @@ set -e
 awk '{print $5}' /proc/self/mountinfo | sort -u | while read -r m; do
   case "$m" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) continue ;; esac
   mount -o remount,bind,ro "$m" 2>/dev/null || true
+done
+# ProtectKernelTunables=: /proc/sys and /sys read-only (as bind mounts, as systemd does).
+for m in /proc/sys /sys; do
+  mount --rbind "$m" "$m"
+  mount -o remount,bind,ro "$m"
 done
 # RuntimeDirectory=: the one writable place.
 mount --bind "$RUNTIME" "$RUNTIME"
@@ -123,10 +136,17 @@ class UnitSandbox(H.SystemTestCase):
         self.assertIn("stt-blue", h1.links())
         tables = h1.exec(["nft", "list", "tables"]).stdout
         self.assertIn("sttd_7471", tables)
-        # sttd runs with the unit's bounding set, and no new privileges.
+        # The fast path the run asks for runs inside the sandbox (self-test, load, attach).
+        fast = self.d1.ctl_json(["show"])["fast_path"]
+        self.assertEqual(fast["mode"], "bpf" if H.FAST_PATH == "bpf" else "off", fast)
+        # Started with the unit's bounding set; once started, sttd keeps NET_ADMIN and
+        # NET_RAW, drops the rest from its bounding set too (so nft gets no more), and has
+        # no new privileges.
         status = open("/proc/%d/status" % self.sttd_pid()).read()
-        bnd = int(re.search(r"^CapBnd:\s*(\w+)", status, re.M).group(1), 16)
-        self.assertEqual(bnd, (1 << 12) | (1 << 13), "CapBnd %x: not NET_ADMIN|NET_RAW" % bnd)
+        net = (1 << 12) | (1 << 13)
+        for field in ("CapBnd", "CapPrm", "CapEff"):
+            v = int(re.search(r"^%s:\s*(\w+)" % field, status, re.M).group(1), 16)
+            self.assertEqual(v, net, "%s %x: not NET_ADMIN|NET_RAW" % (field, v))
         self.assertRegex(status, r"NoNewPrivs:\s*1")
 
         # Traffic both ways through the sandboxed endpoint.
@@ -165,6 +185,9 @@ class UnitSandbox(H.SystemTestCase):
         for item in self.unit["SystemCallFilter"].split():
             allowed |= groups[item] if item.startswith("@") else {item}
         families = set(self.unit["RestrictAddressFamilies"].split())
+        ns_setting = self.unit["RestrictNamespaces"]
+        namespaces = set() if ns_setting == "yes" else set(ns_setting.split())
+        bad_namespaces = set()
         devices = {self.unit["DeviceAllow"].split()[0]}
         used, bad_families, wx, opened_dev = set(), set(), [], set()
         with open(self.trace) as f:
@@ -176,6 +199,10 @@ class UnitSandbox(H.SystemTestCase):
                 s = re.match(r"^\d+\s+socket\((AF_\w+)", line)
                 if s and s.group(1) not in families:
                     bad_families.add(s.group(1))
+                if re.match(r"^\d+\s+(unshare|clone3?|setns)\(", line):
+                    for flag in re.findall(r"CLONE_NEW\w+", line):
+                        if NAMESPACE_FLAGS[flag] not in namespaces:
+                            bad_namespaces.add("%s (%s)" % (NAMESPACE_FLAGS[flag], flag))
                 if re.match(r"^\d+\s+(mmap|mprotect)\(", line) and "PROT_WRITE" in line and \
                         "PROT_EXEC" in line:
                     wx.append(line.strip())
@@ -187,6 +214,8 @@ class UnitSandbox(H.SystemTestCase):
         self.assertEqual(sorted(used - allowed), [],
                          "system calls outside SystemCallFilter=%s" % self.unit["SystemCallFilter"])
         self.assertEqual(bad_families, set(), "socket families outside RestrictAddressFamilies=")
+        self.assertEqual(bad_namespaces, set(),
+                         "namespaces outside RestrictNamespaces=%s" % ns_setting)
         self.assertEqual(wx, [], "writable and executable mappings (MemoryDenyWriteExecute=)")
         self.assertEqual(sorted(opened_dev - devices - CLOSED_POLICY_DEVICES), [],
                          "devices outside DeviceAllow=")
