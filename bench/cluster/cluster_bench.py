@@ -86,7 +86,7 @@ def proc_mem_kib(pid):
     out = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith(("VmRSS:", "VmHWM:")):
+            if line.startswith(("VmRSS:", "VmHWM:", "RssAnon:", "RssFile:")):
                 out[line.split(":")[0]] = int(line.split()[1])
     return out
 
@@ -416,9 +416,10 @@ def table(r):
         ("apply rate", "%.0f updates/s (target >= %d; generator wrote %.0f keys/s: ratio %.2f)" %
          (r["apply"]["updates_per_s"], TARGETS["apply_updates_per_s"],
           r["apply"]["generator_keys_per_s"], r["apply"]["ratio_to_generator"])),
-        ("RSS", "%.1f MiB after sync, peak %.1f MiB (target < %d MiB); empty directory %.1f MiB"
-         % (r["rss"]["rss_mib"], r["rss"]["hwm_mib"], TARGETS["rss_mib"],
-            r["rss"]["baseline_rss_mib"])),
+        ("RSS", "%.1f MiB after sync (%.1f anonymous, %.1f file), peak %.1f MiB (target < %d "
+         "MiB); empty directory %.1f MiB (%.1f anonymous)"
+         % (r["rss"]["rss_mib"], r["rss"]["anon_mib"], r["rss"]["file_mib"], r["rss"]["hwm_mib"],
+            TARGETS["rss_mib"], r["rss"]["baseline_rss_mib"], r["rss"]["baseline_anon_mib"])),
         ("broadcast to %d peers" % r["params"]["hosts"],
          "%.2f ms median, %.2f ms CPU; one unicast %.3f ms, %.3f ms CPU (ratio %.0f)" %
          (r["flood"]["broadcast_median_ms"], r["flood"]["broadcast_cpu_ms"],
@@ -515,6 +516,8 @@ def parse_args(argv):
     ap.add_argument("--samples", type=int, default=30, help="join/leave/move samples")
     ap.add_argument("--crashes", type=int, default=5, help="crash samples (about 3 s each)")
     ap.add_argument("--floods", type=int, default=10, help="broadcasts (and unicasts) sent")
+    ap.add_argument("--sync-only", action="store_true",
+                    help="stop after the sync and RSS figures (for profiling the sync)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--sttd", required=True)
     ap.add_argument("--sttctl", required=True)
@@ -568,8 +571,14 @@ def main(argv):
         r["sync"] = {"s": t_sync - t0, "ready_s": t_ready - t0}
         mem = proc_mem_kib(dut.pid)
         r["rss"] = {"rss_mib": mem["VmRSS"] / 1024, "hwm_mib": mem["VmHWM"] / 1024,
-                    "baseline_rss_mib": base["VmRSS"] / 1024}
+                    "anon_mib": mem["RssAnon"] / 1024, "file_mib": mem["RssFile"] / 1024,
+                    "baseline_rss_mib": base["VmRSS"] / 1024,
+                    "baseline_anon_mib": base["RssAnon"] / 1024,
+                    "baseline_file_mib": base["RssFile"] / 1024}
         log("sync %.3f s, RSS %.1f MiB" % (r["sync"]["s"], r["rss"]["rss_mib"]))
+        if a.sync_only:
+            r["dut_cluster_view"] = dut.cluster()
+            return finish(a, r, sync_only=True)
 
         log("apply: %d updates while sttd is stopped" % a.updates)
         ev0 = dut.events_applied()
@@ -613,8 +622,18 @@ def main(argv):
         r["dut_log_tail"] = dut.daemon.log_text()[-3000:]
     finally:
         H.cleanup_all()
+    finish(a, r)
+
+
+def finish(a, r, sync_only=False):
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(r, f, indent=1)
+    if sync_only:
+        print("sync %.3f s (ready after %.3f s); RSS %.1f MiB (%.1f anonymous), peak %.1f MiB; "
+              "empty directory %.1f MiB (%.1f anonymous)" %
+              (r["sync"]["s"], r["sync"]["ready_s"], r["rss"]["rss_mib"], r["rss"]["anon_mib"],
+               r["rss"]["hwm_mib"], r["rss"]["baseline_rss_mib"], r["rss"]["baseline_anon_mib"]))
+        return
     text = table(r)
     with open(os.path.join(a.out, "table.md"), "w") as f:
         f.write("```\n" + text + "\n```\n")

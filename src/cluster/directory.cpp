@@ -1,5 +1,6 @@
 #include "cluster/directory.hpp"
 
+#include <malloc.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -74,6 +75,11 @@ void Directory::take_changes(std::vector<Change>& out) {
   move_all(outbox_, out);
 }
 
+bool Directory::drained() const {
+  std::lock_guard lk(mu_);
+  return outbox_.empty();
+}
+
 void Directory::publish_local(std::uint64_t ctx, const wire::MacAddr& mac,
                               std::vector<wire::IpAddr> ips) {
   {
@@ -126,7 +132,7 @@ void Directory::deliver() {
   std::lock_guard lk(mu_);
   status_.revision = revision_;
   status_.hosts = model_.hosts().size();
-  status_.macs = model_.macs().size();
+  status_.macs = model_.mac_count();
   status_.local_macs = local_.size();
   status_.lease_id = lease_id_;
   status_.counters = model_.counters();
@@ -222,32 +228,40 @@ bool Directory::register_host() {
 
 bool Directory::resync() {
   // Paged at one revision: the first page fixes R, the others read at R from after the last
-  // key, so a large directory never sits in memory twice (protobuf and copies) at once.
+  // key. etcd 3.4 walks its index from the page's first key to the end of the range for every
+  // page, so pages are large (a few) rather than small (many: quadratic); the key-values go
+  // from the response into the model without copies.
   std::string from = cfg_.prefix + "/";
   const std::string end = prefix_range_end(from);
   std::int64_t at = 0;
   bool first = true;
+  std::string last;
+  auto feed = [this](std::string_view key, std::string_view value, std::int64_t create) {
+    model_.put(key, value, create);
+  };
   while (true) {
     RangeResult r;
-    auto s = client_.range(from, end, r, at, cfg_.read_page);
+    if (first) model_.begin_resync();
+    auto s = client_.range_each(from, end, feed, r, at, cfg_.read_page, &last);
     if (!s.ok()) {
       set_error("read " + cfg_.prefix + "/", s);
       return false;
     }
     if (first) {
-      model_.begin_resync();
       at = r.revision;
       first = false;
+      // About half the keys are MAC entries and half their claims (docs/cluster.md).
+      model_.reserve(static_cast<std::size_t>(r.count / 2 + 1));
     }
-    for (const auto& kv : r.kvs)
-      model_.put(kv.key, kv.value, kv.create_revision);
-    if (!r.more || r.kvs.empty()) break;
-    from = r.kvs.back().key + std::string(1, '\0');  // the next key after the last one
+    if (!r.more || last.empty()) break;
+    from = last + std::string(1, '\0');  // the next key after the last one
   }
   revision_ = at;
   model_.flush(pending_, [this](std::vector<Change>&) { deliver(); });
   after_flush();
   deliver();
+  // A full read leaves freed buffers (responses, the judged list) in the heap: give them back.
+  ::malloc_trim(0);
   return true;
 }
 
@@ -343,8 +357,8 @@ void Directory::after_flush() {
   for (auto it = local_.begin(); it != local_.end();) {
     const LocalMac& l = it->second;
     wire::MacAddr mac = mac_from_u64(it->first.mac);
-    const ClaimRecord* c = model_.claim(it->first.ctx, mac);
-    if (l.seq == 0 || c == nullptr || c->host == cfg_.self.name || c->seq <= l.seq) {
+    const auto c = model_.claim(it->first.ctx, mac);
+    if (l.seq == 0 || !c || c->host == cfg_.self.name || c->seq <= l.seq) {
       ++it;
       continue;
     }

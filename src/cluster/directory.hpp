@@ -32,7 +32,7 @@ struct DirectoryConfig {
   HostRecord self;  // name, underlay address, port, served context IDs
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};
-  std::int64_t read_page = 4096;  // keys per Range request of a full read
+  std::int64_t read_page = 32768;  // keys per Range request of a full read
 };
 
 enum class DirectoryState : std::uint8_t { kConnecting, kConnected, kDisconnected };
@@ -74,6 +74,8 @@ class Directory {
   int event_fd() const { return efd_; }
   // Moves every queued change into `out` (appending) and clears the eventfd.
   void take_changes(std::vector<Change>& out);
+  // Nothing is queued for the loop now (a burst of changes, like a full read, is over).
+  bool drained() const;
   // A MAC seen on the TAP side of context ctx, with the addresses snooped from it so far.
   void publish_local(std::uint64_t ctx, const wire::MacAddr& mac, std::vector<wire::IpAddr> ips);
   // The tenant went quiet: withdraw its entry (and its claim, when still ours).

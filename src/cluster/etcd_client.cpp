@@ -41,6 +41,7 @@ void to_kv(const mvccpb::KeyValue& in, KeyValue& out) {
 void to_range(const pb::RangeResponse& r, RangeResult& out) {
   out.revision = r.header().revision();
   out.more = r.more();
+  out.count = r.count();
   out.kvs.resize(static_cast<std::size_t>(r.kvs_size()));
   for (int i = 0; i < r.kvs_size(); ++i)
     to_kv(r.kvs(i), out.kvs[static_cast<std::size_t>(i)]);
@@ -161,9 +162,23 @@ struct EtcdClient::Impl {
     st = EtcdStatus{grpc::StatusCode::UNAVAILABLE, "not connected"};
     return false;
   }
-  void prepare(grpc::ClientContext& ctx) const {
-    ctx.set_deadline(std::chrono::system_clock::now() + opts.timeout);
+  void prepare(grpc::ClientContext& ctx, int timeouts = 1) const {
+    ctx.set_deadline(std::chrono::system_clock::now() + opts.timeout * timeouts);
     if (!token.empty()) ctx.AddMetadata("token", token);
+  }
+
+  // One Range call, its deadline `timeouts` times the call timeout.
+  EtcdStatus range(const std::string& key, const std::string& range_end, std::int64_t revision,
+                   std::int64_t limit, int timeouts, pb::RangeResponse& resp) {
+    if (EtcdStatus st; !ready(st)) return st;
+    pb::RangeRequest req;
+    req.set_key(key);
+    req.set_range_end(range_end);
+    req.set_revision(revision);
+    req.set_limit(limit);
+    grpc::ClientContext ctx;
+    prepare(ctx, timeouts);
+    return from_grpc(kv->Range(&ctx, req, &resp));
   }
 
   EtcdStatus open(const std::string& endpoint) {
@@ -249,17 +264,32 @@ EtcdStatus EtcdClient::connect() {
 
 EtcdStatus EtcdClient::range(const std::string& key, const std::string& range_end, RangeResult& out,
                              std::int64_t revision, std::int64_t limit) {
-  if (EtcdStatus st; !impl_->ready(st)) return st;
-  pb::RangeRequest req;
-  req.set_key(key);
-  req.set_range_end(range_end);
-  req.set_revision(revision);
-  req.set_limit(limit);
   pb::RangeResponse resp;
-  grpc::ClientContext ctx;
-  impl_->prepare(ctx);
-  auto s = from_grpc(impl_->kv->Range(&ctx, req, &resp));
+  auto s = impl_->range(key, range_end, revision, limit, 1, resp);
   if (s.ok()) to_range(resp, out);
+  return s;
+}
+
+EtcdStatus EtcdClient::range_each(const std::string& key, const std::string& range_end,
+                                  const KvVisitor& each, RangeResult& out, std::int64_t revision,
+                                  std::int64_t limit, std::string* last_key) {
+  // A page of a full read carries tens of thousands of keys: it gets a longer deadline than a
+  // call about one key, so a loaded etcd (or host) does not turn every full read into a retry.
+  pb::RangeResponse resp;
+  auto s = impl_->range(key, range_end, revision, limit, 5, resp);
+  if (!s.ok()) return s;
+  out.revision = resp.header().revision();
+  out.more = resp.more();
+  out.count = resp.count();
+  out.kvs.clear();
+  for (const auto& kv : resp.kvs())
+    each(kv.key(), kv.value(), kv.create_revision());
+  if (last_key != nullptr) {
+    if (resp.kvs_size() > 0)
+      *last_key = resp.kvs(resp.kvs_size() - 1).key();
+    else
+      last_key->clear();
+  }
   return s;
 }
 

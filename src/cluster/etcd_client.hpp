@@ -7,8 +7,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace stt::cluster {
@@ -42,6 +44,7 @@ struct RangeResult {
   std::int64_t revision = 0;  // the store's revision the read saw
   std::vector<KeyValue> kvs;
   bool more = false;
+  std::int64_t count = 0;  // keys in the whole range (not only this page)
 };
 
 struct Compare {
@@ -117,6 +120,13 @@ class EtcdClient {
 
   EtcdStatus range(const std::string& key, const std::string& range_end, RangeResult& out,
                    std::int64_t revision = 0, std::int64_t limit = 0);
+  // The same read for a large range: hands every key-value to `each` straight from the
+  // response (no copies; the views die with the call) and fills `out` without kvs.
+  using KvVisitor = std::function<void(std::string_view key, std::string_view value,
+                                       std::int64_t create_revision)>;
+  EtcdStatus range_each(const std::string& key, const std::string& range_end, const KvVisitor& each,
+                        RangeResult& out, std::int64_t revision = 0, std::int64_t limit = 0,
+                        std::string* last_key = nullptr);
   EtcdStatus put(const std::string& key, const std::string& value, std::int64_t lease = 0,
                  std::int64_t* revision = nullptr);
   EtcdStatus del(const std::string& key, const std::string& range_end = {},

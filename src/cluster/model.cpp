@@ -1,10 +1,11 @@
 #include "cluster/model.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-
 #include <unordered_set>
+
 #include "cluster/flat_json.hpp"
 
 namespace stt::cluster {
@@ -68,6 +69,13 @@ std::optional<std::uint64_t> uint_member(const FlatObject& o, std::string_view k
   return v->num;
 }
 
+// One parser per thread, reused: a full read decodes 10^5 values, and a fresh object would
+// allocate its member list for every one.
+FlatObject& scratch_object() {
+  thread_local FlatObject o;
+  return o;
+}
+
 }  // namespace
 
 constexpr core::CounterNames<ClusterCounter> kClusterCounterNames({
@@ -80,7 +88,9 @@ constexpr core::CounterNames<ClusterCounter> kClusterCounterNames({
     {ClusterCounter::kResyncs, "cluster_resyncs"},
 });
 
-std::string_view counter_name(ClusterCounter c) { return kClusterCounterNames(c); }
+std::string_view counter_name(ClusterCounter c) {
+  return kClusterCounterNames(c);
+}
 
 wire::MacAddr mac_from_u64(std::uint64_t v) {
   wire::MacAddr m;
@@ -117,30 +127,52 @@ std::string claim_key(std::string_view prefix, std::uint64_t ctx, const wire::Ma
   return std::string(prefix) + "/claims/" + hex16_text(ctx) + "/" + mac.to_string();
 }
 
+namespace {
+
+// The canonical text of a MAC in keys: lower-case hex pairs joined by ':'.
+std::optional<wire::MacAddr> canonical_mac(std::string_view s) {
+  if (s.size() != 17) return std::nullopt;
+  wire::MacAddr m;
+  for (std::size_t i = 0; i < 6; ++i) {
+    if (i > 0 && s[i * 3 - 1] != ':') return std::nullopt;
+    unsigned v = 0;
+    for (std::size_t j = 0; j < 2; ++j) {
+      char c = s[i * 3 + j];
+      if (c >= '0' && c <= '9')
+        v = v * 16 + static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v = v * 16 + static_cast<unsigned>(c - 'a' + 10);
+      else
+        return std::nullopt;
+    }
+    m.b[i] = static_cast<std::uint8_t>(v);
+  }
+  return m;
+}
+
+}  // namespace
+
 std::optional<ParsedKey> parse_key(std::string_view prefix, std::string_view key) {
   if (key.size() <= prefix.size() + 1 || key.substr(0, prefix.size()) != prefix ||
       key[prefix.size()] != '/')
     return std::nullopt;
   std::string_view rest = key.substr(prefix.size() + 1);
-  std::vector<std::string_view> parts;
-  while (true) {
+  // At most 4 parts are valid: a fifth means the key is outside the layout.
+  std::array<std::string_view, 5> parts;
+  std::size_t n = 0;
+  while (n < parts.size()) {
     auto slash = rest.find('/');
-    parts.push_back(rest.substr(0, slash));
+    parts[n++] = rest.substr(0, slash);
     if (slash == std::string_view::npos) break;
     rest.remove_prefix(slash + 1);
   }
-  auto canonical_mac = [](std::string_view s) -> std::optional<wire::MacAddr> {
-    auto m = wire::MacAddr::parse(s);
-    if (!m || m->to_string() != s) return std::nullopt;
-    return m;
-  };
   ParsedKey k{};
-  if (parts.size() == 2 && parts[0] == "hosts" && valid_host_name(parts[1])) {
+  if (n == 2 && parts[0] == "hosts" && valid_host_name(parts[1])) {
     k.kind = KeyKind::kHost;
     k.host = parts[1];
     return k;
   }
-  if (parts.size() == 4 && parts[0] == "macs" && valid_host_name(parts[1]) &&
+  if (n == 4 && parts[0] == "macs" && valid_host_name(parts[1]) &&
       hex16(parts[2], k.context_id, true)) {
     auto m = canonical_mac(parts[3]);
     if (!m) return std::nullopt;
@@ -149,7 +181,7 @@ std::optional<ParsedKey> parse_key(std::string_view prefix, std::string_view key
     k.mac = *m;
     return k;
   }
-  if (parts.size() == 3 && parts[0] == "claims" && hex16(parts[1], k.context_id, true)) {
+  if (n == 3 && parts[0] == "claims" && hex16(parts[1], k.context_id, true)) {
     auto m = canonical_mac(parts[2]);
     if (!m) return std::nullopt;
     k.kind = KeyKind::kClaim;
@@ -185,7 +217,7 @@ std::string encode_claim(const ClaimRecord& c) {
 }
 
 std::optional<HostRecord> decode_host(std::string_view value) {
-  FlatObject o;
+  FlatObject& o = scratch_object();
   if (!o.parse(value)) return std::nullopt;
   const FlatValue* name = string_member(o, "name");
   const FlatValue* addr = string_member(o, "address");
@@ -211,7 +243,7 @@ std::optional<HostRecord> decode_host(std::string_view value) {
 }
 
 std::optional<MacRecord> decode_mac(std::string_view value, std::size_t max_ips) {
-  FlatObject o;
+  FlatObject& o = scratch_object();
   if (!o.parse(value)) return std::nullopt;
   const FlatValue* mac = string_member(o, "mac");
   const FlatValue* ctx = string_member(o, "context_id");
@@ -242,7 +274,7 @@ std::optional<MacRecord> decode_mac(std::string_view value, std::size_t max_ips)
 }
 
 std::optional<ClaimRecord> decode_claim(std::string_view value) {
-  FlatObject o;
+  FlatObject& o = scratch_object();
   if (!o.parse(value)) return std::nullopt;
   const FlatValue* host = string_member(o, "host");
   auto seq = uint_member(o, "seq", 1, kMaxSeq);
@@ -252,8 +284,88 @@ std::optional<ClaimRecord> decode_claim(std::string_view value) {
 
 // ---- the model ----
 
+std::uint32_t DirectoryModel::Names::acquire(std::string_view name) {
+  std::string key(name);
+  if (auto it = ids_.find(key); it != ids_.end()) {
+    ++names_[it->second].refs;
+    return it->second;
+  }
+  std::uint32_t id;
+  if (!free_.empty()) {
+    id = free_.back();
+    free_.pop_back();
+  } else {
+    id = static_cast<std::uint32_t>(names_.size());
+    names_.emplace_back();
+  }
+  names_[id].name = key;
+  names_[id].refs = 1;
+  ids_.emplace(std::move(key), id);
+  return id;
+}
+
+bool DirectoryModel::Names::release(std::uint32_t id) {
+  Name& n = names_[id];
+  if (--n.refs != 0) return false;
+  ids_.erase(n.name);
+  n.name.clear();
+  free_.push_back(id);
+  return true;
+}
+
+std::optional<std::uint32_t> DirectoryModel::Names::find(std::string_view name) const {
+  auto it = ids_.find(std::string(name));
+  if (it == ids_.end()) return std::nullopt;
+  return it->second;
+}
+
 DirectoryModel::DirectoryModel(std::string prefix, std::string self_name, Limits limits)
     : prefix_(std::move(prefix)), self_(std::move(self_name)), limits_(limits) {}
+
+void DirectoryModel::unref(std::uint32_t host) {
+  if (names_.release(host)) by_host_.erase(host);
+}
+
+void DirectoryModel::reserve(std::size_t macs) {
+  macs = std::min(macs, limits_.max_macs);
+  macs_.reserve(macs);
+  pool_.reserve(macs);
+}
+
+std::uint32_t DirectoryModel::new_entry() {
+  if (free_entries_ != kNone) {
+    const std::uint32_t i = free_entries_;
+    free_entries_ = pool_[i].next;
+    pool_[i] = MacEntry{};
+    return i;
+  }
+  pool_.emplace_back();
+  return static_cast<std::uint32_t>(pool_.size() - 1);
+}
+
+void DirectoryModel::free_entry(std::uint32_t i) {
+  MacEntry& e = pool_[i];
+  unref(e.host);
+  std::vector<wire::IpAddr>().swap(e.ips);
+  e.next = free_entries_;
+  free_entries_ = i;
+  --mac_entries_;
+}
+
+void DirectoryModel::drop_claim(const CtxMac& key, MacState& st) {
+  if (st.claim_host == kNone) return;
+  unref(st.claim_host);
+  st.claim_host = kNone;
+  st.claim_seq = 0;
+  --claims_;
+  dirty_macs_.push_back(key);
+}
+
+void DirectoryModel::drop_if_empty(const CtxMac& key) {
+  const MacState* st = macs_.find(key);
+  if (st != nullptr && st->entries == kNone && st->claim_host == kNone && st->view_host == kNone)
+    macs_.erase(key);
+}
 
 void DirectoryModel::put(std::string_view key, std::string_view value,
                          std::int64_t create_revision) {
@@ -313,58 +425,82 @@ void DirectoryModel::put_mac(const ParsedKey& k, std::string_view value) {
     erase_mac(k);
     return;
   }
-  CtxMac key{k.context_id, k.mac.as_u64()};
-  auto& entries = macs_[key];
-  auto e = std::find_if(entries.begin(), entries.end(),
-                        [&](const MacEntry& x) { return x.host == k.host; });
-  if (e == entries.end()) {
+  const CtxMac key{k.context_id, k.mac.as_u64()};
+  MacState& st = *macs_.try_emplace(key).first;
+  std::uint32_t i = st.entries;
+  if (const auto id = names_.find(k.host)) {
+    while (i != kNone && pool_[i].host != *id)
+      i = pool_[i].next;
+  } else {
+    i = kNone;
+  }
+  if (i == kNone) {
     if (mac_entries_ >= limits_.max_macs) {
       counters_.inc(ClusterCounter::kOverLimit);
-      if (entries.empty()) macs_.erase(key);
+      drop_if_empty(key);
       return;
     }
-    entries.push_back(MacEntry{k.host, std::move(*m), false});
+    i = new_entry();
+    MacEntry& e = pool_[i];
+    e.host = names_.acquire(k.host);
+    e.seq = m->seq;
+    e.address = m->address;
+    e.ips = std::move(m->ips);
+    e.next = st.entries;
+    st.entries = i;
     ++mac_entries_;
-    by_host_[k.host].push_back(key);
+    by_host_[e.host].push_back(key);
   } else {
-    e->rec = std::move(*m);
+    MacEntry& e = pool_[i];
+    if (e.seq == m->seq && e.address == m->address && e.ips == m->ips) return;  // unchanged
+    e.seq = m->seq;
+    e.address = m->address;
+    e.ips = std::move(m->ips);
   }
   dirty_macs_.push_back(key);
 }
 
 void DirectoryModel::put_claim(const ParsedKey& k, std::string_view value) {
-  CtxMac key{k.context_id, k.mac.as_u64()};
+  const CtxMac key{k.context_id, k.mac.as_u64()};
   auto c = decode_claim(value);
   if (!c) {
     counters_.inc(ClusterCounter::kMalformed);
-    if (claims_.erase(key) != 0) dirty_macs_.push_back(key);
+    if (MacState* st = macs_.find(key)) {
+      drop_claim(key, *st);
+      drop_if_empty(key);
+    }
     return;
   }
-  auto it = claims_.find(key);
-  if (it == claims_.end()) {
-    if (claims_.size() >= limits_.max_macs) {
+  MacState& st = *macs_.try_emplace(key).first;
+  if (st.claim_host == kNone) {
+    if (claims_ >= limits_.max_macs) {
       counters_.inc(ClusterCounter::kOverLimit);
+      drop_if_empty(key);
       return;
     }
-    claims_.emplace(key, std::move(*c));
+    ++claims_;
   } else {
-    it->second = std::move(*c);
+    unref(st.claim_host);
   }
+  st.claim_host = names_.acquire(c->host);
+  st.claim_seq = c->seq;
   dirty_macs_.push_back(key);
 }
 
 void DirectoryModel::erase_mac(const ParsedKey& k) {
-  CtxMac key{k.context_id, k.mac.as_u64()};
-  auto it = macs_.find(key);
-  if (it == macs_.end()) return;
-  auto& entries = it->second;
-  auto e = std::find_if(entries.begin(), entries.end(),
-                        [&](const MacEntry& x) { return x.host == k.host; });
-  if (e == entries.end()) return;
-  entries.erase(e);
-  --mac_entries_;
-  if (entries.empty()) macs_.erase(it);
+  const CtxMac key{k.context_id, k.mac.as_u64()};
+  MacState* st = macs_.find(key);
+  const auto id = names_.find(k.host);
+  if (st == nullptr || !id) return;
+  std::uint32_t* link = &st->entries;
+  while (*link != kNone && pool_[*link].host != *id)
+    link = &pool_[*link].next;
+  if (*link == kNone) return;
+  const std::uint32_t i = *link;
+  *link = pool_[i].next;
   // by_host_ keeps the key: mark_host_macs() drops keys that no longer name the host.
+  free_entry(i);
+  drop_if_empty(key);
   dirty_macs_.push_back(key);
 }
 
@@ -380,8 +516,11 @@ void DirectoryModel::del(std::string_view key) {
       erase_mac(*k);
       break;
     case KeyKind::kClaim: {
-      CtxMac c{k->context_id, k->mac.as_u64()};
-      if (claims_.erase(c) != 0) dirty_macs_.push_back(c);
+      const CtxMac c{k->context_id, k->mac.as_u64()};
+      if (MacState* st = macs_.find(c)) {
+        drop_claim(c, *st);
+        drop_if_empty(c);
+      }
       break;
     }
   }
@@ -389,43 +528,73 @@ void DirectoryModel::del(std::string_view key) {
 
 void DirectoryModel::begin_resync() {
   counters_.inc(ClusterCounter::kResyncs);
+  // Forget the raw store, keep the view: entries and claims go, states the loop was handed
+  // stay (with nothing else) until the next flush judges them against the read.
+  std::vector<CtxMac> unseen;
+  macs_.for_each([&](const CtxMac& k, MacState& st) {
+    for (std::uint32_t i = st.entries; i != kNone; i = pool_[i].next)
+      unref(pool_[i].host);
+    st.entries = kNone;
+    if (st.claim_host != kNone) unref(st.claim_host);
+    st.claim_host = kNone;
+    st.claim_seq = 0;
+    if (st.view_host == kNone) unseen.push_back(k);
+  });
+  for (const auto& k : unseen)
+    macs_.erase(k);
+  std::vector<MacEntry>().swap(pool_);
+  free_entries_ = kNone;
   hosts_.clear();
-  macs_.clear();
-  claims_.clear();
   by_host_.clear();
   dirty_macs_.clear();
   mac_entries_ = 0;
+  claims_ = 0;
   all_dirty_ = true;
 }
 
-const ClaimRecord* DirectoryModel::claim(std::uint64_t ctx, const wire::MacAddr& mac) const {
-  auto it = claims_.find(CtxMac{ctx, mac.as_u64()});
-  return it == claims_.end() ? nullptr : &it->second;
+std::optional<DirectoryModel::ClaimRef> DirectoryModel::claim(std::uint64_t ctx,
+                                                              const wire::MacAddr& mac) const {
+  const MacState* st = macs_.find(CtxMac{ctx, mac.as_u64()});
+  if (st == nullptr || st->claim_host == kNone) return std::nullopt;
+  return ClaimRef{names_[st->claim_host], st->claim_seq};
+}
+
+bool DirectoryModel::in_view(const CtxMac& k) const {
+  const MacState* st = macs_.find(k);
+  return st != nullptr && st->view_host != kNone;
+}
+
+std::string_view DirectoryModel::view_host(const CtxMac& k) const {
+  const MacState* st = macs_.find(k);
+  if (st == nullptr || st->view_host == kNone) return {};
+  return names_[st->view_host];
 }
 
 std::uint64_t DirectoryModel::highest_seq(std::uint64_t ctx, const wire::MacAddr& mac) const {
-  std::uint64_t best = 0;
-  CtxMac key{ctx, mac.as_u64()};
-  if (auto it = macs_.find(key); it != macs_.end())
-    for (const auto& e : it->second)
-      best = std::max(best, e.rec.seq);
-  if (auto it = claims_.find(key); it != claims_.end()) best = std::max(best, it->second.seq);
+  const MacState* st = macs_.find(CtxMac{ctx, mac.as_u64()});
+  if (st == nullptr) return 0;
+  std::uint64_t best = st->claim_seq;
+  for (std::uint32_t i = st->entries; i != kNone; i = pool_[i].next)
+    best = std::max(best, pool_[i].seq);
   return best;
 }
 
 void DirectoryModel::mark_host_macs(const std::string& host) {
   if (all_dirty_) return;  // every MAC is judged anyway
-  auto it = by_host_.find(host);
+  const auto id = names_.find(host);
+  if (!id) return;
+  auto it = by_host_.find(*id);
   if (it == by_host_.end()) return;
   auto& keys = it->second;
   // Compact the index while walking it, so deleted entries do not pile up.
   std::size_t kept = 0;
   std::unordered_set<CtxMac, CtxMacHash> seen;
   for (const auto& key : keys) {
-    auto m = macs_.find(key);
-    if (m == macs_.end()) continue;
-    bool named = std::any_of(m->second.begin(), m->second.end(),
-                             [&](const MacEntry& e) { return e.host == host; });
+    const MacState* st = macs_.find(key);
+    if (st == nullptr) continue;
+    bool named = false;
+    for (std::uint32_t i = st->entries; i != kNone && !named; i = pool_[i].next)
+      named = pool_[i].host == *id;
     if (!named || !seen.insert(key).second) continue;
     keys[kept++] = key;
     dirty_macs_.push_back(key);
@@ -474,18 +643,17 @@ void DirectoryModel::judge_hosts(std::vector<Change>& out, std::vector<std::stri
   host_view_.erase(self_);
 }
 
-std::optional<MacView> DirectoryModel::judge_mac(const CtxMac& k) {
-  auto it = macs_.find(k);
-  if (it == macs_.end()) return std::nullopt;
-  const ClaimRecord* c = nullptr;
-  if (auto ci = claims_.find(k); ci != claims_.end()) c = &ci->second;
+const DirectoryModel::MacEntry* DirectoryModel::judge_mac(const CtxMac& k) {
+  const MacState* st = macs_.find(k);
+  if (st == nullptr) return nullptr;
   const MacEntry* best = nullptr;
   bool best_claimed = false;
-  for (auto& e : it->second) {
-    auto h = believed_.find(e.host);
+  for (std::uint32_t i = st->entries; i != kNone; i = pool_[i].next) {
+    MacEntry& e = pool_[i];
+    auto h = believed_.find(names_[e.host]);
     if (h == believed_.end()) continue;  // host not (yet) registered: held, not judged
     const HostRecord& host = h->second;
-    bool ok = e.rec.address == host.address &&
+    bool ok = e.address == host.address &&
               std::binary_search(host.contexts.begin(), host.contexts.end(), k.ctx);
     if (!ok) {
       if (!e.refused) counters_.inc(ClusterCounter::kRefused);
@@ -493,18 +661,42 @@ std::optional<MacView> DirectoryModel::judge_mac(const CtxMac& k) {
       continue;
     }
     e.refused = false;
-    bool claimed = c != nullptr && c->host == e.host && c->seq == e.rec.seq;
+    bool claimed = st->claim_host == e.host && st->claim_seq == e.seq;
     bool better =
         best == nullptr || (claimed && !best_claimed) ||
         (claimed == best_claimed &&
-         (e.rec.seq > best->rec.seq || (e.rec.seq == best->rec.seq && e.host < best->host)));
+         (e.seq > best->seq || (e.seq == best->seq && names_[e.host] < names_[best->host])));
     if (better) {
       best = &e;
       best_claimed = claimed;
     }
   }
-  if (best == nullptr || best->host == self_) return std::nullopt;
-  return MacView{best->host, best->rec.address, best->rec.ips, best->rec.seq};
+  if (best == nullptr || names_[best->host] == self_) return nullptr;
+  return best;
+}
+
+std::uint64_t DirectoryModel::digest(const MacEntry& e) const {
+  // FNV-1a over what the loop is handed: host, address, addresses, seq.
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&](const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    for (std::size_t i = 0; i < n; ++i)
+      h = (h ^ b[i]) * 0x100000001b3ull;
+  };
+  const std::string& host = names_[e.host];
+  mix(host.data(), host.size());
+  auto mix_ip = [&](const wire::IpAddr& a) {
+    const std::uint8_t v = a.version();
+    mix(&v, 1);
+    mix(a.data(), 16);
+  };
+  mix_ip(e.address);
+  const std::uint64_t n = e.ips.size();
+  mix(&n, sizeof n);
+  for (const auto& ip : e.ips)
+    mix_ip(ip);
+  mix(&e.seq, sizeof e.seq);
+  return h;
 }
 
 void DirectoryModel::flush(std::vector<Change>& out,
@@ -516,29 +708,44 @@ void DirectoryModel::flush(std::vector<Change>& out,
   if (hosts_dirty_ || all_dirty_) judge_hosts(out, downs);
   if (all_dirty_) {
     dirty_macs_.clear();
-    for (const auto& [k, v] : macs_)
-      dirty_macs_.push_back(k);
-    for (const auto& [k, v] : mac_view_)
-      dirty_macs_.push_back(k);
+    dirty_macs_.reserve(macs_.size());
+    macs_.for_each([&](const CtxMac& k, const MacState&) { dirty_macs_.push_back(k); });
   }
   std::sort(dirty_macs_.begin(), dirty_macs_.end());
   dirty_macs_.erase(std::unique(dirty_macs_.begin(), dirty_macs_.end()), dirty_macs_.end());
   for (const auto& k : dirty_macs_) {
-    auto nv = judge_mac(k);
-    auto old = mac_view_.find(k);
-    if (!nv) {
-      if (old == mac_view_.end()) continue;
-      mac_view_.erase(old);
+    const MacEntry* best = judge_mac(k);
+    MacState* st = macs_.find(k);
+    const bool shown = st != nullptr && st->view_host != kNone;
+    if (best == nullptr) {
+      if (!shown) continue;
+      unref(st->view_host);
+      st->view_host = kNone;
+      st->view_digest = 0;
+      --views_;
+      drop_if_empty(k);
       out.push_back(Change{Change::Kind::kMacRemoved, {}, k.ctx, mac_from_u64(k.mac), {}});
       maybe_spill();
       continue;
     }
-    if (old != mac_view_.end() && old->second == *nv) continue;
-    out.push_back(Change{Change::Kind::kMacSet, {}, k.ctx, mac_from_u64(k.mac), *nv});
-    mac_view_.insert_or_assign(k, std::move(*nv));
+    const std::uint64_t d = digest(*best);
+    if (shown && st->view_host == best->host && st->view_digest == d) continue;
+    out.push_back(Change{Change::Kind::kMacSet,
+                         {},
+                         k.ctx,
+                         mac_from_u64(k.mac),
+                         MacView{names_[best->host], best->address, best->ips, best->seq}});
+    const std::uint32_t host = names_.acquire(names_[best->host]);
+    if (shown)
+      unref(st->view_host);
+    else
+      ++views_;
+    st->view_host = host;
+    st->view_digest = d;
     maybe_spill();
   }
   dirty_macs_.clear();
+  if (all_dirty_) dirty_macs_.shrink_to_fit();  // a full read's list is not kept
   for (auto& name : downs) {
     HostRecord h;
     h.name = std::move(name);

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/flat_map.hpp"
 #include "core/counters.hpp"
 #include "wire/addr.hpp"
 
@@ -103,8 +104,10 @@ struct CtxMac {
   bool operator==(const CtxMac&) const = default;
   auto operator<=>(const CtxMac&) const = default;
 };
+// noexcept, so std::unordered_map does not store each node's hash beside it (8 bytes a node,
+// 10^5 nodes per table in a large directory).
 struct CtxMacHash {
-  std::size_t operator()(const CtxMac& k) const {
+  std::size_t operator()(const CtxMac& k) const noexcept {
     return static_cast<std::size_t>((k.ctx * 0x9E3779B97F4A7C15ull) ^
                                     (k.mac * 0xC2B2AE3D27D4EB4Full));
   }
@@ -156,12 +159,22 @@ class DirectoryModel {
   static constexpr std::size_t kSpillEvery = 4096;
   void flush(std::vector<Change>& out, const std::function<void(std::vector<Change>&)>& spill = {});
 
-  // The published view.
+  // The published view: believed remote hosts, and how many remote MACs the loop was handed.
   const std::map<std::string, HostRecord>& hosts() const { return host_view_; }
-  const std::unordered_map<CtxMac, MacView, CtxMacHash>& macs() const { return mac_view_; }
+  std::size_t mac_count() const { return views_; }
+  bool in_view(const CtxMac& k) const;
+  // The host a believed remote MAC points at ("" when it is not in the view).
+  std::string_view view_host(const CtxMac& k) const;
   // Raw directory, for the publisher: the claim of a MAC and the highest seq any host wrote.
-  const ClaimRecord* claim(std::uint64_t ctx, const wire::MacAddr& mac) const;
+  struct ClaimRef {
+    std::string_view host;
+    std::uint64_t seq = 0;
+  };
+  std::optional<ClaimRef> claim(std::uint64_t ctx, const wire::MacAddr& mac) const;
   std::uint64_t highest_seq(std::uint64_t ctx, const wire::MacAddr& mac) const;
+  // Sizes the tables for about this many MAC entries and claims (a full read knows how many
+  // keys it brings), so they are not rehashed again and again while it is fed in.
+  void reserve(std::size_t macs);
   // Number of raw entries held (bounded by Limits).
   std::size_t raw_hosts() const { return hosts_.size(); }
   std::size_t raw_macs() const { return mac_entries_; }
@@ -176,29 +189,74 @@ class DirectoryModel {
     std::int64_t create_revision = 0;
     bool refused = false;  // counted once while it stays refused
   };
+  // Host names, interned: every MAC entry, claim and view entry names its host by a 32-bit id
+  // instead of a string of its own. Reference counted, so the names of entries that went are
+  // forgotten and the table stays bounded by what the model holds.
+  class Names {
+   public:
+    std::uint32_t acquire(std::string_view name);
+    bool release(std::uint32_t id);  // true: the name's last reference went
+    const std::string& operator[](std::uint32_t id) const { return names_[id].name; }
+    std::optional<std::uint32_t> find(std::string_view name) const;
+
+   private:
+    struct Name {
+      std::string name;
+      std::uint32_t refs = 0;
+    };
+    std::vector<Name> names_;
+    std::vector<std::uint32_t> free_;
+    std::unordered_map<std::string, std::uint32_t> ids_;
+  };
+  static constexpr std::uint32_t kNone = 0xffffffffu;
+  // One host's entry for a MAC: what MacRecord holds, less what the key already says. In
+  // pool_, linked from its MAC's state (one entry per host that wrote the MAC).
   struct MacEntry {
-    std::string host;
-    MacRecord rec;
+    std::uint32_t host = 0;      // Names id
+    std::uint32_t next = kNone;  // the MAC's next entry, or the next free one
+    std::uint64_t seq = 0;
+    wire::IpAddr address;
     bool refused = false;
+    std::vector<wire::IpAddr> ips;
+  };
+  // Everything known of one (context ID, MAC), in one flat slot: its entries, its claim, and
+  // what the loop was handed for it (the host and a digest of the entry handed, so a flush
+  // that finds the same entry hands nothing). Dropped when all three are empty.
+  struct MacState {
+    std::uint64_t claim_seq = 0;
+    std::uint64_t view_digest = 0;
+    std::uint32_t entries = kNone;     // first entry in pool_
+    std::uint32_t claim_host = kNone;  // Names id, or none
+    std::uint32_t view_host = kNone;   // Names id, or not in the view
   };
   void put_host(const ParsedKey& k, std::string_view value, std::int64_t create_revision);
   void put_mac(const ParsedKey& k, std::string_view value);
   void put_claim(const ParsedKey& k, std::string_view value);
   void erase_mac(const ParsedKey& k);
   void judge_hosts(std::vector<Change>& out, std::vector<std::string>& downs);
-  std::optional<MacView> judge_mac(const CtxMac& k);
+  const MacEntry* judge_mac(const CtxMac& k);  // the entry the loop should see, or nullptr
+  void unref(std::uint32_t host);              // releases a name (and its by_host_ index)
   void mark_host_macs(const std::string& host);
+  std::uint64_t digest(const MacEntry& e) const;
+  std::uint32_t new_entry();
+  void free_entry(std::uint32_t i);
+  void drop_claim(const CtxMac& key, MacState& st);
+  void drop_if_empty(const CtxMac& key);
 
   std::string prefix_;
   std::string self_;
   Limits limits_;
   ClusterCounters counters_;
 
+  Names names_;
   std::map<std::string, HostEntry> hosts_;
-  std::unordered_map<CtxMac, std::vector<MacEntry>, CtxMacHash> macs_;
-  std::size_t mac_entries_ = 0;
-  std::unordered_map<CtxMac, ClaimRecord, CtxMacHash> claims_;
-  std::unordered_map<std::string, std::vector<CtxMac>> by_host_;  // may hold stale keys
+  FlatMap<CtxMac, MacState, CtxMacHash> macs_;
+  std::vector<MacEntry> pool_;
+  std::uint32_t free_entries_ = kNone;  // the free list through MacEntry::next
+  std::size_t mac_entries_ = 0;         // entries in use
+  std::size_t claims_ = 0;              // states with a claim
+  std::size_t views_ = 0;               // states in the view
+  std::unordered_map<std::uint32_t, std::vector<CtxMac>> by_host_;  // may hold stale keys
 
   bool hosts_dirty_ = false;
   bool all_dirty_ = false;
@@ -206,7 +264,6 @@ class DirectoryModel {
 
   std::map<std::string, HostRecord> host_view_;  // believed hosts, self excluded
   std::map<std::string, HostRecord> believed_;   // believed hosts, self included
-  std::unordered_map<CtxMac, MacView, CtxMacHash> mac_view_;
 };
 
 }  // namespace stt::cluster

@@ -1,5 +1,6 @@
 #include "daemon/cluster_agent.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -67,6 +68,33 @@ ClusterAgent::ClusterAgent(const Config& cfg, Dataplane& dp, PacketIo& io)
     : cfg_(cfg), dp_(dp), io_(io) {
   dir_ = std::make_unique<cluster::Directory>(directory_config(cfg, dp));
   local_.reserve(kMaxLocalMacs);
+  sync_static();  // queued: the Directory publishes them once it is connected
+}
+
+void ClusterAgent::sync_static() {
+  std::vector<cluster::CtxMac> want;
+  for (const auto& np : dp_.networks()) {
+    for (const auto& e : np->cfg.fdb) {
+      if (e.peer == cfg_.local) want.push_back(cluster::CtxMac{np->cfg.context_id, e.mac.as_u64()});
+    }
+  }
+  std::sort(want.begin(), want.end());
+  for (auto it = local_.begin(); it != local_.end();) {
+    if (!it->second.pinned || std::binary_search(want.begin(), want.end(), it->first)) {
+      ++it;
+      continue;
+    }
+    dir_->withdraw_local(it->first.ctx, cluster::mac_from_u64(it->first.mac));
+    counters_.inc(AgentCounter::kLocalWithdrawn);
+    it = local_.erase(it);
+  }
+  for (const auto& k : want) {
+    auto it = local_.try_emplace(k).first;
+    if (it->second.pinned) continue;
+    it->second.pinned = true;
+    counters_.inc(AgentCounter::kLocalPublished);
+    dir_->publish_local(k.ctx, cluster::mac_from_u64(k.mac), it->second.ips);
+  }
 }
 
 ClusterAgent::~ClusterAgent() {
@@ -95,7 +123,15 @@ void ClusterAgent::on_changes() {
   changes_.clear();
   dir_->take_changes(changes_);
   apply(changes_);
+  const bool burst = changes_.size() >= cluster::DirectoryModel::kSpillEvery;
   changes_.clear();
+  if (burst && dir_->drained()) {
+    // A full read (start, reconnect) handed over its changes in chunks that are all applied
+    // now: give the heap they took back to the system, so the resident size is what the
+    // tables hold rather than the burst's high-water mark.
+    changes_.shrink_to_fit();
+    ::malloc_trim(0);
+  }
 }
 
 void ClusterAgent::apply(const std::vector<cluster::Change>& changes) {
@@ -149,6 +185,7 @@ void ClusterAgent::networks_changed() {
     }
   }
   dir_->set_contexts(std::move(contexts));
+  sync_static();
 }
 
 void ClusterAgent::host_down(const std::string& name) {
@@ -179,7 +216,10 @@ void ClusterAgent::mac_set(std::uint64_t ctx, const wire::MacAddr& mac, const cl
     neigh_[NeighKey{ctx, ip}] = mac;
   macs_[cluster::CtxMac{ctx, mac.as_u64()}] = v.ips;
   // It lives elsewhere now: if it was ours, stop tracking it (seen here again = moved back).
-  local_.erase(cluster::CtxMac{ctx, mac.as_u64()});
+  // A static entry stays: this host keeps speaking for it while it is configured.
+  if (auto l = local_.find(cluster::CtxMac{ctx, mac.as_u64()});
+      l != local_.end() && !l->second.pinned)
+    local_.erase(l);
 }
 
 void ClusterAgent::mac_removed(std::uint64_t ctx, const wire::MacAddr& mac) {
@@ -255,7 +295,7 @@ void ClusterAgent::tick(std::uint64_t now_ns) {
   next_age_ns_ = now_ns + kAgeCheckNs;
   const std::uint64_t ageing_ns = std::uint64_t{cfg_.fdb_ageing_s} * 1'000'000'000ull;
   for (auto it = local_.begin(); it != local_.end();) {
-    if (now_ns - it->second.last_seen_ns < ageing_ns) {
+    if (it->second.pinned || now_ns - it->second.last_seen_ns < ageing_ns) {
       ++it;
       continue;
     }

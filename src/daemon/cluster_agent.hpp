@@ -78,6 +78,7 @@ class ClusterAgent final : public TapHook {
   struct LocalMac {
     std::uint64_t last_seen_ns = 0;
     std::vector<wire::IpAddr> ips;
+    bool pinned = false;  // a static FDB entry of the config naming this host: never aged
   };
   struct NeighKey {
     std::uint64_t ctx;
@@ -85,12 +86,15 @@ class ClusterAgent final : public TapHook {
     bool operator==(const NeighKey&) const = default;
   };
   struct NeighKeyHash {
-    std::size_t operator()(const NeighKey& k) const {
+    std::size_t operator()(const NeighKey& k) const noexcept {
       return wire::IpAddrHash{}(k.ip) ^ static_cast<std::size_t>(k.ctx * 0x9E3779B97F4A7C15ull);
     }
   };
 
   void on_changes();
+  // Publishes the config's static FDB entries whose peer is this host (its own tenants), and
+  // withdraws those no longer configured. At construction and after every reload.
+  void sync_static();
   void host_up(const cluster::HostRecord& h);
   void host_down(const std::string& name);
   void mac_set(std::uint64_t ctx, const wire::MacAddr& mac, const cluster::MacView& v);

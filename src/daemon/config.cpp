@@ -406,7 +406,9 @@ NetworkConfig parse_network(const Checker& c, const Table& t, const Config& cfg)
       }
       const toml::node& pn = e.require("peer", toml::node_type::string);
       const wire::IpAddr peer = parse_ip(c, pn, e.key("peer"));
-      if (std::find(net.peers.begin(), net.peers.end(), peer) == net.peers.end()) {
+      // With [cluster], `local` names a tenant of this host: the directory publishes it.
+      const bool own = cfg.cluster.has_value() && peer == cfg.local;
+      if (!own && std::find(net.peers.begin(), net.peers.end(), peer) == net.peers.end()) {
         c.fail(pn.source(), e.key("peer"),
                "\"" + peer.to_string() + "\" is not in this network's peers");
       }

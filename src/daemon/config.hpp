@@ -31,7 +31,7 @@ struct NetworkConfig {
   std::string tap;               // default "stt-" + name (at most 15 characters)
   std::uint32_t mtu = 1500;      // inner MTU of the TAP, 68..65000 (independent of the underlay)
   std::vector<wire::IpAddr> peers;
-  std::vector<StaticFdbEntry> fdb;    // every entry's peer is one of `peers`
+  std::vector<StaticFdbEntry> fdb;    // peer: one of `peers`, or `local` with [cluster]
   std::vector<TapAddress> addresses;  // put on the TAP when it is created
   std::optional<wire::MacAddr> mac;   // the TAP's MAC; the kernel's random one without it
 };

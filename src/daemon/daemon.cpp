@@ -475,7 +475,8 @@ nlohmann::json Daemon::apply(const ReloadPlan& plan) {
         }
         break;
       case ReloadAction::Kind::kRemoveStaticFdb:
-        n.fdb.del(a.entry.mac, a.entry.peer);
+        // One naming this host (a tenant of its own) is the directory's: networks_changed().
+        if (a.entry.peer != cfg_.local) n.fdb.del(a.entry.mac, a.entry.peer);
         note(net + ": " + entry_text(a.entry) + " removed");
         break;
       case ReloadAction::Kind::kRemovePeer:
@@ -487,7 +488,8 @@ nlohmann::json Daemon::apply(const ReloadPlan& plan) {
         note(net + ": peer " + a.peer.to_string() + " added");
         break;
       case ReloadAction::Kind::kAddStaticFdb: {
-        const FdbResult r = n.fdb.add_static(a.entry.mac, a.entry.peer);
+        const FdbResult r = a.entry.peer == cfg_.local ? FdbResult::kOk
+                                                       : n.fdb.add_static(a.entry.mac, a.entry.peer);
         if (r == FdbResult::kOk) {
           note(net + ": " + entry_text(a.entry) + " added");
         } else {

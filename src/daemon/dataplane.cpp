@@ -215,6 +215,9 @@ Network& Dataplane::add_network(const NetworkConfig& cfg, const FdbLimits& limit
   for (const auto& p : cfg.peers)
     net.fdb.add_peer(p);
   for (const auto& e : cfg.fdb) {
+    // An entry naming this host is one of its own tenants: the etcd directory publishes it
+    // (docs/cluster.md); nothing is forwarded to it.
+    if (e.peer == opt_.local) continue;
     const FdbResult r = net.fdb.add_static(e.mac, e.peer);
     if (r != FdbResult::kOk) {
       throw std::runtime_error("network " + cfg.name + ": static FDB entry " + e.mac.to_string() +

@@ -59,11 +59,34 @@ bool valid_entry_mac(const wire::MacAddr& m) {
 
 Fdb::Fdb(FdbLimits limits)
     : limits_(limits),
-      slots_(table_size_for(limits.max_learned + limits.max_static)),
-      mask_(slots_.size() - 1) {}
+      slots_(kMinSlots),
+      mask_(kMinSlots - 1),
+      max_slots_(std::max(kMinSlots, table_size_for(limits.max_learned + limits.max_static))) {}
+
+bool Fdb::reserve_one() noexcept {
+  const std::size_t want = learned_ + static_ + 1;
+  if (want * 2 <= slots_.size() || slots_.size() >= max_slots_) return true;
+  std::vector<Slot> old;
+  try {
+    old.swap(slots_);
+    slots_.resize(old.size() * 2);
+  } catch (...) {  // std::bad_alloc: keep the table as it was
+    slots_.swap(old);
+    return false;
+  }
+  mask_ = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.used) *insert_slot(s.mac) = s;
+  }
+  return true;
+}
 
 bool Fdb::add_peer(const wire::IpAddr& peer) {
-  if (has_peer(peer)) return false;
+  // A directory fleet gives a network hundreds of peers, and every learn() and directory
+  // entry asks has_peer(): a sorted copy answers in log time.
+  auto at = std::lower_bound(peers_sorted_.begin(), peers_sorted_.end(), peer);
+  if (at != peers_sorted_.end() && *at == peer) return false;
+  peers_sorted_.insert(at, peer);
   peers_.push_back(peer);
   return true;
 }
@@ -72,6 +95,7 @@ bool Fdb::remove_peer(const wire::IpAddr& peer) {
   auto it = std::find(peers_.begin(), peers_.end(), peer);
   if (it == peers_.end()) return false;
   peers_.erase(it);
+  peers_sorted_.erase(std::lower_bound(peers_sorted_.begin(), peers_sorted_.end(), peer));
   std::erase_if(cluster_, [&](const auto& e) { return e.second == peer; });
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     // erase() may shift a later entry into slot i: look at it again.
@@ -82,7 +106,10 @@ bool Fdb::remove_peer(const wire::IpAddr& peer) {
 }
 
 bool Fdb::has_peer(const wire::IpAddr& peer) const {
-  return std::find(peers_.begin(), peers_.end(), peer) != peers_.end();
+  // A few peers (the usual configured network): equality over the words beats the ordered
+  // byte comparisons of a binary search, and this runs for every received frame (learn()).
+  if (peers_.size() <= 8) return std::find(peers_.begin(), peers_.end(), peer) != peers_.end();
+  return std::binary_search(peers_sorted_.begin(), peers_sorted_.end(), peer);
 }
 
 std::size_t Fdb::home(const wire::MacAddr& mac) const {
@@ -148,7 +175,7 @@ FdbResult Fdb::add_static(const wire::MacAddr& mac, const wire::IpAddr& peer) {
     s->last_seen_ns = 0;
     return FdbResult::kOk;
   }
-  if (static_ >= limits_.max_static) return FdbResult::kFull;
+  if (static_ >= limits_.max_static || !reserve_one()) return FdbResult::kFull;
   Slot* s = insert_slot(mac);
   *s = Slot{peer, 0, mac, true, true};
   ++static_;
@@ -212,7 +239,7 @@ void Fdb::learn(const wire::MacAddr& src, const wire::IpAddr& peer, std::uint64_
     s->last_seen_ns = now_ns;
     return;
   }
-  if (learned_ >= limits_.max_learned) {
+  if (learned_ >= limits_.max_learned || !reserve_one()) {
     counters_.inc(FdbCounter::kLearnTableFull);
     return;
   }

@@ -16,11 +16,16 @@
 //   peer; broadcast, multicast and unknown unicast give every peer of the
 //   network (the flood list).
 //
-// Memory is fixed at construction: an open-addressing table sized for
-// max_learned + max_static entries. learn() and lookup() never allocate
-// and never throw; learning past max_learned is refused and counted, so
-// spoofed source MACs cannot grow the table. Only peer and static-entry
-// changes (control plane) may allocate.
+// Memory follows use, up to a bound fixed at construction: an open-addressing
+// table that starts at kMinSlots and doubles (rehashing) whenever it would
+// become more than half full, up to the size for max_learned + max_static
+// entries. A daemon serving many networks thus pays for the MACs it sees, not
+// for the limits of every network. lookup() never allocates; learn() allocates
+// only when the table doubles (at most log2(bound / kMinSlots) times in the
+// life of a network, never per packet in steady state) and never throws: a
+// failed growth refuses the MAC like a full table. Learning past max_learned
+// is refused and counted, so spoofed source MACs cannot grow the table past
+// its bound. Peer and static-entry changes (control plane) may allocate.
 //
 // Not thread-safe: the owner (one network of the daemon) serialises calls.
 
@@ -108,6 +113,8 @@ class Fdb {
   std::size_t learned_count() const { return learned_; }
   std::size_t static_count() const { return static_; }
   std::size_t cluster_count() const { return cluster_.size(); }
+  // Slots of the table now (it grows with the entries, up to its bound).
+  std::size_t capacity() const { return slots_.size(); }
   const FdbLimits& limits() const { return limits_; }
   const core::CounterSet<FdbCounter>& counters() const { return counters_; }
 
@@ -134,6 +141,11 @@ class Fdb {
     bool is_cluster = false;  // only in append_json's copies of cluster entries
   };
 
+  // The smallest table, and the load past which it doubles (one half).
+  static constexpr std::size_t kMinSlots = 16;
+  // Room for one more entry: doubles the table when needed and allowed.
+  // false when the table cannot grow (allocation failed); never throws.
+  bool reserve_one() noexcept;
   std::size_t home(const wire::MacAddr& mac) const;
   Slot* find(const wire::MacAddr& mac);
   const Slot* find(const wire::MacAddr& mac) const;
@@ -144,9 +156,11 @@ class Fdb {
   FdbLimits limits_;
   std::vector<Slot> slots_;  // power-of-two size, at most half full
   std::size_t mask_ = 0;
+  std::size_t max_slots_ = 0;  // the size for max_learned + max_static entries
   std::size_t learned_ = 0;
   std::size_t static_ = 0;
-  std::vector<wire::IpAddr> peers_;
+  std::vector<wire::IpAddr> peers_;         // the flood list, in the order peers came
+  std::vector<wire::IpAddr> peers_sorted_;  // the same, sorted: has_peer() in log time
   std::unordered_map<wire::MacAddr, wire::IpAddr, wire::MacAddrHash> cluster_;
   core::CounterSet<FdbCounter> counters_;
 };

@@ -52,6 +52,10 @@ def cluster_config(local, name, endpoints, networks, lease_ttl=4, prefix="/stt",
     for n in networks:
         lines += ["", "[[network]]", "name = %s" % H.toml_str(n["name"]),
                   "context_id = 0x%x" % n["context_id"]]
+        # Static entries naming this host: its own tenants, published in the directory.
+        for mac in n.get("own_macs", ()):
+            lines += ["[[network.fdb]]", "mac = %s" % H.toml_str(mac),
+                      "peer = %s" % H.toml_str(local)]
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,8 @@ directory.
 
 The tests run in order (they share the fleet) and each leaves it as it found it:
   01 every pair of hosts reaches every other (ping over the TAPs);
+  01b a static FDB entry naming its own host (h3's config: S) is in every other host's FDB
+     as a directory entry, though S never sent a frame;
   02 unicast to a directory MAC goes to its host only: no other TAP sees it;
   03 ARP and NS for directory addresses are answered on the asking host's TAP, and never
      reach the underlay (unknown addresses are still flooded: the control);
@@ -34,6 +36,7 @@ X_MAC = "02:00:00:70:aa:01"
 X_IP4, X_IP6 = "192.168.70.200", "fd00:70::200"
 UNKNOWN_IP4, UNKNOWN_IP6 = "192.168.70.222", "fd00:70::222"
 UNKNOWN_MAC = "02:00:00:70:ee:ee"
+S_MAC = "02:00:00:70:5a:03"  # a static entry of h3's config naming h3 itself
 
 
 def mac_key(host, mac, prefix="/stt"):
@@ -49,7 +52,9 @@ class Fleet(H.SystemTestCase):
     def build_topology(cls):
         cls.fabric = E.Fabric()
         cls.etcd = E.EtcdCluster(cls.fabric).start()
-        cls.all = [F.FleetHost(cls.fabric, i, cls.etcd, [NET], lease_ttl=LEASE_TTL)
+        cls.all = [F.FleetHost(cls.fabric, i, cls.etcd,
+                               [dict(NET, own_macs=[S_MAC]) if i == 3 else NET],
+                               lease_ttl=LEASE_TTL)
                    for i in range(1, 6)]
         cls.hosts = cls.all[:4]
         cls.late = cls.all[4]
@@ -108,6 +113,12 @@ class Fleet(H.SystemTestCase):
                     if isinstance(p, dict):  # a peer marked with its source(s)
                         self.assertIn("cluster", str(p.get("source", p.get("sources"))), p)
         self.ping_pairs(self.all_pairs(self.hosts))
+
+    def test_01b_static_entry_published(self):
+        h1, h2, h3, h4 = self.hosts
+        self.wait_fdb([h1, h2, h4], S_MAC, h3.addr)
+        self.assertNotIn(S_MAC, h3.fdb(), "h3's own tenant is no entry of its own FDB")
+        self.assertGreaterEqual(h3.call("cluster")["local_macs"], 1)
 
     def test_02_directory_unicast_not_flooded(self):
         h1, h2, h3, h4 = self.hosts

@@ -57,10 +57,7 @@ DataplaneOptions options() {
 }
 
 struct Fixture : ::testing::Test {
-  Fixture()
-      : io(underlay(), true),
-        hops(7, mac("02:00:5e:00:53:fe")),
-        dp(options(), io, hops) {
+  Fixture() : io(underlay(), true), hops(7, mac("02:00:5e:00:53:fe")), dp(options(), io, hops) {
     cfg.local = ip("192.0.2.1");
     NetworkConfig blue;
     blue.name = "blue";
@@ -162,6 +159,56 @@ TEST_F(Fixture, DirectoryMacsAreClusterFdbEntriesAndArpIsAnsweredLocally) {
   nlohmann::json st = agent->status_json();
   EXPECT_EQ(st["name"], "self");
   EXPECT_EQ(st["counters"]["cluster_arp_suppressed"], 1);
+}
+
+// A static FDB entry naming this host (its own underlay address) is one of its tenants: it is
+// published like a MAC seen on the TAP, never aged, never an FDB entry of its own, and
+// withdrawn when a reload takes it out of the config.
+TEST_F(Fixture, StaticEntriesNamingThisHostArePublishedAndNeverAged) {
+  const wire::MacAddr pinned = mac("02:00:00:00:0c:01");
+  EXPECT_EQ(agent->status_json()["local_macs"], 0);
+  net("blue").cfg.fdb.push_back(StaticFdbEntry{pinned, cfg.local});
+  agent->networks_changed();  // what a reload does after it changed the networks
+  EXPECT_EQ(agent->status_json()["local_macs"], 1);
+  EXPECT_EQ(agent->counters().get(AgentCounter::kLocalPublished), 1u);
+  EXPECT_EQ(net("blue").fdb.static_count(), 0u);  // nothing is forwarded to it
+  // A tenant seen on the TAP ages out; the static one stays.
+  auto req = arp_request(kTenant, "10.0.0.1", "10.0.0.9");
+  agent->on_tap_frame(net("blue"), req.data(), req.size(), 1);
+  EXPECT_EQ(agent->status_json()["local_macs"], 2);
+  agent->tick(1'000'000'000'000ull);
+  EXPECT_EQ(agent->status_json()["local_macs"], 1);
+  EXPECT_EQ(agent->counters().get(AgentCounter::kLocalWithdrawn), 1u);
+  // The directory saying it lives elsewhere does not make this host forget it.
+  agent->apply({host_up("h2", "192.0.2.2", {0x10}), mac_set(0x10, pinned, "192.0.2.2", {})});
+  EXPECT_EQ(agent->status_json()["local_macs"], 1);
+  // Configured again unchanged: not published twice. Taken out: withdrawn.
+  agent->networks_changed();
+  EXPECT_EQ(agent->counters().get(AgentCounter::kLocalPublished), 2u);  // 1 + the tenant
+  net("blue").cfg.fdb.clear();
+  agent->networks_changed();
+  EXPECT_EQ(agent->status_json()["local_macs"], 0);
+  EXPECT_EQ(agent->counters().get(AgentCounter::kLocalWithdrawn), 2u);
+}
+
+// The directory keys a MAC by (context ID, MAC), without a VLAN, and the addresses it carries
+// answer for the whole context: a VLAN-tagged ARP request is neither snooped nor answered (it
+// is flooded as before), so one VLAN's addresses never answer for another's.
+TEST_F(Fixture, VlanTaggedArpIsNeitherSnoopedNorAnswered) {
+  agent->apply(
+      {host_up("h2", "192.0.2.2", {0x10}), mac_set(0x10, kRemote, "192.0.2.2", {ip("10.0.0.2")})});
+  auto untagged = arp_request(kTenant, "10.0.0.1", "10.0.0.2");
+  std::vector<std::uint8_t> tagged(untagged.begin(), untagged.begin() + 12);
+  const std::uint8_t tag[] = {0x81, 0x00, 0x00, 0x0a};  // 802.1Q, VLAN 10
+  tagged.insert(tagged.end(), tag, tag + 4);
+  tagged.insert(tagged.end(), untagged.begin() + 12, untagged.end());
+  EXPECT_FALSE(agent->on_tap_frame(net("blue"), tagged.data(), tagged.size(), 1));
+  EXPECT_TRUE(io.written.empty());
+  EXPECT_EQ(agent->counters().get(AgentCounter::kSnooped), 0u);
+  EXPECT_EQ(agent->counters().get(AgentCounter::kArpSuppressed), 0u);
+  // The same request untagged is answered.
+  EXPECT_TRUE(agent->on_tap_frame(net("blue"), untagged.data(), untagged.size(), 2));
+  EXPECT_EQ(agent->counters().get(AgentCounter::kArpSuppressed), 1u);
 }
 
 }  // namespace

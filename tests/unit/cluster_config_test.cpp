@@ -26,6 +26,21 @@ std::string error_of(const std::string& cluster) {
   return "(accepted)";
 }
 
+// A static FDB entry naming this host (its tenant, published in the directory) needs [cluster].
+TEST(ClusterConfig, StaticEntryForThisHostNeedsTheDirectory) {
+  const std::string own = R"(
+[[network.fdb]]
+mac = "02:00:00:00:00:07"
+peer = "10.0.0.1"
+)";
+  Config c =
+      parse_config(kBase + own + "[cluster]\netcd = [\"http://10.0.0.100:2379\"]\n", "t.toml");
+  ASSERT_EQ(c.networks[0].fdb.size(), 1u);
+  EXPECT_EQ(c.networks[0].fdb[0].peer, c.local);
+  EXPECT_NE(error_of(own).find("\"10.0.0.1\" is not in this network's peers"), std::string::npos)
+      << error_of(own);
+}
+
 TEST(ClusterConfig, AbsentMeansNoDirectory) {
   EXPECT_FALSE(parse_config(kBase, "t.toml").cluster.has_value());
 }

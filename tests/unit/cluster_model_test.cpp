@@ -3,10 +3,13 @@
 #include "cluster/model.hpp"
 
 #include "cluster/flat_json.hpp"
+#include "cluster/flat_map.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -210,7 +213,7 @@ TEST(ClusterModel, HostsAndMacsBecomeChanges) {
   ASSERT_EQ(ch.size(), 2u);
   EXPECT_EQ(ch[0].kind, Change::Kind::kMacRemoved);  // MACs before their host goes
   EXPECT_EQ(ch[1].kind, Change::Kind::kHostDown);
-  EXPECT_TRUE(m.macs().empty());
+  EXPECT_EQ(m.mac_count(), 0u);
 }
 
 TEST(ClusterModel, MacWaitsForItsHost) {
@@ -241,7 +244,7 @@ TEST(ClusterModel, NoHostSpeaksForAnother) {
   EXPECT_EQ(count(ch, Change::Kind::kHostUp), 2u);
   EXPECT_EQ(count(ch, Change::Kind::kMacSet), 0u);
   EXPECT_EQ(counter(m, ClusterCounter::kRefused), 4u);
-  EXPECT_TRUE(m.macs().empty());
+  EXPECT_EQ(m.mac_count(), 0u);
   // Judged again (h1 changes), still refused, but counted once.
   put_host(m, host("h1", "192.0.2.1", {kCtx, 0x20}));
   flush(m);
@@ -296,14 +299,14 @@ TEST(ClusterModel, MemoryStaysBounded) {
   flush(m);
   EXPECT_EQ(m.raw_hosts(), 3u);
   EXPECT_EQ(m.raw_macs(), 5u);
-  EXPECT_EQ(m.macs().size(), 5u);
+  EXPECT_EQ(m.mac_count(), 5u);
   EXPECT_EQ(counter(m, ClusterCounter::kOverLimit), 7u + 15u);
   // Room frees when entries go.
   m.del(mac_key(kPrefix, "h0", kCtx, mac("02:00:00:00:01:00")));
   put_mac(m, "h0", "192.0.2.1", "02:00:00:00:01:13", 1);
   flush(m);
   EXPECT_EQ(m.raw_macs(), 5u);
-  EXPECT_EQ(m.macs().count(CtxMac{kCtx, mac("02:00:00:00:01:13").as_u64()}), 1u);
+  EXPECT_TRUE(m.in_view(CtxMac{kCtx, mac("02:00:00:00:01:13").as_u64()}));
 }
 
 TEST(ClusterModel, MobilityFollowsClaimThenSeq) {
@@ -315,7 +318,7 @@ TEST(ClusterModel, MobilityFollowsClaimThenSeq) {
   put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:01", 1);
   m.put(claim_key(kPrefix, kCtx, the_mac), encode_claim({"h1", 1}), 1);
   flush(m);
-  EXPECT_EQ(m.macs().at(key).host, "h1");
+  EXPECT_EQ(m.view_host(key), "h1");
   // The MAC moves to h2: one txn writes both the claim and h2's entry with seq 2.
   put_mac(m, "h2", "192.0.2.2", "02:00:00:00:00:01", 2);
   m.put(claim_key(kPrefix, kCtx, the_mac), encode_claim({"h2", 2}), 1);
@@ -332,11 +335,11 @@ TEST(ClusterModel, MobilityFollowsClaimThenSeq) {
   put_host(m, host("h3", "192.0.2.3"));
   put_mac(m, "h3", "192.0.2.3", "02:00:00:00:00:01", 50);
   flush(m);
-  EXPECT_EQ(m.macs().at(key).host, "h2");
+  EXPECT_EQ(m.view_host(key), "h2");
   // Without any claim, the highest seq wins.
   m.del(claim_key(kPrefix, kCtx, the_mac));
   flush(m);
-  EXPECT_EQ(m.macs().at(key).host, "h3");
+  EXPECT_EQ(m.view_host(key), "h3");
 }
 
 TEST(ClusterModel, OwnMacIsNotARemoteEntry) {
@@ -377,7 +380,7 @@ TEST(ClusterModel, ResyncReconcilesAgainstWhatTheLoopHas) {
   EXPECT_EQ(ch[3].host.name, "h2");
   EXPECT_EQ(counter(m, ClusterCounter::kResyncs), 1u);
   EXPECT_EQ(m.hosts().size(), 2u);
-  EXPECT_EQ(m.macs().size(), 2u);
+  EXPECT_EQ(m.mac_count(), 2u);
 }
 
 TEST(ClusterModel, LargeFlushSpillsInChunksInOrder) {
@@ -417,6 +420,79 @@ TEST(ClusterModel, HostAddressChangeRejudgesItsMacs) {
   EXPECT_EQ(count(ch, Change::Kind::kHostUp), 1u);
   EXPECT_EQ(count(ch, Change::Kind::kMacRemoved), 1u);
   EXPECT_EQ(counter(m, ClusterCounter::kRefused), 1u);
+}
+
+// The flat table under the model: inserts, lookups and erasures (backward shift through
+// colliding runs, across the wrap-around) agree with std::map at every step.
+TEST(ClusterFlatMap, AgreesWithAReferenceUnderChurn) {
+  // A poor hash (few distinct homes) makes long runs that wrap around the end of the array.
+  struct FewHomes {
+    std::size_t operator()(const CtxMac& k) const noexcept { return (k.mac % 7) << 61; }
+  };
+  FlatMap<CtxMac, std::uint64_t, FewHomes> f;
+  std::map<CtxMac, std::uint64_t> ref;
+  std::mt19937_64 rng(11);
+  for (int step = 0; step < 20000; ++step) {
+    const CtxMac k{rng() % 3, rng() % 400};
+    if (rng() % 3 == 0) {
+      EXPECT_EQ(f.erase(k), ref.erase(k) == 1);
+    } else {
+      auto [v, added] = f.try_emplace(k);
+      EXPECT_EQ(added, ref.count(k) == 0);
+      *v = step;
+      ref[k] = static_cast<std::uint64_t>(step);
+    }
+    ASSERT_EQ(f.size(), ref.size());
+    if (step % 1000 == 0) {
+      for (const auto& [rk, rv] : ref) {
+        const std::uint64_t* got = f.find(rk);
+        ASSERT_NE(got, nullptr);
+        EXPECT_EQ(*got, rv);
+      }
+      std::size_t seen = 0;
+      f.for_each([&](const CtxMac& fk, std::uint64_t fv) {
+        ++seen;
+        EXPECT_EQ(ref.at(fk), fv);
+      });
+      EXPECT_EQ(seen, ref.size());
+    }
+  }
+  using Map = FlatMap<CtxMac, std::uint64_t, FewHomes>;
+  EXPECT_LE(f.size() * Map::kLoadDen, f.capacity() * Map::kLoadNum);
+  // reserve() sizes for n entries, not the next power of two.
+  FlatMap<CtxMac, std::uint64_t, CtxMacHash> g;
+  g.reserve(100000);
+  EXPECT_LT(g.capacity(), 140000u);
+  for (std::uint64_t i = 0; i < 100000; ++i)
+    g.try_emplace(CtxMac{i % 100, i});
+  EXPECT_LT(g.capacity(), 140000u);  // no growth
+  EXPECT_EQ(*g.try_emplace(CtxMac{5, 5}).first, 0u);
+}
+
+// The model's table drops what it no longer needs: after every entry, claim and view entry
+// of a MAC went, nothing of it is held.
+TEST(ClusterModel, ForgottenMacsTakeNoRoom) {
+  DirectoryModel m(kPrefix, "self", {});
+  put_host(m, host("h1", "192.0.2.1"));
+  auto the_mac = mac("02:00:00:00:00:01");
+  put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:01", 1);
+  m.put(claim_key(kPrefix, kCtx, the_mac), encode_claim({"h1", 1}), 1);
+  flush(m);
+  EXPECT_EQ(m.mac_count(), 1u);
+  EXPECT_EQ(m.highest_seq(kCtx, the_mac), 1u);
+  m.del(mac_key(kPrefix, "h1", kCtx, the_mac));
+  m.del(claim_key(kPrefix, kCtx, the_mac));
+  flush(m);
+  EXPECT_EQ(m.mac_count(), 0u);
+  EXPECT_EQ(m.raw_macs(), 0u);
+  EXPECT_FALSE(m.claim(kCtx, the_mac).has_value());
+  EXPECT_EQ(m.highest_seq(kCtx, the_mac), 0u);
+  // A new entry for the same MAC reuses the freed slot and is judged from scratch.
+  put_mac(m, "h1", "192.0.2.1", "02:00:00:00:00:01", 3);
+  auto ch = flush(m);
+  ASSERT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch[0].kind, Change::Kind::kMacSet);
+  EXPECT_EQ(ch[0].view.seq, 3u);
 }
 
 }  // namespace

@@ -180,6 +180,37 @@ TEST_F(FdbTest, LearningIsCappedAndCounted) {
   EXPECT_EQ(f.learned_count(), 1u);
 }
 
+// The table starts small and doubles with the entries (memory follows use), up to the size
+// its limits need: every entry stays reachable across the growths, and the table never grows
+// past that bound.
+TEST_F(FdbTest, TableGrowsWithItsEntriesUpToItsBound) {
+  Fdb f;  // default limits: 4096 learned, 1024 static
+  f.add_peer(p1);
+  f.add_peer(p2);
+  const std::size_t first = f.capacity();
+  EXPECT_LE(first * sizeof(MacAddr), 4096u);
+  auto nth = [](int i) {
+    return MacAddr{{0x02, 0x10, 0, static_cast<std::uint8_t>(i >> 16),
+                    static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)}};
+  };
+  for (int i = 0; i < 1024; ++i)
+    ASSERT_EQ(f.add_static(nth(1'000'000 + i), p2), FdbResult::kOk);
+  for (int i = 0; i < 5000; ++i)
+    f.learn(nth(i), p1, 1);
+  EXPECT_EQ(f.learned_count(), 4096u);
+  EXPECT_EQ(f.static_count(), 1024u);
+  EXPECT_EQ(f.counters().get(FdbCounter::kLearnTableFull), 5000u - 4096u);
+  EXPECT_GT(f.capacity(), first);
+  EXPECT_LE(f.capacity(), 16384u);  // (4096 + 1024) * 2 rounded up to a power of two
+  EXPECT_GE(f.capacity(), 2 * (f.learned_count() + f.static_count()));
+  for (int i = 0; i < 4096; ++i)
+    ASSERT_EQ(targets(f.lookup(nth(i), 2)), std::vector<std::string>{"10.0.0.2"}) << i;
+  for (int i = 0; i < 1024; ++i)
+    ASSERT_EQ(targets(f.lookup(nth(1'000'000 + i), 2)), std::vector<std::string>{"10.0.0.3"});
+  // A MAC that was refused is still unknown: flooded.
+  EXPECT_EQ(f.lookup(nth(4999), 2).size(), 2u);
+}
+
 TEST_F(FdbTest, StaticEntriesAreCapped) {
   Fdb f(FdbLimits{.max_learned = 4, .max_static = 2});
   f.add_peer(p1);
