@@ -313,6 +313,9 @@ class DropLogs(H.SystemTestCase):
     def lines(self, tag):
         return [l for l in self.d.log_text().splitlines() if "dropped" in l and tag in l]
 
+    def datapath_count(self, name):
+        return self.d.ctl_json(["stats"])["global"]["datapath"][name]
+
     def rx_count(self, name):
         return self.d.ctl_json(["stats"])["global"]["rx"][name]
 
@@ -327,8 +330,17 @@ class DropLogs(H.SystemTestCase):
         ]
         # The first two are one segment (counted under both reasons).
         self.inject([c[0] for i, c in enumerate(cases) if i != 1])
+        # With the kernel fast path, a non-peer's segments are dropped by the TC program before
+        # sttd sees them (issue 13): counted under the same names, never logged per packet.
+        in_kernel = H.fast_path_for(self.under[0]) == "bpf"
         for spec, tag, net, sender in cases:
             with self.subTest(tag):
+                if in_kernel and "not_peer" in tag:
+                    name = tag.strip("[;")
+                    H.wait_for(lambda: self.datapath_count(name) >= 1, 10,
+                               "%s counted by the kernel path" % name)
+                    self.assertEqual(self.lines(tag), [])
+                    continue
                 H.wait_for(lambda: self.lines(tag), 10, "a line tagged " + tag)
                 got = self.lines(tag)
                 self.assertEqual(len(got), 1, got)
