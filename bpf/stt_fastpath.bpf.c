@@ -196,22 +196,32 @@ static __always_inline long sum_bytes(struct __sk_buff* skb, __u32 off, __u32 le
   return sum;
 }
 
+/* Bytes in front of skb->data. */
+static __always_inline __u32 headroom_of(struct __sk_buff* skb) {
+  struct sk_buff* k = bpf_cast_to_kern_ctx(skb);
+  return (__u32)((long)k->data - (long)k->head);
+}
+
 /* Move gso_size from its current value to `want` without changing the bytes: grow by d and
  * shrink by d, one of the two with FIXED_GSO (adjust_room is the only handle on gso_size; a
- * grow without FIXED_GSO lowers it by d, a shrink raises it by d). */
+ * grow without FIXED_GSO lowers it by d, a shrink raises it by d). Each step grows by no more
+ * than the headroom there is: a grow past it makes the kernel reallocate the head, and when
+ * the skb belongs to a socket (the sender's TCP on transmit) it does so without charging
+ * truesize, which the receiving TCP then finds short: skb_try_coalesce's WARN_ON_ONCE traps
+ * on every such frame (docs/performance.md). */
 static __always_inline int set_gso_size(struct __sk_buff* skb, __u32 want) {
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < 8; i++) {
     __u32 cur = gso_size_of(skb);
     if (cur == want) return 0;
+    __u32 d = cur > want ? cur - want : want - cur;
+    __u32 room = headroom_of(skb);
+    if (room >= 32 && d > room) d = room; /* with less, the reallocation is unavoidable */
+    if (d > ADJ_MAX) d = ADJ_MAX;
     if (cur > want) {
-      __u32 d = cur - want;
-      if (d > ADJ_MAX) d = ADJ_MAX;
       if (bpf_skb_adjust_room(skb, d, BPF_ADJ_ROOM_MAC, 0)) return -1;
       if (bpf_skb_adjust_room(skb, -(__s32)d, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
         return -1;
     } else {
-      __u32 d = want - cur;
-      if (d > ADJ_MAX) d = ADJ_MAX;
       if (bpf_skb_adjust_room(skb, d, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO)) return -1;
       if (bpf_skb_adjust_room(skb, -(__s32)d, BPF_ADJ_ROOM_MAC, 0)) return -1;
     }
@@ -571,6 +581,10 @@ int stt_tx(struct __sk_buff* skb) {
      * checksum is then the only one the kernel finishes (GSO) or the program does. */
     if (bpf_skb_adjust_room(skb, -(__s32)hl, BPF_ADJ_ROOM_MAC, gso ? BPF_F_ADJ_ROOM_FIXED_GSO : 0))
       goto err;
+    /* gso_size becomes the outer MSS here, before the outer headers are pushed: the removed
+     * headers left the most headroom the skb will have, so the grow/shrink pair does not
+     * reallocate the head (see set_gso_size). */
+    if (gso && set_gso_size(skb, cfg->outer_mss)) goto err;
   }
   if (bpf_skb_adjust_room(skb, STT_BPF_OUTER_LEN + hl, BPF_ADJ_ROOM_MAC,
                           gso ? BPF_F_ADJ_ROOM_FIXED_GSO : 0))
@@ -622,8 +636,7 @@ int stt_tx(struct __sk_buff* skb) {
 
   if (gso) {
     /* CHECKSUM_NONE + DODGY: the kernel's GSO writes the outer pseudo-header sum and
-     * csum_start itself; gso_size becomes the outer MSS. */
-    if (set_gso_size(skb, cfg->outer_mss)) goto err;
+     * csum_start itself; gso_size is already the outer MSS. */
     count2(slot, STT_C_TX_TSO_FRAMES, 1);
     count2(slot, STT_C_TX_GSO_PACKETS, 1);
   } else {
