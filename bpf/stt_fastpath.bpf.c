@@ -91,7 +91,7 @@ struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, STT_BPF_MAX_PEERS);
   __type(key, struct stt_bpf_net_peer);
-  __type(value, __u32);
+  __type(value, struct stt_bpf_network);
 } stt_net_peers SEC(".maps");
 
 struct {
@@ -107,6 +107,13 @@ struct {
   __type(key, struct stt_bpf_mac_key);
   __type(value, struct stt_bpf_fdb_entry);
 } stt_learned SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct stt_bpf_learn_cache);
+} stt_learn_cache SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -251,18 +258,37 @@ struct eth {
 
 /* ------------------------------------------------------------------------------ receive */
 
+/* A frame of the MAC this CPU recorded last, from the same peer, within this many jiffies of
+ * that record, records nothing: 25 jiffies are 25-250 ms whatever CONFIG_HZ is, far inside
+ * the FDB's ageing time. */
+#define LEARN_CACHE_JIFFIES 25
+
 static __always_inline void learn(const struct stt_bpf_config* cfg, __u32 slot,
                                   const struct eth* inner, __u32 peer) {
   if (!cfg->learn || (inner->src[0] & 1)) return;
   struct stt_bpf_mac_key k = {.slot = slot};
   __builtin_memcpy(k.mac, inner->src, 6);
+  __u32 zero = 0;
+  struct stt_bpf_learn_cache* c = bpf_map_lookup_elem(&stt_learn_cache, &zero);
+  const __u64 jif = bpf_jiffies64();
+  const __u32* a = (const __u32*)&k;
+  if (c && c->peer == peer && jif - c->jiffies < LEARN_CACHE_JIFFIES) {
+    const __u32* b = (const __u32*)&c->key; /* the key's 12 bytes, padding zeroed in both */
+    if (a[0] == b[0] && a[1] == b[1] && a[2] == b[2]) return;
+  }
   __u64 now = bpf_ktime_get_ns();
   struct stt_bpf_fdb_entry* e = bpf_map_lookup_elem(&stt_learned, &k);
   /* One map write per MAC per 100 ms at most; sttd reads the map every tick. */
-  if (e && e->peer == peer && now - e->seen_ns < 100000000ull) return;
-  struct stt_bpf_fdb_entry v = {.peer = peer, .seen_ns = now};
-  bpf_map_update_elem(&stt_learned, &k, &v, BPF_ANY);
-  count(slot, STT_C_LEARNED, 1);
+  if (!(e && e->peer == peer && now - e->seen_ns < 100000000ull)) {
+    struct stt_bpf_fdb_entry v = {.peer = peer, .seen_ns = now};
+    bpf_map_update_elem(&stt_learned, &k, &v, BPF_ANY);
+    count(slot, STT_C_LEARNED, 1);
+  }
+  if (c) {
+    c->key = k;
+    c->peer = peer;
+    c->jiffies = jif;
+  }
 }
 
 /* The inner headers the P path needs: where L4 starts and how long the L4 part is. */
@@ -349,9 +375,21 @@ int stt_rx(struct __sk_buff* skb) {
 
   const __u32 len = skb->len;
   const __u32 src = o.ip.saddr;
-  struct stt_bpf_peer* peer = bpf_map_lookup_elem(&stt_peers, &src);
   const __u32 seq = bpf_ntohl(o.tcp.seq);
-  if (!peer) {
+  const __u32 stt_len = len - 54;
+  /* A segment that may be a whole frame: its context and source name the network and admit
+   * the peer in one lookup, the common case. Anything else looks the peer up alone. */
+  const int whole = (seq & 0xffff) == 0 && (seq >> 16) == stt_len && len >= 54 + 18 + 14;
+  const struct stt_bpf_network* net = 0;
+  if (whole) {
+    if (bpf_skb_load_bytes(skb, 54, &o.version, 18)) {
+      count(0, STT_C_RX_TO_STTD_OTHER, 1);
+      return TC_ACT_OK;
+    }
+    struct stt_bpf_net_peer np = {.context_id = o.context_id, .addr = src};
+    net = bpf_map_lookup_elem(&stt_net_peers, &np);
+  }
+  if (!net && !bpf_map_lookup_elem(&stt_peers, &src)) {
     /* A peer of no network: dropped before anything else (D18). Each segment counts; the
      * frame counts once more at offset 0, in the network its unverified header names. */
     count(0, STT_C_RX_PACKETS, 1);
@@ -376,8 +414,7 @@ int stt_rx(struct __sk_buff* skb) {
     count(0, STT_C_RX_TO_STTD_OTHER, 1);
     return TC_ACT_OK;
   }
-  const __u32 stt_len = len - 54;
-  if ((seq & 0xffff) != 0 || (seq >> 16) != stt_len || stt_len < 18 + 14) {
+  if (!whole) {
     count(0, STT_C_RX_TO_STTD_PIECE, 1);
     return TC_ACT_OK;
   }
@@ -398,17 +435,21 @@ int stt_rx(struct __sk_buff* skb) {
     long sum = sum_bytes(skb, 34, 20 + stt_len, (__u32)ps);
     if (sum < 0 || csum_fold((__u32)sum) != 0) goto to_sttd;
   }
-  if (bpf_skb_load_bytes(skb, 54, &o.version, 18)) goto to_sttd;
   const __u8 f = o.flags;
   if (o.version != 0 || (f & (STT_F_C | STT_F_P)) == (STT_F_C | STT_F_P) ||
       (bpf_ntohs(o.tci) & STT_TCI_V))
     goto to_sttd;
-  const __u64 ctx = o.context_id;
-  const struct stt_bpf_network* net = bpf_map_lookup_elem(&stt_contexts, &ctx);
-  if (!net) goto to_sttd;
-  const __u32 slot = net->slot;
-  struct stt_bpf_net_peer np = {.slot = slot, .addr = src};
-  if (!bpf_map_lookup_elem(&stt_net_peers, &np)) goto to_sttd_net;
+  __u32 slot = 0;
+  if (!net) {
+    /* Not admitted in the network its context names, or no such network: counted in that
+     * network's row when there is one. */
+    const __u64 ctx = o.context_id;
+    const struct stt_bpf_network* n = bpf_map_lookup_elem(&stt_contexts, &ctx);
+    if (!n) goto to_sttd;
+    slot = n->slot;
+    goto to_sttd_net;
+  }
+  slot = net->slot;
 
   struct eth inner;
   if (bpf_skb_load_bytes(skb, STT_BPF_OUTER_LEN, &inner, sizeof(inner))) goto to_sttd_net;

@@ -66,10 +66,13 @@ struct stt_bpf_peer {
   __u32 ip_id;   /* the next outer IPv4 ID (low 16 bits) */
 };
 
-/* net_peers: key = {slot, peer}: admission of a peer in one network (D18). Value unused. */
+/* net_peers: key = {context ID as on the wire, peer}: admission of a peer in one network
+ * (D18). The value is the network's row, the same as in `contexts`, so that the receive
+ * program learns all it needs about an admitted peer's frame from one lookup. */
 struct stt_bpf_net_peer {
-  __u32 slot;
+  __u64 context_id;
   __u32 addr; /* be */
+  __u32 pad;
 };
 
 /* fdb (filled by sttd) and learned (filled by the receive program): key = {slot, MAC}. */
@@ -82,6 +85,15 @@ struct stt_bpf_fdb_entry {
   __u32 peer; /* be */
   __u32 pad;
   __u64 seen_ns; /* learned: bpf_ktime_get_ns() of the last frame; fdb: unused */
+};
+
+/* learn_cache: one per CPU, the learned record this CPU wrote last, so that a flow's frames
+ * skip the `learned` lookup and the clock between two writes. */
+struct stt_bpf_learn_cache {
+  struct stt_bpf_mac_key key;
+  __u32 peer; /* be */
+  __u32 pad;
+  __u64 jiffies; /* bpf_jiffies64() when it was written */
 };
 
 /* Per-CPU counters: index = slot * STT_BPF_NCOUNTERS + counter; row 0 is global. Names that

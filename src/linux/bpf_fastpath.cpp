@@ -9,6 +9,7 @@
 #include <linux/rtnetlink.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -266,12 +267,28 @@ void BpfFastPath::set_network(std::uint64_t context_id, int tap_ifindex, std::ui
   }
   const __u64 key = htobe64(context_id);
   stt_bpf_network n{static_cast<__u32>(tap_ifindex), slot, tap_mtu + 18, 0};
+  NetRow& row = rows_[slot];
+  if (row.present && row.context_be != key) {
+    for (const std::uint32_t p : row.peers)
+      write_net_peer(row, p, false);
+  }
   update(bpf_map__fd(skel_->maps.stt_contexts), &key, &n, "stt_contexts");
+  row.present = true;
+  row.context_be = key;
+  row.value = n;
+  for (const std::uint32_t p : row.peers)
+    write_net_peer(row, p, true);
 }
 
 void BpfFastPath::remove_network(std::uint64_t context_id) {
   const __u64 key = htobe64(context_id);
   remove(bpf_map__fd(skel_->maps.stt_contexts), &key);
+  for (NetRow& row : rows_) {
+    if (!row.present || row.context_be != key) continue;
+    for (const std::uint32_t p : row.peers)
+      write_net_peer(row, p, false);
+    row = NetRow{};
+  }
 }
 
 void BpfFastPath::set_peer(std::uint32_t addr_be, bool resolved,
@@ -294,11 +311,25 @@ void BpfFastPath::remove_peer(std::uint32_t addr_be) {
 }
 
 void BpfFastPath::set_net_peer(std::uint32_t slot, std::uint32_t addr_be, bool present) {
-  stt_bpf_net_peer k{slot, addr_be};
+  if (slot == 0 || slot >= STT_BPF_MAX_NETWORKS) {
+    throw std::runtime_error(fmt::format("bpf fast path: network slot {} out of range", slot));
+  }
+  NetRow& row = rows_[slot];
+  const auto it = std::find(row.peers.begin(), row.peers.end(), addr_be);
+  if (present == (it != row.peers.end())) return;
+  if (row.present) write_net_peer(row, addr_be, present);
+  if (present) {
+    row.peers.push_back(addr_be);
+  } else {
+    row.peers.erase(it);
+  }
+}
+
+void BpfFastPath::write_net_peer(const NetRow& row, std::uint32_t addr_be, bool present) {
+  stt_bpf_net_peer k{row.context_be, addr_be, 0};
   const int fd = bpf_map__fd(skel_->maps.stt_net_peers);
   if (present) {
-    const __u32 one = 1;
-    update(fd, &k, &one, "stt_net_peers");
+    update(fd, &k, &row.value, "stt_net_peers");
   } else {
     remove(fd, &k);
   }

@@ -77,6 +77,8 @@ class BpfFastPath {
   // A peer of at least one network; its next hop is used only when `resolved`.
   void set_peer(std::uint32_t addr_be, bool resolved, const std::array<std::uint8_t, 6>& nh_mac);
   void remove_peer(std::uint32_t addr_be);
+  // Admission of a peer in the network of `slot` (set before or after that network's
+  // set_network; remove_network forgets the network's peers).
   void set_net_peer(std::uint32_t slot, std::uint32_t addr_be, bool present);
   void set_fdb(std::uint32_t slot, const std::array<std::uint8_t, 6>& mac, std::uint32_t peer_be);
   void remove_fdb(std::uint32_t slot, const std::array<std::uint8_t, 6>& mac);
@@ -100,7 +102,18 @@ class BpfFastPath {
   void update(int map_fd, const void* key, const void* value, const char* map) const;
   void remove(int map_fd, const void* key) const noexcept;
 
+  // A network's `contexts` row and the peers admitted in it, by slot: `net_peers` repeats the
+  // row in each admitted peer's entry, so it follows set_network and remove_network.
+  struct NetRow {
+    bool present = false;
+    std::uint64_t context_be = 0;
+    stt_bpf_network value{};
+    std::vector<std::uint32_t> peers;
+  };
+  void write_net_peer(const NetRow& row, std::uint32_t addr_be, bool present);
+
   BpfFastPathConfig cfg_;
+  std::vector<NetRow> rows_ = std::vector<NetRow>(STT_BPF_MAX_NETWORKS);
   stt_fastpath* skel_ = nullptr;
   std::vector<Attachment> attached_;
   std::uint32_t handle_ = 0;
