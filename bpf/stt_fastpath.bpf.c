@@ -221,8 +221,10 @@ static __always_inline int set_gso_size(struct __sk_buff* skb, __u32 want) {
     __u32 cur = gso_size_of(skb);
     if (cur == want) return 0;
     __u32 d = cur > want ? cur - want : want - cur;
+    /* Within the headroom when four steps do it; else in one step, reallocating (a small
+     * headroom, or a gso_size far from `want`), which still converges. */
     __u32 room = headroom_of(skb);
-    if (room >= 32 && d > room) d = room; /* with less, the reallocation is unavoidable */
+    if (d > room && room >= 32 && d <= 4 * room) d = room;
     if (d > ADJ_MAX) d = ADJ_MAX;
     if (cur > want) {
       if (bpf_skb_adjust_room(skb, d, BPF_ADJ_ROOM_MAC, 0)) return -1;
