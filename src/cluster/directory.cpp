@@ -64,6 +64,7 @@ void Directory::stop(bool revoke) {
     revoke_on_stop_ = revoke;
   }
   cv_.notify_all();
+  taken_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -71,8 +72,11 @@ void Directory::take_changes(std::vector<Change>& out) {
   std::uint64_t v;
   while (::read(efd_, &v, sizeof v) == static_cast<ssize_t>(sizeof v)) {
   }
-  std::lock_guard lk(mu_);
-  move_all(outbox_, out);
+  {
+    std::lock_guard lk(mu_);
+    move_all(outbox_, out);
+  }
+  taken_.notify_all();
 }
 
 bool Directory::drained() const {
@@ -129,7 +133,7 @@ bool Directory::wait_backoff(std::chrono::milliseconds d) {
 }
 
 void Directory::deliver() {
-  std::lock_guard lk(mu_);
+  std::unique_lock lk(mu_);
   status_.revision = revision_;
   status_.hosts = model_.hosts().size();
   status_.macs = model_.mac_count();
@@ -141,6 +145,11 @@ void Directory::deliver() {
   std::uint64_t one = 1;
   // The eventfd counter cannot overflow here: the loop drains it on every wakeup.
   [[maybe_unused]] auto n = ::write(efd_, &one, sizeof one);
+  // Bounded, so a consumer that does not take (a test, a stalled loop) only costs memory, as
+  // it did without the wait.
+  if (outbox_.size() >= kOutboxHigh)
+    taken_.wait_for(lk, std::chrono::seconds(2),
+                    [this] { return stop_ || outbox_.size() < kOutboxHigh; });
 }
 
 void Directory::run() {

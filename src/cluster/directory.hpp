@@ -130,8 +130,14 @@ class Directory {
   std::unordered_map<CtxMac, LocalMac, CtxMacHash> local_;
   std::vector<Change> pending_;  // changes flushed, not yet handed over
 
+  // Changes handed over but not taken past which the Directory thread waits for the loop (a
+  // bounded while): a full read then never holds more than a few chunks in flight, however
+  // much faster it is judged than applied.
+  static constexpr std::size_t kOutboxHigh = 2 * DirectoryModel::kSpillEvery;
+
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
+  std::condition_variable taken_;  // the loop took the outbox
   bool stop_ = false;
   bool revoke_on_stop_ = true;
   Inbox inbox_;

@@ -346,7 +346,7 @@ std::uint32_t DirectoryModel::new_entry() {
 void DirectoryModel::free_entry(std::uint32_t i) {
   MacEntry& e = pool_[i];
   unref(e.host);
-  std::vector<wire::IpAddr>().swap(e.ips);
+  e.ips.clear();
   e.next = free_entries_;
   free_entries_ = i;
   --mac_entries_;
@@ -445,17 +445,18 @@ void DirectoryModel::put_mac(const ParsedKey& k, std::string_view value) {
     e.host = names_.acquire(k.host);
     e.seq = m->seq;
     e.address = m->address;
-    e.ips = std::move(m->ips);
+    e.ips.assign(m->ips);
     e.next = st.entries;
     st.entries = i;
     ++mac_entries_;
     by_host_[e.host].push_back(key);
   } else {
     MacEntry& e = pool_[i];
-    if (e.seq == m->seq && e.address == m->address && e.ips == m->ips) return;  // unchanged
+    if (e.seq == m->seq && e.address == m->address && e.ips == std::span(m->ips))
+      return;  // unchanged
     e.seq = m->seq;
     e.address = m->address;
-    e.ips = std::move(m->ips);
+    e.ips.assign(m->ips);
   }
   dirty_macs_.push_back(key);
 }
@@ -730,11 +731,13 @@ void DirectoryModel::flush(std::vector<Change>& out,
     }
     const std::uint64_t d = digest(*best);
     if (shown && st->view_host == best->host && st->view_digest == d) continue;
-    out.push_back(Change{Change::Kind::kMacSet,
-                         {},
-                         k.ctx,
-                         mac_from_u64(k.mac),
-                         MacView{names_[best->host], best->address, best->ips, best->seq}});
+    out.push_back(
+        Change{Change::Kind::kMacSet,
+               {},
+               k.ctx,
+               mac_from_u64(k.mac),
+               MacView{names_[best->host], best->address,
+                       std::vector<wire::IpAddr>(best->ips.begin(), best->ips.end()), best->seq}});
     const std::uint32_t host = names_.acquire(names_[best->host]);
     if (shown)
       unref(st->view_host);
