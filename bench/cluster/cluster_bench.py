@@ -288,7 +288,11 @@ class Dut:
         return self.control.call("cluster")
 
     def counts(self):
+        """(hosts, MACs) once the loop has applied every MAC the directory believes (its
+        FDB entries), else (hosts, None): the sync is over when the FDBs hold the MACs."""
         c = self.cluster()
+        if c.get("fdb_entries") != c.get("macs"):
+            return c.get("hosts"), None
         return c.get("hosts"), c.get("macs")
 
     def events_applied(self):
@@ -591,7 +595,7 @@ def main(argv):
         if a.sync_only:
             r["dut_cluster_view"] = dut.cluster()
             if a.syncs:
-                r["syncs"] = repeat_syncs(a, dut)
+                r["syncs"] = repeat_syncs(a, dut, etcd)
             return finish(a, r, sync_only=True)
 
         log("apply: %d updates while sttd is stopped" % a.updates)
@@ -639,16 +643,20 @@ def main(argv):
     finish(a, r)
 
 
-def repeat_syncs(a, dut):
+def repeat_syncs(a, dut, etcd):
     """Fresh syncs of each binary in turn on the same directory, so that binaries compared
     see the same load: per binary, the sync time, the start-up part, sttd's CPU time (all
-    threads) and its RSS right after the sync."""
+    threads), etcd's CPU time meanwhile and sttd's RSS right after the sync."""
+    def etcd_cpu_s():
+        return sum(proc_cpu_s(m.proc.pid) for m in etcd.members)
+
     dut.stop()
     binaries = [a.sttd] + a.also_sttd
     out = {b: [] for b in binaries}
     for i in range(a.syncs):
         for b in binaries:
             H.STTD = b
+            e0 = etcd_cpu_s()
             t0, t_ready = dut.start()
             wait_for(lambda: dut.counts() == (a.hosts, a.macs), 120, "the dut to sync",
                      interval=0.01)
@@ -656,18 +664,20 @@ def repeat_syncs(a, dut):
             mem = proc_mem_kib(dut.pid)
             s = {"s": t_sync - t0, "ready_s": t_ready - t0, "cpu_s": proc_cpu_s(dut.pid),
                  "rss_mib": mem["VmRSS"] / 1024, "anon_mib": mem["RssAnon"] / 1024,
-                 "hwm_mib": mem["VmHWM"] / 1024}
+                 "hwm_mib": mem["VmHWM"] / 1024, "etcd_cpu_s": etcd_cpu_s() - e0}
             out[b].append(s)
-            log("round %d %s: sync %.3f s (ready %.3f s), cpu %.2f s, RSS %.1f MiB "
+            log("round %d %s: sync %.3f s (ready %.3f s), cpu %.2f s (etcd %.2f s), RSS %.1f MiB "
                 "(%.1f anon, peak %.1f)" % (i + 1, b, s["s"], s["ready_s"], s["cpu_s"],
-                                            s["rss_mib"], s["anon_mib"], s["hwm_mib"]))
+                                            s["etcd_cpu_s"], s["rss_mib"], s["anon_mib"],
+                                            s["hwm_mib"]))
             dut.stop()
     H.STTD = a.sttd
     for b, xs in out.items():
         med = {k: statistics.median(x[k] for x in xs) for k in xs[0]}
-        log("median of %d, %s: sync %.3f s (ready %.3f s), cpu %.2f s, RSS %.1f MiB "
-            "(%.1f anon, peak %.1f)" % (len(xs), b, med["s"], med["ready_s"], med["cpu_s"],
-                                        med["rss_mib"], med["anon_mib"], med["hwm_mib"]))
+        log("median of %d, %s: sync %.3f s (ready %.3f s), cpu %.2f s (etcd %.2f s), RSS %.1f "
+            "MiB (%.1f anon, peak %.1f)" % (len(xs), b, med["s"], med["ready_s"], med["cpu_s"],
+                                            med["etcd_cpu_s"], med["rss_mib"], med["anon_mib"],
+                                            med["hwm_mib"]))
     return out
 
 

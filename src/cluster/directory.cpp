@@ -81,7 +81,12 @@ void Directory::take_changes(std::vector<Change>& out) {
 
 bool Directory::drained() const {
   std::lock_guard lk(mu_);
-  return outbox_.empty();
+  return outbox_.empty() && !reading_;
+}
+
+std::size_t Directory::read_macs() const {
+  std::lock_guard lk(mu_);
+  return read_macs_;
 }
 
 void Directory::publish_local(std::uint64_t ctx, const wire::MacAddr& mac,
@@ -248,19 +253,28 @@ bool Directory::resync() {
   auto feed = [this](std::string_view key, std::string_view value, std::int64_t create) {
     model_.put(key, value, create);
   };
+  auto reading = [this](bool on) {
+    std::lock_guard lk(mu_);
+    reading_ = on;
+  };
+  reading(true);
   while (true) {
     RangeResult r;
     if (first) model_.begin_resync();
     auto s = client_.range_each(from, end, feed, r, at, cfg_.read_page, &last);
     if (!s.ok()) {
       set_error("read " + cfg_.prefix + "/", s);
+      reading(false);
       return false;
     }
     if (first) {
       at = r.revision;
       first = false;
       // About half the keys are MAC entries and half their claims (docs/cluster.md).
-      model_.reserve(static_cast<std::size_t>(r.count / 2 + 1));
+      const auto macs = static_cast<std::size_t>(r.count / 2 + 1);
+      model_.reserve(macs);
+      std::lock_guard lk(mu_);
+      read_macs_ = std::min(macs, cfg_.limits.max_macs);
     }
     if (!r.more || last.empty()) break;
     from = last + std::string(1, '\0');  // the next key after the last one
@@ -268,7 +282,11 @@ bool Directory::resync() {
   revision_ = at;
   model_.flush(pending_, [this](std::vector<Change>&) { deliver(); });
   after_flush();
+  reading(false);
   deliver();
+  // Wakes the loop even when the last chunk was taken already: it sees drained() now.
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(efd_, &one, sizeof one);
   // A full read leaves freed buffers (responses, the judged list) in the heap: give them back.
   ::malloc_trim(0);
   return true;

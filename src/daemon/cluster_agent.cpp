@@ -66,6 +66,12 @@ std::string_view counter_name(AgentCounter c) {
 
 ClusterAgent::ClusterAgent(const Config& cfg, Dataplane& dp, PacketIo& io)
     : cfg_(cfg), dp_(dp), io_(io) {
+  // A full read of a large directory passes tens of MB through short-lived buffers (the
+  // Range pages, the chunks of changes). A fixed mmap threshold keeps every large buffer in
+  // its own mapping, unmapped when freed; glibc's default raises the threshold to the
+  // largest buffer freed so far, after which such buffers come from the heap and what is
+  // freed stays resident between the tables' allocations.
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   dir_ = std::make_unique<cluster::Directory>(directory_config(cfg, dp));
   local_.reserve(kMaxLocalMacs);
   sync_static();  // queued: the Directory publishes them once it is connected
@@ -122,10 +128,17 @@ bool ClusterAgent::usable_peer(const wire::IpAddr& a) const {
 void ClusterAgent::on_changes() {
   changes_.clear();
   dir_->take_changes(changes_);
+  // The first chunk of a full read: size the tables for the whole read once.
+  if (changes_.size() >= cluster::DirectoryModel::kSpillEvery && !burst_) {
+    const std::size_t n = dir_->read_macs();
+    macs_.reserve(n);
+    neigh_.reserve(n);
+  }
   apply(changes_);
-  const bool burst = changes_.size() >= cluster::DirectoryModel::kSpillEvery;
+  burst_ = burst_ || changes_.size() >= cluster::DirectoryModel::kSpillEvery;
   changes_.clear();
-  if (burst && dir_->drained()) {
+  if (burst_ && dir_->drained()) {
+    burst_ = false;
     // A full read (start, reconnect) handed over its changes in chunks that are all applied
     // now: give the heap they took back to the system, so the resident size is what the
     // tables hold rather than the burst's high-water mark.

@@ -109,6 +109,7 @@ class ClusterAgent final : public TapHook {
   std::unique_ptr<cluster::Directory> dir_;
   EventLoop* loop_ = nullptr;
   std::vector<cluster::Change> changes_;  // reused
+  bool burst_ = false;                    // a full read's chunks are being applied
 
   std::unordered_map<std::string, cluster::HostRecord> hosts_;  // applied as peers
   // Directory MACs in the FDBs, with the addresses that answer for them. Flat, values inline:
