@@ -244,12 +244,9 @@ bool Directory::resync() {
   // Paged at one revision: the first page fixes R, the others read at R from after the last
   // key. etcd 3.4 walks its index from the page's first key to the end of the range for every
   // page, so pages are large (a few) rather than small (many: quadratic); the key-values go
-  // from the response into the model without copies.
-  std::string from = cfg_.prefix + "/";
+  // from the response into the model without copies, while etcd serves the next page.
+  const std::string from = cfg_.prefix + "/";
   const std::string end = prefix_range_end(from);
-  std::int64_t at = 0;
-  bool first = true;
-  std::string last;
   auto feed = [this](std::string_view key, std::string_view value, std::int64_t create) {
     model_.put(key, value, create);
   };
@@ -257,28 +254,23 @@ bool Directory::resync() {
     std::lock_guard lk(mu_);
     reading_ = on;
   };
+  auto first = [this](const RangeResult& r) {
+    model_.begin_resync();
+    // About half the keys are MAC entries and half their claims (docs/cluster.md).
+    const auto macs = static_cast<std::size_t>(r.count / 2 + 1);
+    model_.reserve(macs);
+    std::lock_guard lk(mu_);
+    read_macs_ = std::min(macs, cfg_.limits.max_macs);
+  };
   reading(true);
-  while (true) {
-    RangeResult r;
-    if (first) model_.begin_resync();
-    auto s = client_.range_each(from, end, feed, r, at, cfg_.read_page, &last);
-    if (!s.ok()) {
-      set_error("read " + cfg_.prefix + "/", s);
-      reading(false);
-      return false;
-    }
-    if (first) {
-      at = r.revision;
-      first = false;
-      // About half the keys are MAC entries and half their claims (docs/cluster.md).
-      const auto macs = static_cast<std::size_t>(r.count / 2 + 1);
-      model_.reserve(macs);
-      std::lock_guard lk(mu_);
-      read_macs_ = std::min(macs, cfg_.limits.max_macs);
-    }
-    if (!r.more || last.empty()) break;
-    from = last + std::string(1, '\0');  // the next key after the last one
+  RangeResult r;
+  auto s = client_.range_pages(from, end, cfg_.read_page, feed, first, r);
+  if (!s.ok()) {
+    set_error("read " + cfg_.prefix + "/", s);
+    reading(false);
+    return false;
   }
+  const std::int64_t at = r.revision;
   revision_ = at;
   model_.flush(pending_, [this](std::vector<Change>&) { deliver(); });
   after_flush();

@@ -32,7 +32,7 @@ struct DirectoryConfig {
   HostRecord self;  // name, underlay address, port, served context IDs
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};
-  std::int64_t read_page = 32768;  // keys per Range request of a full read
+  std::int64_t read_page = 16384;  // keys per Range request of a full read
 };
 
 enum class DirectoryState : std::uint8_t { kConnecting, kConnected, kDisconnected };
@@ -146,7 +146,7 @@ class Directory {
   bool revoke_on_stop_ = true;
   Inbox inbox_;
   std::vector<Change> outbox_;
-  bool reading_ = false;      // a full read is being fed in and handed over
+  bool reading_ = false;       // a full read is being fed in and handed over
   std::size_t read_macs_ = 0;  // see read_macs()
   DirectoryStatus status_;
 };

@@ -731,13 +731,11 @@ void DirectoryModel::flush(std::vector<Change>& out,
     }
     const std::uint64_t d = digest(*best);
     if (shown && st->view_host == best->host && st->view_digest == d) continue;
-    out.push_back(
-        Change{Change::Kind::kMacSet,
-               {},
-               k.ctx,
-               mac_from_u64(k.mac),
-               MacView{names_[best->host], best->address,
-                       std::vector<wire::IpAddr>(best->ips.begin(), best->ips.end()), best->seq}});
+    out.push_back(Change{Change::Kind::kMacSet,
+                         {},
+                         k.ctx,
+                         mac_from_u64(k.mac),
+                         MacView{names_[best->host], best->address, best->ips, best->seq}});
     const std::uint32_t host = names_.acquire(names_[best->host]);
     if (shown)
       unref(st->view_host);

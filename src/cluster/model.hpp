@@ -119,7 +119,7 @@ wire::MacAddr mac_from_u64(std::uint64_t v);
 struct MacView {
   std::string host;
   wire::IpAddr address;  // the host's underlay address: the FDB entry's peer
-  std::vector<wire::IpAddr> ips;
+  IpList ips;            // inline: a change in flight allocates nothing of its own
   std::uint64_t seq = 0;
   bool operator==(const MacView&) const = default;
 };

@@ -66,12 +66,6 @@ std::string_view counter_name(AgentCounter c) {
 
 ClusterAgent::ClusterAgent(const Config& cfg, Dataplane& dp, PacketIo& io)
     : cfg_(cfg), dp_(dp), io_(io) {
-  // A full read of a large directory passes tens of MB through short-lived buffers (the
-  // Range pages, the chunks of changes). A fixed mmap threshold keeps every large buffer in
-  // its own mapping, unmapped when freed; glibc's default raises the threshold to the
-  // largest buffer freed so far, after which such buffers come from the heap and what is
-  // freed stays resident between the tables' allocations.
-  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   dir_ = std::make_unique<cluster::Directory>(directory_config(cfg, dp));
   local_.reserve(kMaxLocalMacs);
   sync_static();  // queued: the Directory publishes them once it is connected
@@ -227,7 +221,7 @@ void ClusterAgent::mac_set(std::uint64_t ctx, const wire::MacAddr& mac, const cl
   }
   for (const auto& ip : v.ips)
     *neigh_.try_emplace(NeighKey{ctx, ip}).first = mac;
-  macs_.try_emplace(cluster::CtxMac{ctx, mac.as_u64()}).first->assign(v.ips);
+  *macs_.try_emplace(cluster::CtxMac{ctx, mac.as_u64()}).first = v.ips;
   // It lives elsewhere now: if it was ours, stop tracking it (seen here again = moved back).
   // A static entry stays: this host keeps speaking for it while it is configured.
   if (auto l = local_.find(cluster::CtxMac{ctx, mac.as_u64()});
