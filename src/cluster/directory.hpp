@@ -32,7 +32,7 @@ struct DirectoryConfig {
   HostRecord self;  // name, underlay address, port, served context IDs
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};
-  std::int64_t read_page = 16384;  // keys per Range request of a full read
+  std::int64_t read_page = 32768;  // keys per Range request of a full read
 };
 
 enum class DirectoryState : std::uint8_t { kConnecting, kConnected, kDisconnected };

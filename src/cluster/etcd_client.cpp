@@ -3,7 +3,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <fstream>
-#include <future>
 #include <sstream>
 
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
@@ -285,37 +284,36 @@ struct RangePage {
 }  // namespace
 
 EtcdStatus EtcdClient::range_pages(const std::string& key, const std::string& range_end,
-                                   std::int64_t limit, const KvVisitor& each,
+                                   std::int64_t revision, std::int64_t limit, const KvVisitor& each,
                                    const std::function<void(const RangeResult&)>& first,
                                    RangeResult& out) {
   // A page carries tens of thousands of keys: it gets a longer deadline than a call about
   // one key, so a loaded etcd (or host) does not turn every full read into a retry.
-  auto fetch = [this, &range_end, limit](std::string from, std::int64_t revision) {
+  auto fetch = [this, &range_end, limit](const std::string& from, std::int64_t at) {
     RangePage p;
     google::protobuf::ArenaOptions ao;
     ao.start_block_size = 256 << 10;
     ao.max_block_size = 4 << 20;
     p.arena = std::make_unique<google::protobuf::Arena>(ao);
     p.resp = google::protobuf::Arena::CreateMessage<pb::RangeResponse>(p.arena.get());
-    p.status = impl_->range(from, range_end, revision, limit, 5, *p.resp);
+    p.status = impl_->range(from, range_end, at, limit, 5, *p.resp);
     return p;
   };
-  RangePage page = fetch(key, 0);
+  RangePage page = fetch(key, revision);
   if (!page.status.ok()) return page.status;
   out.revision = page.resp->header().revision();
   out.count = page.resp->count();
   out.more = false;
   out.kvs.clear();
-  first(out);
+  if (first) first(out);
   while (true) {
     const auto& kvs = page.resp->kvs();
-    std::future<RangePage> next;
-    if (page.resp->more() && !kvs.empty())
-      next = std::async(std::launch::async, fetch, kvs[kvs.size() - 1].key() + '\0', out.revision);
     for (const auto& kv : kvs)
       each(kv.key(), kv.value(), kv.create_revision());
-    if (!next.valid()) return page.status;
-    page = next.get();
+    if (!page.resp->more() || kvs.empty()) return page.status;
+    const std::string from = kvs[kvs.size() - 1].key() + '\0';  // the next key after it
+    page = RangePage{};                                         // one page held at a time
+    page = fetch(from, out.revision);
     if (!page.status.ok()) return page.status;
   }
 }

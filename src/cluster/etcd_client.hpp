@@ -120,16 +120,15 @@ class EtcdClient {
 
   EtcdStatus range(const std::string& key, const std::string& range_end, RangeResult& out,
                    std::int64_t revision = 0, std::int64_t limit = 0);
-  // A full read of a large range, in pages of `limit` keys at the first page's revision:
-  // hands every key-value to `each` straight from the responses (no copies; the views die
-  // with their page), and calls `first` once with the first page's revision and count (before
-  // its key-values). While `each` digests one page, the next is already being fetched (on a
-  // thread of its own: no other call of this client may run meanwhile), so etcd serves and
-  // the caller digests at the same time. `out` gets the revision and count, no kvs.
+  // A read of a large range, in pages of `limit` keys, at `revision` (0: the current one, as
+  // the first page saw it): hands every key-value to `each` straight from the responses (no
+  // copies; the views die with their page), and calls `first` (when set) once with the first
+  // page's revision and count, before its key-values. `out` gets the revision and count, no
+  // kvs.
   using KvVisitor = std::function<void(std::string_view key, std::string_view value,
                                        std::int64_t create_revision)>;
-  EtcdStatus range_pages(const std::string& key, const std::string& range_end, std::int64_t limit,
-                         const KvVisitor& each,
+  EtcdStatus range_pages(const std::string& key, const std::string& range_end,
+                         std::int64_t revision, std::int64_t limit, const KvVisitor& each,
                          const std::function<void(const RangeResult&)>& first, RangeResult& out);
   EtcdStatus put(const std::string& key, const std::string& value, std::int64_t lease = 0,
                  std::int64_t* revision = nullptr);
