@@ -243,12 +243,9 @@ bool Directory::register_host() {
 bool Directory::resync() {
   // Paged at one revision: the first page fixes R, the others read at R from after the last
   // key. etcd 3.4 walks its index from the page's first key to the end of the range for every
-  // page, so pages are large (a few) rather than small (many: quadratic), and the prefix is
-  // read as three ranges split where the hosts and the MAC entries start, so that no page of
-  // the claims walks the MAC entries too; the key-values go from the response into the model
-  // without copies.
+  // page, so pages are large (a few) rather than small (many: quadratic); the key-values go
+  // from the response into the model without copies.
   const std::string base = cfg_.prefix + "/";
-  const std::string bounds[] = {base, base + "hosts/", base + "macs/", prefix_range_end(base)};
   auto feed = [this](std::string_view key, std::string_view value, std::int64_t create) {
     model_.put(key, value, create);
   };
@@ -258,25 +255,21 @@ bool Directory::resync() {
   };
   const std::function<void(const RangeResult&)> first = [this](const RangeResult& r) {
     model_.begin_resync();
-    // The first range is the claims: one per MAC (docs/cluster.md).
-    const auto macs = static_cast<std::size_t>(r.count + 1);
+    // About half the keys are MAC entries and half their claims (docs/cluster.md).
+    const auto macs = static_cast<std::size_t>(r.count / 2 + 1);
     model_.reserve(macs);
     std::lock_guard lk(mu_);
     read_macs_ = std::min(macs, cfg_.limits.max_macs);
   };
   reading(true);
-  std::int64_t at = 0;
-  for (std::size_t i = 0; i + 1 < std::size(bounds); ++i) {
-    RangeResult r;
-    auto s = client_.range_pages(bounds[i], bounds[i + 1], at, cfg_.read_page, feed,
-                                 i == 0 ? first : std::function<void(const RangeResult&)>{}, r);
-    if (!s.ok()) {
-      set_error("read " + cfg_.prefix + "/", s);
-      reading(false);
-      return false;
-    }
-    at = r.revision;
+  RangeResult r;
+  auto s = client_.range_pages(base, prefix_range_end(base), 0, cfg_.read_page, feed, first, r);
+  if (!s.ok()) {
+    set_error("read " + cfg_.prefix + "/", s);
+    reading(false);
+    return false;
   }
+  const std::int64_t at = r.revision;
   revision_ = at;
   model_.flush(pending_, [this](std::vector<Change>&) { deliver(); });
   after_flush();
