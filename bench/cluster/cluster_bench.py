@@ -82,6 +82,13 @@ def thread_cpu_s(pid):
         return int(f.read().split()[0]) / 1e9
 
 
+def proc_cpu_s(pid):
+    """CPU time (user + system) of the whole process, every thread, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_mem_kib(pid):
     out = {}
     with open("/proc/%d/status" % pid) as f:
@@ -281,7 +288,11 @@ class Dut:
         return self.control.call("cluster")
 
     def counts(self):
+        """(hosts, MACs) once the loop has applied every MAC the directory believes (its
+        FDB entries), else (hosts, None): the sync is over when the FDBs hold the MACs."""
         c = self.cluster()
+        if c.get("fdb_entries") != c.get("macs"):
+            return c.get("hosts"), None
         return c.get("hosts"), c.get("macs")
 
     def events_applied(self):
@@ -518,6 +529,11 @@ def parse_args(argv):
     ap.add_argument("--floods", type=int, default=10, help="broadcasts (and unicasts) sent")
     ap.add_argument("--sync-only", action="store_true",
                     help="stop after the sync and RSS figures (for profiling the sync)")
+    ap.add_argument("--syncs", type=int, default=0,
+                    help="with --sync-only: after the fill, N more fresh syncs of each binary "
+                         "(--sttd, then every --also-sttd) in turn, on the same directory")
+    ap.add_argument("--also-sttd", action="append", default=[],
+                    help="another sttd to compare in the --syncs rounds")
     ap.add_argument("--out", required=True)
     ap.add_argument("--sttd", required=True)
     ap.add_argument("--sttctl", required=True)
@@ -568,7 +584,7 @@ def main(argv):
         wait_for(lambda: dut.counts() == (a.hosts, a.macs), 120, "the dut to sync",
                  interval=0.01)
         t_sync = time.monotonic()
-        r["sync"] = {"s": t_sync - t0, "ready_s": t_ready - t0}
+        r["sync"] = {"s": t_sync - t0, "ready_s": t_ready - t0, "cpu_s": proc_cpu_s(dut.pid)}
         mem = proc_mem_kib(dut.pid)
         r["rss"] = {"rss_mib": mem["VmRSS"] / 1024, "hwm_mib": mem["VmHWM"] / 1024,
                     "anon_mib": mem["RssAnon"] / 1024, "file_mib": mem["RssFile"] / 1024,
@@ -578,6 +594,8 @@ def main(argv):
         log("sync %.3f s, RSS %.1f MiB" % (r["sync"]["s"], r["rss"]["rss_mib"]))
         if a.sync_only:
             r["dut_cluster_view"] = dut.cluster()
+            if a.syncs:
+                r["syncs"] = repeat_syncs(a, dut, etcd)
             return finish(a, r, sync_only=True)
 
         log("apply: %d updates while sttd is stopped" % a.updates)
@@ -625,13 +643,51 @@ def main(argv):
     finish(a, r)
 
 
+def repeat_syncs(a, dut, etcd):
+    """Fresh syncs of each binary in turn on the same directory, so that binaries compared
+    see the same load: per binary, the sync time, the start-up part, sttd's CPU time (all
+    threads), etcd's CPU time meanwhile and sttd's RSS right after the sync."""
+    def etcd_cpu_s():
+        return sum(proc_cpu_s(m.proc.pid) for m in etcd.members)
+
+    dut.stop()
+    binaries = [a.sttd] + a.also_sttd
+    out = {b: [] for b in binaries}
+    for i in range(a.syncs):
+        for b in binaries:
+            H.STTD = b
+            e0 = etcd_cpu_s()
+            t0, t_ready = dut.start()
+            wait_for(lambda: dut.counts() == (a.hosts, a.macs), 120, "the dut to sync",
+                     interval=0.01)
+            t_sync = time.monotonic()
+            mem = proc_mem_kib(dut.pid)
+            s = {"s": t_sync - t0, "ready_s": t_ready - t0, "cpu_s": proc_cpu_s(dut.pid),
+                 "rss_mib": mem["VmRSS"] / 1024, "anon_mib": mem["RssAnon"] / 1024,
+                 "hwm_mib": mem["VmHWM"] / 1024, "etcd_cpu_s": etcd_cpu_s() - e0}
+            out[b].append(s)
+            log("round %d %s: sync %.3f s (ready %.3f s), cpu %.2f s (etcd %.2f s), RSS %.1f MiB "
+                "(%.1f anon, peak %.1f)" % (i + 1, b, s["s"], s["ready_s"], s["cpu_s"],
+                                            s["etcd_cpu_s"], s["rss_mib"], s["anon_mib"],
+                                            s["hwm_mib"]))
+            dut.stop()
+    H.STTD = a.sttd
+    for b, xs in out.items():
+        med = {k: statistics.median(x[k] for x in xs) for k in xs[0]}
+        log("median of %d, %s: sync %.3f s (ready %.3f s), cpu %.2f s (etcd %.2f s), RSS %.1f "
+            "MiB (%.1f anon, peak %.1f)" % (len(xs), b, med["s"], med["ready_s"], med["cpu_s"],
+                                            med["etcd_cpu_s"], med["rss_mib"], med["anon_mib"],
+                                            med["hwm_mib"]))
+    return out
+
+
 def finish(a, r, sync_only=False):
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(r, f, indent=1)
     if sync_only:
-        print("sync %.3f s (ready after %.3f s); RSS %.1f MiB (%.1f anonymous), peak %.1f MiB; "
+        print("sync %.3f s (ready after %.3f s, %.2f s CPU); RSS %.1f MiB (%.1f anonymous), peak %.1f MiB; "
               "empty directory %.1f MiB (%.1f anonymous)" %
-              (r["sync"]["s"], r["sync"]["ready_s"], r["rss"]["rss_mib"], r["rss"]["anon_mib"],
+              (r["sync"]["s"], r["sync"]["ready_s"], r["sync"]["cpu_s"], r["rss"]["rss_mib"], r["rss"]["anon_mib"],
                r["rss"]["hwm_mib"], r["rss"]["baseline_rss_mib"], r["rss"]["baseline_anon_mib"]))
         return
     text = table(r)

@@ -64,6 +64,7 @@ void Directory::stop(bool revoke) {
     revoke_on_stop_ = revoke;
   }
   cv_.notify_all();
+  taken_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -71,13 +72,21 @@ void Directory::take_changes(std::vector<Change>& out) {
   std::uint64_t v;
   while (::read(efd_, &v, sizeof v) == static_cast<ssize_t>(sizeof v)) {
   }
-  std::lock_guard lk(mu_);
-  move_all(outbox_, out);
+  {
+    std::lock_guard lk(mu_);
+    move_all(outbox_, out);
+  }
+  taken_.notify_all();
 }
 
 bool Directory::drained() const {
   std::lock_guard lk(mu_);
-  return outbox_.empty();
+  return outbox_.empty() && !reading_;
+}
+
+std::size_t Directory::read_macs() const {
+  std::lock_guard lk(mu_);
+  return read_macs_;
 }
 
 void Directory::publish_local(std::uint64_t ctx, const wire::MacAddr& mac,
@@ -129,7 +138,7 @@ bool Directory::wait_backoff(std::chrono::milliseconds d) {
 }
 
 void Directory::deliver() {
-  std::lock_guard lk(mu_);
+  std::unique_lock lk(mu_);
   status_.revision = revision_;
   status_.hosts = model_.hosts().size();
   status_.macs = model_.mac_count();
@@ -141,6 +150,11 @@ void Directory::deliver() {
   std::uint64_t one = 1;
   // The eventfd counter cannot overflow here: the loop drains it on every wakeup.
   [[maybe_unused]] auto n = ::write(efd_, &one, sizeof one);
+  // Bounded, so a consumer that does not take (a test, a stalled loop) only costs memory, as
+  // it did without the wait.
+  if (outbox_.size() >= kOutboxHigh)
+    taken_.wait_for(lk, std::chrono::seconds(2),
+                    [this] { return stop_ || outbox_.size() < kOutboxHigh; });
 }
 
 void Directory::run() {
@@ -231,35 +245,39 @@ bool Directory::resync() {
   // key. etcd 3.4 walks its index from the page's first key to the end of the range for every
   // page, so pages are large (a few) rather than small (many: quadratic); the key-values go
   // from the response into the model without copies.
-  std::string from = cfg_.prefix + "/";
-  const std::string end = prefix_range_end(from);
-  std::int64_t at = 0;
-  bool first = true;
-  std::string last;
+  const std::string base = cfg_.prefix + "/";
   auto feed = [this](std::string_view key, std::string_view value, std::int64_t create) {
     model_.put(key, value, create);
   };
-  while (true) {
-    RangeResult r;
-    if (first) model_.begin_resync();
-    auto s = client_.range_each(from, end, feed, r, at, cfg_.read_page, &last);
-    if (!s.ok()) {
-      set_error("read " + cfg_.prefix + "/", s);
-      return false;
-    }
-    if (first) {
-      at = r.revision;
-      first = false;
-      // About half the keys are MAC entries and half their claims (docs/cluster.md).
-      model_.reserve(static_cast<std::size_t>(r.count / 2 + 1));
-    }
-    if (!r.more || last.empty()) break;
-    from = last + std::string(1, '\0');  // the next key after the last one
+  auto reading = [this](bool on) {
+    std::lock_guard lk(mu_);
+    reading_ = on;
+  };
+  const std::function<void(const RangeResult&)> first = [this](const RangeResult& r) {
+    model_.begin_resync();
+    // About half the keys are MAC entries and half their claims (docs/cluster.md).
+    const auto macs = static_cast<std::size_t>(r.count / 2 + 1);
+    model_.reserve(macs);
+    std::lock_guard lk(mu_);
+    read_macs_ = std::min(macs, cfg_.limits.max_macs);
+  };
+  reading(true);
+  RangeResult r;
+  auto s = client_.range_pages(base, prefix_range_end(base), 0, cfg_.read_page, feed, first, r);
+  if (!s.ok()) {
+    set_error("read " + cfg_.prefix + "/", s);
+    reading(false);
+    return false;
   }
+  const std::int64_t at = r.revision;
   revision_ = at;
   model_.flush(pending_, [this](std::vector<Change>&) { deliver(); });
   after_flush();
+  reading(false);
   deliver();
+  // Wakes the loop even when the last chunk was taken already: it sees drained() now.
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(efd_, &one, sizeof one);
   // A full read leaves freed buffers (responses, the judged list) in the heap: give them back.
   ::malloc_trim(0);
   return true;

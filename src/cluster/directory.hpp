@@ -74,8 +74,12 @@ class Directory {
   int event_fd() const { return efd_; }
   // Moves every queued change into `out` (appending) and clears the eventfd.
   void take_changes(std::vector<Change>& out);
-  // Nothing is queued for the loop now (a burst of changes, like a full read, is over).
+  // Nothing is queued for the loop now and no full read is being handed over (a burst of
+  // changes, like a full read, is over).
   bool drained() const;
+  // The number of MACs the last full read brought (0 before the first), so the loop can size
+  // its tables once instead of growing them step by step.
+  std::size_t read_macs() const;
   // A MAC seen on the TAP side of context ctx, with the addresses snooped from it so far.
   void publish_local(std::uint64_t ctx, const wire::MacAddr& mac, std::vector<wire::IpAddr> ips);
   // The tenant went quiet: withdraw its entry (and its claim, when still ours).
@@ -130,12 +134,20 @@ class Directory {
   std::unordered_map<CtxMac, LocalMac, CtxMacHash> local_;
   std::vector<Change> pending_;  // changes flushed, not yet handed over
 
+  // Changes handed over but not taken past which the Directory thread waits for the loop (a
+  // bounded while): a full read then never holds more than a few chunks in flight, however
+  // much faster it is judged than applied.
+  static constexpr std::size_t kOutboxHigh = 2 * DirectoryModel::kSpillEvery;
+
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
+  std::condition_variable taken_;  // the loop took the outbox
   bool stop_ = false;
   bool revoke_on_stop_ = true;
   Inbox inbox_;
   std::vector<Change> outbox_;
+  bool reading_ = false;       // a full read is being fed in and handed over
+  std::size_t read_macs_ = 0;  // see read_macs()
   DirectoryStatus status_;
 };
 

@@ -120,13 +120,16 @@ class EtcdClient {
 
   EtcdStatus range(const std::string& key, const std::string& range_end, RangeResult& out,
                    std::int64_t revision = 0, std::int64_t limit = 0);
-  // The same read for a large range: hands every key-value to `each` straight from the
-  // response (no copies; the views die with the call) and fills `out` without kvs.
+  // A read of a large range, in pages of `limit` keys, at `revision` (0: the current one, as
+  // the first page saw it): hands every key-value to `each` straight from the responses (no
+  // copies; the views die with their page), and calls `first` (when set) once with the first
+  // page's revision and count, before its key-values. `out` gets the revision and count, no
+  // kvs.
   using KvVisitor = std::function<void(std::string_view key, std::string_view value,
                                        std::int64_t create_revision)>;
-  EtcdStatus range_each(const std::string& key, const std::string& range_end, const KvVisitor& each,
-                        RangeResult& out, std::int64_t revision = 0, std::int64_t limit = 0,
-                        std::string* last_key = nullptr);
+  EtcdStatus range_pages(const std::string& key, const std::string& range_end,
+                         std::int64_t revision, std::int64_t limit, const KvVisitor& each,
+                         const std::function<void(const RangeResult&)>& first, RangeResult& out);
   EtcdStatus put(const std::string& key, const std::string& value, std::int64_t lease = 0,
                  std::int64_t* revision = nullptr);
   EtcdStatus del(const std::string& key, const std::string& range_end = {},

@@ -19,7 +19,9 @@ namespace stt::cluster {
 template <typename K, typename V, typename Hash>
 class FlatMap {
  public:
-  // Grows (doubles) before an insertion would pass this load.
+  // Grows (by half) before an insertion would pass this load: growing by half rather than
+  // doubling keeps a table that was not reserved between 1/2 and 3/4 full instead of 3/8
+  // and 3/4 (the agent's and the FDBs' tables follow the directory without knowing its size).
   static constexpr std::size_t kLoadNum = 3, kLoadDen = 4;
 
   std::size_t size() const { return size_; }
@@ -40,7 +42,7 @@ class FlatMap {
   std::pair<V*, bool> try_emplace(const K& k) {
     if (V* v = find(k)) return {v, false};
     if ((size_ + 1) * kLoadDen > slots_.size() * kLoadNum)
-      rehash(std::max<std::size_t>(16, slots_.size() * 2));
+      rehash(std::max<std::size_t>(16, slots_.size() + slots_.size() / 2));
     std::size_t i = home(k);
     while (used_[i])
       i = next(i);
@@ -58,19 +60,26 @@ class FlatMap {
       if (slots_[hole].first == k) break;
       hole = next(hole);
     }
-    // Backward shift: pull later members of the probe run into the hole, so a lookup never
-    // stops early at it.
-    for (std::size_t j = next(hole); used_[j]; j = next(j)) {
-      const std::size_t h = home(slots_[j].first);
-      const bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
-      if (stays) continue;
-      slots_[hole] = std::move(slots_[j]);
-      hole = j;
-    }
-    slots_[hole] = {};
-    used_[hole] = 0;
-    --size_;
+    erase_at(hole);
     return true;
+  }
+
+  // Erases every entry for which pred(const K&, const V&) holds; returns how many.
+  template <typename P>
+  std::size_t erase_if(P&& pred) {
+    std::size_t n = 0;
+    // erase_at() may pull a later (not yet visited) entry into slot i: look at i again. An
+    // entry it moves from the wrapped-around start into an earlier slot was kept already.
+    for (std::size_t i = 0; i < slots_.size();) {
+      if (used_[i] &&
+          pred(static_cast<const K&>(slots_[i].first), std::as_const(slots_[i].second))) {
+        erase_at(i);
+        ++n;
+      } else {
+        ++i;
+      }
+    }
+    return n;
   }
 
   void clear() {
@@ -106,6 +115,21 @@ class FlatMap {
     return static_cast<std::size_t>((hi + lo) >> 32);
   }
   std::size_t next(std::size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
+
+  void erase_at(std::size_t hole) {
+    // Backward shift: pull later members of the probe run into the hole, so a lookup never
+    // stops early at it.
+    for (std::size_t j = next(hole); used_[j]; j = next(j)) {
+      const std::size_t h = home(slots_[j].first);
+      const bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
+      if (stays) continue;
+      slots_[hole] = std::move(slots_[j]);
+      hole = j;
+    }
+    slots_[hole] = {};
+    used_[hole] = 0;
+    --size_;
+  }
 
   void rehash(std::size_t capacity) {
     std::vector<std::pair<K, V>> old(capacity);

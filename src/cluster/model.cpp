@@ -346,7 +346,7 @@ std::uint32_t DirectoryModel::new_entry() {
 void DirectoryModel::free_entry(std::uint32_t i) {
   MacEntry& e = pool_[i];
   unref(e.host);
-  std::vector<wire::IpAddr>().swap(e.ips);
+  e.ips.clear();
   e.next = free_entries_;
   free_entries_ = i;
   --mac_entries_;
@@ -445,17 +445,18 @@ void DirectoryModel::put_mac(const ParsedKey& k, std::string_view value) {
     e.host = names_.acquire(k.host);
     e.seq = m->seq;
     e.address = m->address;
-    e.ips = std::move(m->ips);
+    e.ips.assign(m->ips);
     e.next = st.entries;
     st.entries = i;
     ++mac_entries_;
     by_host_[e.host].push_back(key);
   } else {
     MacEntry& e = pool_[i];
-    if (e.seq == m->seq && e.address == m->address && e.ips == m->ips) return;  // unchanged
+    if (e.seq == m->seq && e.address == m->address && e.ips == std::span(m->ips))
+      return;  // unchanged
     e.seq = m->seq;
     e.address = m->address;
-    e.ips = std::move(m->ips);
+    e.ips.assign(m->ips);
   }
   dirty_macs_.push_back(key);
 }

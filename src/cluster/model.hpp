@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cluster/flat_map.hpp"
+#include "cluster/ip_list.hpp"
 #include "core/counters.hpp"
 #include "wire/addr.hpp"
 
@@ -118,7 +119,7 @@ wire::MacAddr mac_from_u64(std::uint64_t v);
 struct MacView {
   std::string host;
   wire::IpAddr address;  // the host's underlay address: the FDB entry's peer
-  std::vector<wire::IpAddr> ips;
+  IpList ips;            // inline: a change in flight allocates nothing of its own
   std::uint64_t seq = 0;
   bool operator==(const MacView&) const = default;
 };
@@ -217,7 +218,7 @@ class DirectoryModel {
     std::uint64_t seq = 0;
     wire::IpAddr address;
     bool refused = false;
-    std::vector<wire::IpAddr> ips;
+    IpList ips;  // inline: no heap chunk per entry
   };
   // Everything known of one (context ID, MAC), in one flat slot: its entries, its claim, and
   // what the loop was handed for it (the host and a digest of the entry handed, so a flush

@@ -122,10 +122,17 @@ bool ClusterAgent::usable_peer(const wire::IpAddr& a) const {
 void ClusterAgent::on_changes() {
   changes_.clear();
   dir_->take_changes(changes_);
+  // The first chunk of a full read: size the tables for the whole read once.
+  if (changes_.size() >= cluster::DirectoryModel::kSpillEvery && !burst_) {
+    const std::size_t n = dir_->read_macs();
+    macs_.reserve(n);
+    neigh_.reserve(n);
+  }
   apply(changes_);
-  const bool burst = changes_.size() >= cluster::DirectoryModel::kSpillEvery;
+  burst_ = burst_ || changes_.size() >= cluster::DirectoryModel::kSpillEvery;
   changes_.clear();
-  if (burst && dir_->drained()) {
+  if (burst_ && dir_->drained()) {
+    burst_ = false;
     // A full read (start, reconnect) handed over its changes in chunks that are all applied
     // now: give the heap they took back to the system, so the resident size is what the
     // tables hold rather than the burst's high-water mark.
@@ -213,8 +220,8 @@ void ClusterAgent::mac_set(std::uint64_t ctx, const wire::MacAddr& mac, const cl
     return;
   }
   for (const auto& ip : v.ips)
-    neigh_[NeighKey{ctx, ip}] = mac;
-  macs_[cluster::CtxMac{ctx, mac.as_u64()}] = v.ips;
+    *neigh_.try_emplace(NeighKey{ctx, ip}).first = mac;
+  *macs_.try_emplace(cluster::CtxMac{ctx, mac.as_u64()}).first = v.ips;
   // It lives elsewhere now: if it was ours, stop tracking it (seen here again = moved back).
   // A static entry stays: this host keeps speaking for it while it is configured.
   if (auto l = local_.find(cluster::CtxMac{ctx, mac.as_u64()});
@@ -223,14 +230,15 @@ void ClusterAgent::mac_set(std::uint64_t ctx, const wire::MacAddr& mac, const cl
 }
 
 void ClusterAgent::mac_removed(std::uint64_t ctx, const wire::MacAddr& mac) {
-  auto it = macs_.find(cluster::CtxMac{ctx, mac.as_u64()});
-  if (it == macs_.end()) return;
-  for (const auto& ip : it->second) {
-    auto nt = neigh_.find(NeighKey{ctx, ip});
-    if (nt != neigh_.end() && nt->second == mac) neigh_.erase(nt);
+  const cluster::CtxMac key{ctx, mac.as_u64()};
+  const cluster::IpList* ips = macs_.find(key);
+  if (ips == nullptr) return;
+  for (const auto& ip : *ips) {
+    const NeighKey nk{ctx, ip};
+    if (const wire::MacAddr* m = neigh_.find(nk); m != nullptr && *m == mac) neigh_.erase(nk);
   }
   if (Network* n = dp_.network_switch().by_context(ctx)) n->fdb.del_cluster(mac);
-  macs_.erase(it);
+  macs_.erase(key);
 }
 
 bool ClusterAgent::on_tap_frame(Network& n, const std::uint8_t* frame, std::size_t len,
@@ -278,10 +286,10 @@ bool ClusterAgent::on_tap_frame(Network& n, const std::uint8_t* frame, std::size
   if (!neighbour_type || !cfg_.cluster->suppress || neigh_.empty()) return false;
   auto q = cluster::neighbour_query(frame, len);
   if (!q) return false;
-  auto nt = neigh_.find(NeighKey{ctx, q->target});
-  if (nt == neigh_.end()) return false;
+  const wire::MacAddr* answer = neigh_.find(NeighKey{ctx, q->target});
+  if (answer == nullptr) return false;
   std::uint8_t reply[cluster::kNeighbourReplyMax];
-  const std::size_t rlen = cluster::build_neighbour_reply(*q, nt->second, reply, sizeof reply);
+  const std::size_t rlen = cluster::build_neighbour_reply(*q, *answer, reply, sizeof reply);
   if (rlen == 0 || io_.write_tap(n.tap, core::OffloadInfo{}, reply, rlen) != 0) {
     counters_.inc(AgentCounter::kSuppressWriteErr);
     return false;

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "cluster/directory.hpp"
+#include "cluster/flat_map.hpp"
+#include "cluster/ip_list.hpp"
 #include "core/counters.hpp"
 #include "daemon/config.hpp"
 #include "daemon/dataplane.hpp"
@@ -107,11 +109,13 @@ class ClusterAgent final : public TapHook {
   std::unique_ptr<cluster::Directory> dir_;
   EventLoop* loop_ = nullptr;
   std::vector<cluster::Change> changes_;  // reused
+  bool burst_ = false;                    // a full read's chunks are being applied
 
   std::unordered_map<std::string, cluster::HostRecord> hosts_;  // applied as peers
-  // Directory MACs in the FDBs, with the addresses that answer for them.
-  std::unordered_map<cluster::CtxMac, std::vector<wire::IpAddr>, cluster::CtxMacHash> macs_;
-  std::unordered_map<NeighKey, wire::MacAddr, NeighKeyHash> neigh_;  // suppression answers
+  // Directory MACs in the FDBs, with the addresses that answer for them. Flat, values inline:
+  // one of each per directory MAC (10^5 in a large directory).
+  cluster::FlatMap<cluster::CtxMac, cluster::IpList, cluster::CtxMacHash> macs_;
+  cluster::FlatMap<NeighKey, wire::MacAddr, NeighKeyHash> neigh_;  // suppression answers
   std::unordered_map<cluster::CtxMac, LocalMac, cluster::CtxMacHash> local_;
   std::uint64_t next_age_ns_ = 0;
   core::CounterSet<AgentCounter> counters_;

@@ -96,7 +96,7 @@ bool Fdb::remove_peer(const wire::IpAddr& peer) {
   if (it == peers_.end()) return false;
   peers_.erase(it);
   peers_sorted_.erase(std::lower_bound(peers_sorted_.begin(), peers_sorted_.end(), peer));
-  std::erase_if(cluster_, [&](const auto& e) { return e.second == peer; });
+  cluster_.erase_if([&](const wire::MacAddr&, const wire::IpAddr& p) { return p == peer; });
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     // erase() may shift a later entry into slot i: look at it again.
     while (slots_[i].used && slots_[i].peer == peer)
@@ -185,15 +185,15 @@ FdbResult Fdb::add_static(const wire::MacAddr& mac, const wire::IpAddr& peer) {
 FdbResult Fdb::add_cluster(const wire::MacAddr& mac, const wire::IpAddr& peer) {
   if (!valid_entry_mac(mac)) return FdbResult::kInvalidMac;
   if (!has_peer(peer)) return FdbResult::kUnknownPeer;
-  if (cluster_.size() >= limits_.max_cluster && cluster_.count(mac) == 0) return FdbResult::kFull;
-  cluster_[mac] = peer;
+  if (cluster_.size() >= limits_.max_cluster && !cluster_.contains(mac)) return FdbResult::kFull;
+  *cluster_.try_emplace(mac).first = peer;
   // The directory knows where the MAC is now; a learned guess goes.
   if (Slot* s = find(mac); s != nullptr && !s->is_static) erase(s);
   return FdbResult::kOk;
 }
 
 bool Fdb::del_cluster(const wire::MacAddr& mac) {
-  return cluster_.erase(mac) != 0;
+  return cluster_.erase(mac);
 }
 
 FdbResult Fdb::del(const wire::MacAddr& mac, const wire::IpAddr& peer) {
@@ -221,8 +221,8 @@ void Fdb::learn(const wire::MacAddr& src, const wire::IpAddr& peer, std::uint64_
     return;
   }
   if (!cluster_.empty()) {
-    if (auto c = cluster_.find(src); c != cluster_.end()) {
-      if (c->second != peer) counters_.inc(FdbCounter::kLearnClusterConflict);
+    if (const wire::IpAddr* c = cluster_.find(src)) {
+      if (*c != peer) counters_.inc(FdbCounter::kLearnClusterConflict);
       return;
     }
   }
@@ -256,9 +256,9 @@ std::span<const wire::IpAddr> Fdb::lookup(const wire::MacAddr& dst, std::uint64_
   }
   const Slot* s = find(dst);
   if (!cluster_.empty() && (s == nullptr || !s->is_static)) {
-    if (auto c = cluster_.find(dst); c != cluster_.end()) {
+    if (const wire::IpAddr* c = cluster_.find(dst)) {
       counters_.inc(FdbCounter::kTxUnicast);
-      return {&c->second, 1};
+      return {c, 1};
     }
   }
   if (s == nullptr || expired(*s, now_ns)) {
@@ -287,10 +287,10 @@ void Fdb::append_json(nlohmann::json& out, std::string_view network, std::uint64
   // Cluster entries not shadowed by a static one, as slots of their own type.
   std::vector<Slot> cluster;
   cluster.reserve(cluster_.size());
-  for (const auto& [mac, peer] : cluster_) {
+  cluster_.for_each([&](const wire::MacAddr& mac, const wire::IpAddr& peer) {
     const Slot* s = find(mac);
     if (s == nullptr || !s->is_static) cluster.push_back(Slot{peer, 0, mac, true, false, true});
-  }
+  });
   for (const Slot& s : cluster)
     live.push_back(&s);
   std::sort(live.begin(), live.end(), [](const Slot* a, const Slot* b) { return a->mac < b->mac; });

@@ -9,9 +9,10 @@
 //   learning never overwrites them.
 // - Cluster entries come from the etcd directory (docs/cluster.md); they
 //   never age, learning never overwrites them, and a static entry for the
-//   same MAC takes precedence. They live in a map of their own, since their
-//   number follows the directory (bounded by [cluster] max_macs), not the
-//   fixed table; adding one allocates, looking one up does not.
+//   same MAC takes precedence. They live in a flat map of their own (open
+//   addressing, the peer inline: no node per entry), since their number
+//   follows the directory (bounded by [cluster] max_macs), not the fixed
+//   table; adding one may allocate (growth), looking one up does not.
 // - lookup() picks the transmit targets: a known unicast MAC gives its one
 //   peer; broadcast, multicast and unknown unicast give every peer of the
 //   network (the flood list).
@@ -34,9 +35,9 @@
 #include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "cluster/flat_map.hpp"
 #include "core/counters.hpp"
 #include "wire/addr.hpp"
 
@@ -161,7 +162,7 @@ class Fdb {
   std::size_t static_ = 0;
   std::vector<wire::IpAddr> peers_;         // the flood list, in the order peers came
   std::vector<wire::IpAddr> peers_sorted_;  // the same, sorted: has_peer() in log time
-  std::unordered_map<wire::MacAddr, wire::IpAddr, wire::MacAddrHash> cluster_;
+  cluster::FlatMap<wire::MacAddr, wire::IpAddr, wire::MacAddrHash> cluster_;
   core::CounterSet<FdbCounter> counters_;
 };
 

@@ -101,7 +101,7 @@ cluster::Change mac_set(std::uint64_t ctx, const wire::MacAddr& m, const char* a
                          {},
                          ctx,
                          m,
-                         cluster::MacView{"h", ip(addr), std::move(ips), 1}};
+                         cluster::MacView{"h", ip(addr), cluster::IpList(ips), 1}};
 }
 
 TEST_F(Fixture, HostsBecomePeersOfTheNetworksTheyServe) {

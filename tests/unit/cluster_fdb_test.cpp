@@ -61,6 +61,39 @@ TEST(FdbCluster, StaticWinsAndPeerRemovalDropsClusterEntries) {
   EXPECT_EQ(f.cluster_count(), 0u);
 }
 
+// Removing a peer drops exactly its entries from the (flat) cluster table, however they are
+// interleaved with the other peer's, and the rest still resolve to their peer.
+TEST(FdbCluster, PeerRemovalAmongManyEntries) {
+  Fdb f;
+  f.add_peer(kP1);
+  f.add_peer(kP2);
+  auto nth = [](unsigned i) {
+    wire::MacAddr m;
+    m.b = {0x02,
+           0,
+           0,
+           static_cast<std::uint8_t>(i >> 16),
+           static_cast<std::uint8_t>(i >> 8),
+           static_cast<std::uint8_t>(i)};
+    return m;
+  };
+  for (unsigned i = 1; i <= 3000; ++i)
+    ASSERT_EQ(f.add_cluster(nth(i), i % 3 == 0 ? kP1 : kP2), FdbResult::kOk);
+  EXPECT_EQ(f.cluster_count(), 3000u);
+  f.remove_peer(kP1);
+  EXPECT_EQ(f.cluster_count(), 2000u);
+  for (unsigned i = 1; i <= 3000; ++i) {
+    auto t = f.lookup(nth(i), 1);
+    if (i % 3 == 0) {
+      EXPECT_EQ(t.size(), 1u);  // flooded to the one peer left
+    } else {
+      ASSERT_EQ(t.size(), 1u);
+      EXPECT_EQ(t[0], kP2);
+    }
+  }
+  EXPECT_EQ(f.counters().get(FdbCounter::kTxFloodUnknown), 1000u);
+}
+
 TEST(FdbCluster, Bounded) {
   FdbLimits lim;
   lim.max_cluster = 2;

@@ -4,6 +4,7 @@
 
 #include "cluster/flat_json.hpp"
 #include "cluster/flat_map.hpp"
+#include "cluster/ip_list.hpp"
 
 #include <gtest/gtest.h>
 
@@ -467,6 +468,100 @@ TEST(ClusterFlatMap, AgreesWithAReferenceUnderChurn) {
     g.try_emplace(CtxMac{i % 100, i});
   EXPECT_LT(g.capacity(), 140000u);  // no growth
   EXPECT_EQ(*g.try_emplace(CtxMac{5, 5}).first, 0u);
+}
+
+// erase_if() removes exactly what the predicate names, also when erasing pulls later members
+// of a colliding run (and entries wrapped around the end) into the slot just looked at.
+TEST(ClusterFlatMap, EraseIfUnderCollisions) {
+  struct FewHomes {
+    std::size_t operator()(const CtxMac& k) const noexcept { return (k.mac % 5) << 61; }
+  };
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    FlatMap<CtxMac, std::uint64_t, FewHomes> f;
+    std::map<CtxMac, std::uint64_t> ref;
+    std::mt19937_64 rng(seed);
+    for (int i = 0; i < 300; ++i) {
+      const CtxMac k{rng() % 2, rng() % 500};
+      const std::uint64_t v = rng() % 4;
+      *f.try_emplace(k).first = v;
+      ref[k] = v;
+    }
+    const std::uint64_t drop = seed % 4;
+    const std::size_t erased =
+        f.erase_if([&](const CtxMac&, const std::uint64_t& v) { return v == drop; });
+    EXPECT_EQ(erased, std::erase_if(ref, [&](const auto& e) { return e.second == drop; }));
+    ASSERT_EQ(f.size(), ref.size());
+    for (const auto& [k, v] : ref) {
+      const std::uint64_t* got = f.find(k);
+      ASSERT_NE(got, nullptr);
+      EXPECT_EQ(*got, v);
+    }
+    f.for_each([&](const CtxMac&, std::uint64_t v) { EXPECT_NE(v, drop); });
+  }
+}
+
+// Growth is by half: a table filled without reserve() stays more than half full after it
+// grew, and is never more than 3/4 full.
+TEST(ClusterFlatMap, GrowsByHalf) {
+  using Map = FlatMap<CtxMac, std::uint64_t, CtxMacHash>;
+  Map f;
+  EXPECT_EQ(f.capacity(), 0u);
+  std::size_t grew = 0, last = 0;
+  for (std::uint64_t i = 0; i < 100000; ++i) {
+    f.try_emplace(CtxMac{i % 100, i});
+    ASSERT_LE(f.size() * Map::kLoadDen, f.capacity() * Map::kLoadNum);
+    if (f.capacity() != last) {
+      if (last != 0) {
+        EXPECT_EQ(f.capacity(), last + last / 2);
+        ++grew;
+      }
+      last = f.capacity();
+    }
+  }
+  EXPECT_GT(grew, 10u);
+  EXPECT_GT(f.size() * 2, f.capacity());
+  // An empty table holds nothing; clear() gives the slots back.
+  f.clear();
+  EXPECT_EQ(f.capacity(), 0u);
+  EXPECT_EQ(f.find(CtxMac{1, 1}), nullptr);
+  EXPECT_FALSE(f.erase(CtxMac{1, 1}));
+}
+
+// A MAC's addresses: in place up to kInline, on the heap past it, copied and moved intact.
+TEST(ClusterIpList, InlineAndHeap) {
+  std::vector<wire::IpAddr> ips;
+  for (int i = 1; i <= 5; ++i)
+    ips.push_back(*wire::IpAddr::parse("192.0.2." + std::to_string(i)));
+  for (std::size_t n = 0; n <= ips.size(); ++n) {
+    const std::span<const wire::IpAddr> want(ips.data(), n);
+    IpList l(want);
+    EXPECT_EQ(l.size(), n);
+    EXPECT_EQ(l.empty(), n == 0);
+    EXPECT_TRUE(l == want);
+    EXPECT_TRUE(std::equal(l.begin(), l.end(), want.begin(), want.end()));
+    IpList copy(l);
+    EXPECT_TRUE(copy == l);
+    IpList moved(std::move(copy));
+    EXPECT_TRUE(moved == l);
+    EXPECT_EQ(copy.size(), 0u);  // NOLINT(bugprone-use-after-move): a moved-from list is empty
+    IpList assigned;
+    assigned = moved;
+    EXPECT_TRUE(assigned == want);
+    // Self-assignment from its own storage, growing and shrinking across kInline.
+    assigned.assign(assigned.span());
+    EXPECT_TRUE(assigned == want);
+    assigned.assign(std::span<const wire::IpAddr>(ips));
+    EXPECT_EQ(assigned.size(), ips.size());
+    assigned.assign(want);
+    EXPECT_TRUE(assigned == want);
+    if (n > 0) {
+      EXPECT_FALSE(l == std::span<const wire::IpAddr>(ips.data(), n - 1));
+      EXPECT_EQ(l[n - 1], ips[n - 1]);
+    }
+    l.clear();
+    EXPECT_TRUE(l.empty());
+  }
+  static_assert(sizeof(IpList) <= 48, "an IpList is meant to sit inline in 10^5 table slots");
 }
 
 // The model's table drops what it no longer needs: after every entry, claim and view entry
