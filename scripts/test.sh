@@ -34,6 +34,9 @@ stage "dependencies"
 stage "configure ${build}/ (RelWithDebInfo, Ninja)"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
+stage "build"
+cmake --build "$build"
+
 failed=()
 
 # The clang sanitizer build (build-fuzz/, below) is as long as the tests of build/,
@@ -42,19 +45,16 @@ failed=()
 # it gets only the CPU the tests leave unused), and the cases that need a quiet
 # machine run after it is done: the label `serial` (timing bounds, the package
 # install) and the labels `bpf` and `cluster`, all of whose cases are RUN_SERIAL
-# (gtest_discover_tests cannot give its cases a second label). It starts before the
-# g++ build: that build leaves a core idle at times too (its configure step, a long
-# unit compiled alone, the links and test listings at its end), and SCHED_IDLE takes
-# nothing from it.
+# (gtest_discover_tests cannot give its cases a second label). It starts after the
+# g++ build, not beside it: on this machine's two vCPUs an idle-priority build beside
+# the g++ one still slowed it by about as much as it got done (docs/testing.md), while
+# beside the tests it uses CPU that would otherwise go unused.
 quiet='^(serial|bpf|cluster)$'
 # setsid: its own process group, so an interrupted run stops the whole build.
 sanitizer_log="$build/sanitizer-build.log"
 setsid chrt --idle 0 ./scripts/fuzz.sh --build-tests >"$sanitizer_log" 2>&1 &
 sanitizer_pid=$!
 trap 'kill -- -"$sanitizer_pid" 2>/dev/null || true' EXIT
-
-stage "build"
-cmake --build "$build"
 
 stage "ctest: every label but the quiet-machine cases; the sanitizer build beside it"
 # ctest prints its own summary ("N% tests passed, M tests failed out of K",
