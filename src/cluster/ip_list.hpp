@@ -43,8 +43,9 @@ class IpList {
 
   void assign(std::span<const wire::IpAddr> ips) {
     if (ips.size() <= kInline) {
-      heap_.reset();
+      // Copied before heap_ goes: ips may be a part of it.
       std::copy(ips.begin(), ips.end(), in_);
+      heap_.reset();
     } else {
       // Copied before heap_ is replaced: ips may be this list's own storage.
       std::unique_ptr<wire::IpAddr[]> h(new wire::IpAddr[ips.size()]);

@@ -554,6 +554,10 @@ TEST(ClusterIpList, InlineAndHeap) {
     EXPECT_EQ(assigned.size(), ips.size());
     assigned.assign(want);
     EXPECT_TRUE(assigned == want);
+    // Shrinking from the heap to a part of its own storage.
+    assigned.assign(std::span<const wire::IpAddr>(ips));
+    assigned.assign(assigned.span().first(n));
+    EXPECT_TRUE(assigned == want);
     if (n > 0) {
       EXPECT_FALSE(l == std::span<const wire::IpAddr>(ips.data(), n - 1));
       EXPECT_EQ(l[n - 1], ips[n - 1]);
