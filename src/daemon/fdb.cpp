@@ -105,10 +105,7 @@ bool Fdb::remove_peer(const wire::IpAddr& peer) {
   return true;
 }
 
-bool Fdb::has_peer(const wire::IpAddr& peer) const {
-  // A few peers (the usual configured network): equality over the words beats the ordered
-  // byte comparisons of a binary search, and this runs for every received frame (learn()).
-  if (peers_.size() <= 8) return std::find(peers_.begin(), peers_.end(), peer) != peers_.end();
+bool Fdb::has_peer_sorted(const wire::IpAddr& peer) const {
   return std::binary_search(peers_sorted_.begin(), peers_sorted_.end(), peer);
 }
 

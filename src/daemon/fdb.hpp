@@ -83,7 +83,15 @@ class Fdb {
   // --- Peers (control plane). The peers are the flood list.
   bool add_peer(const wire::IpAddr& peer);     // false if already a peer
   bool remove_peer(const wire::IpAddr& peer);  // false if not a peer; drops its entries
-  bool has_peer(const wire::IpAddr& peer) const;
+  // Runs for every received frame (admission and learn()): the usual few
+  // peers are scanned inline, comparing words; many go to a binary search.
+  bool has_peer(const wire::IpAddr& peer) const {
+    if (peers_.size() > kScanPeers) return has_peer_sorted(peer);
+    for (const wire::IpAddr& p : peers_) {
+      if (p == peer) return true;
+    }
+    return false;
+  }
   std::span<const wire::IpAddr> peers() const { return peers_; }
 
   // --- Static entries (control plane). A static add replaces a learned
@@ -142,6 +150,10 @@ class Fdb {
     bool is_cluster = false;  // only in append_json's copies of cluster entries
   };
 
+  // Up to this many peers, has_peer() scans the flood list: equality over the
+  // words beats the ordered byte comparisons of a binary search.
+  static constexpr std::size_t kScanPeers = 8;
+  bool has_peer_sorted(const wire::IpAddr& peer) const;
   // The smallest table, and the load past which it doubles (one half).
   static constexpr std::size_t kMinSlots = 16;
   // Room for one more entry: doubles the table when needed and allowed.

@@ -61,14 +61,16 @@ int MemoryPacketIo::recv_batch(std::span<sys::RxFrame>* frames) {
 
 std::size_t MemoryPacketIo::send(const core::TxBatch& batch) {
   packets_sent += batch.size();
-  if (record_) {
-    for (const core::TxPacket& p : batch) {
-      Packet out{p.gso, std::vector<std::uint8_t>(p.header, p.header + p.header_len)};
-      out.bytes.insert(out.bytes.end(), p.payload, p.payload + p.payload_len);
-      sent.push_back(std::move(out));
-    }
-  }
+  if (record_) record(batch);
   return batch.size();
+}
+
+void MemoryPacketIo::record(const core::TxBatch& batch) {
+  for (const core::TxPacket& p : batch) {
+    Packet out{p.gso, std::vector<std::uint8_t>(p.header, p.header + p.header_len)};
+    out.bytes.insert(out.bytes.end(), p.payload, p.payload + p.payload_len);
+    sent.push_back(std::move(out));
+  }
 }
 
 sys::Tap MemoryPacketIo::open_tap(const sys::TapOptions& opt) {
@@ -96,8 +98,13 @@ int MemoryPacketIo::write_tap(const sys::Tap& tap, const core::OffloadInfo& vnet
   ++frames_written;
   bytes_written += len;
   gso_writes += vnet.is_gso() ? 1 : 0;
-  if (record_) written.push_back({tap.name(), vnet, std::vector<std::uint8_t>(frame, frame + len)});
+  if (record_) record(tap, vnet, frame, len);
   return 0;
+}
+
+void MemoryPacketIo::record(const sys::Tap& tap, const core::OffloadInfo& vnet,
+                            const std::uint8_t* frame, std::size_t len) {
+  written.push_back({tap.name(), vnet, std::vector<std::uint8_t>(frame, frame + len)});
 }
 
 void MemoryPacketIo::queue_tap_frame(const std::string& tap, const core::OffloadInfo& vnet,

@@ -21,7 +21,7 @@ Network& Switch::add(std::unique_ptr<Network> n) {
   require_free(n->cfg);
   Network& net = *n;
   networks_.push_back(std::move(n));
-  by_context_[net.cfg.context_id] = &net;
+  by_context_[net.cfg.context_id] = {&net, &net.fdb};
   return net;
 }
 
@@ -37,18 +37,6 @@ Network* Switch::find(std::string_view name) const {
     if (n->cfg.name == name) return n.get();
   }
   return nullptr;
-}
-
-Network* Switch::by_context(std::uint64_t context_id) const {
-  auto it = by_context_.find(context_id);
-  return it == by_context_.end() ? nullptr : it->second;
-}
-
-Admission Switch::admit(std::uint64_t context_id, const wire::IpAddr& src, Network** net) const {
-  Network* n = by_context(context_id);
-  *net = n;
-  if (n == nullptr) return Admission::kUnknownContext;
-  return n->fdb.has_peer(src) ? Admission::kAdmitted : Admission::kNotPeer;
 }
 
 }  // namespace stt::daemon

@@ -21,6 +21,7 @@
 
 #include "core/buffer.hpp"
 #include "daemon/config.hpp"
+#include "daemon/fdb.hpp"
 #include "daemon/peer_table.hpp"
 #include "wire/addr.hpp"
 
@@ -48,18 +49,35 @@ class Switch {
   // Unregisters and destroys n (its peers must be released first).
   void remove(Network& n);
   Network* find(std::string_view name) const;
-  Network* by_context(std::uint64_t context_id) const;
+  Network* by_context(std::uint64_t context_id) const {
+    auto it = by_context_.find(context_id);
+    return it == by_context_.end() ? nullptr : it->second.net;
+  }
   const std::vector<std::unique_ptr<Network>>& networks() const { return networks_; }
 
   // Admission 1: the outer source is a peer of some network.
   bool is_peer_of_any(const wire::IpAddr& src) const { return peers_.contains(src); }
   // Admission 2: *net is set when the context ID is known (also for kNotPeer).
-  Admission admit(std::uint64_t context_id, const wire::IpAddr& src, Network** net) const;
+  // Inline, with the network's FDB beside it in the map, because it runs for
+  // every received frame.
+  Admission admit(std::uint64_t context_id, const wire::IpAddr& src, Network** net) const {
+    auto it = by_context_.find(context_id);
+    if (it == by_context_.end()) {
+      *net = nullptr;
+      return Admission::kUnknownContext;
+    }
+    *net = it->second.net;
+    return it->second.fdb->has_peer(src) ? Admission::kAdmitted : Admission::kNotPeer;
+  }
 
  private:
   const PeerTable& peers_;
   std::vector<std::unique_ptr<Network>> networks_;
-  std::unordered_map<std::uint64_t, Network*> by_context_;
+  struct ByContext {
+    Network* net;
+    const Fdb* fdb;  // &net->fdb: admit() needs no Network definition
+  };
+  std::unordered_map<std::uint64_t, ByContext> by_context_;
 };
 
 // Gives each of `targets` the frame: every target but the last gets a copy
@@ -71,15 +89,17 @@ class Switch {
 template <typename Emit>
 void flood(std::span<const wire::IpAddr> targets, core::PacketBuffer& frame,
            core::PacketBuffer& copy, Emit&& emit) {
+  // One call of emit, so that the compiler inlines it: this runs for every
+  // transmitted frame, nearly always with one target.
   for (std::size_t i = 0; i < targets.size(); ++i) {
-    if (i + 1 == targets.size()) {
-      emit(targets[i], frame);
-      return;
+    core::PacketBuffer* f = &frame;
+    if (i + 1 != targets.size()) {
+      copy.reset();
+      std::memcpy(copy.data(), frame.data(), frame.size());
+      copy.set_size(frame.size());
+      f = &copy;
     }
-    copy.reset();
-    std::memcpy(copy.data(), frame.data(), frame.size());
-    copy.set_size(frame.size());
-    emit(targets[i], copy);
+    emit(targets[i], *f);
   }
 }
 

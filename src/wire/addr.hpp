@@ -22,11 +22,15 @@ struct MacAddr {
     return b == std::array<std::uint8_t, 6>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   }
   bool is_zero() const { return b == std::array<std::uint8_t, 6>{}; }
+  // The six bytes as a big-endian number. One load and a byte swap: the FDB
+  // hashes this for every frame each way (a byte loop took ~18 instructions).
   std::uint64_t as_u64() const {
     std::uint64_t v = 0;
-    for (auto x : b)
-      v = (v << 8) | x;
-    return v;
+    __builtin_memcpy(&v, b.data(), 6);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v >> 16;
   }
   std::string to_string() const;
   static std::optional<MacAddr> parse(std::string_view text);

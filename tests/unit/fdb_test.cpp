@@ -161,6 +161,37 @@ TEST_F(FdbTest, RemovingAPeerRemovesItsEntriesAndItsFloodSlot) {
   EXPECT_EQ(targets(fdb.lookup(c, 0)), Flood{"10.0.0.2"});
 }
 
+// has_peer() scans a short flood list and binary-searches a long one: both
+// must give the same answers as the list grows past the switch and shrinks.
+TEST(FdbPeers, HasPeerAgreesWithThePeerListAtEverySize) {
+  Fdb fdb;
+  std::vector<IpAddr> peers;
+  for (int i = 0; i < 20; ++i)
+    peers.push_back(ip(("10.0.1." + std::to_string(20 - i)).c_str()));
+  const IpAddr v6_same_bytes = ip("a00:114::");  // 10.0.1.20's bytes as IPv6
+  auto check = [&](std::size_t added) {
+    for (std::size_t i = 0; i < peers.size(); ++i)
+      EXPECT_EQ(fdb.has_peer(peers[i]), i < added) << i << " of " << added;
+    EXPECT_FALSE(fdb.has_peer(v6_same_bytes));
+    EXPECT_FALSE(fdb.has_peer(ip("10.0.2.1")));
+  };
+  check(0);
+  for (std::size_t n = 0; n < peers.size(); ++n) {
+    ASSERT_TRUE(fdb.add_peer(peers[n]));
+    check(n + 1);
+  }
+  for (std::size_t n = peers.size(); n > 0; --n) {
+    ASSERT_TRUE(fdb.remove_peer(peers[n - 1]));
+    check(n - 1);
+  }
+}
+
+TEST(MacAddr, AsU64IsTheBigEndianNumber) {
+  EXPECT_EQ(mac("01:23:45:67:89:ab").as_u64(), 0x0123456789abull);
+  EXPECT_EQ(mac("ff:ff:ff:ff:ff:ff").as_u64(), 0xffffffffffffull);
+  EXPECT_EQ(mac("00:00:00:00:00:01").as_u64(), 1ull);
+}
+
 TEST_F(FdbTest, LearningIsCappedAndCounted) {
   Fdb f(FdbLimits{.max_learned = 100, .max_static = 4});
   f.add_peer(p1);
