@@ -218,7 +218,7 @@ void Fdb::learn(const wire::MacAddr& src, const wire::IpAddr& peer, std::uint64_
     return;
   }
   if (!cluster_.empty()) {
-    if (const wire::IpAddr* c = cluster_.find(src)) {
+    if (const wire::IpAddr* c = cluster_peer(src)) {
       if (*c != peer) counters_.inc(FdbCounter::kLearnClusterConflict);
       return;
     }
@@ -246,6 +246,10 @@ void Fdb::learn(const wire::MacAddr& src, const wire::IpAddr& peer, std::uint64_
   counters_.inc(FdbCounter::kLearned);
 }
 
+const wire::IpAddr* Fdb::cluster_peer(const wire::MacAddr& mac) const {
+  return cluster_.find(mac);
+}
+
 std::span<const wire::IpAddr> Fdb::lookup(const wire::MacAddr& dst, std::uint64_t now_ns) {
   if (dst.is_multicast()) {
     counters_.inc(FdbCounter::kTxFloodMulticast);
@@ -253,7 +257,7 @@ std::span<const wire::IpAddr> Fdb::lookup(const wire::MacAddr& dst, std::uint64_
   }
   const Slot* s = find(dst);
   if (!cluster_.empty() && (s == nullptr || !s->is_static)) {
-    if (const wire::IpAddr* c = cluster_.find(dst)) {
+    if (const wire::IpAddr* c = cluster_peer(dst)) {
       counters_.inc(FdbCounter::kTxUnicast);
       return {c, 1};
     }
