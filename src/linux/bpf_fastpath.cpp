@@ -302,11 +302,11 @@ void BpfFastPath::set_peer(std::uint32_t addr_be, bool resolved,
           fmt::format("bpf fast path: more than {} peers", STT_BPF_MAX_PEERS - 1));
     }
     const std::uint32_t row = free_peer_rows_.front();
-    // The ID counters are written once, when the row is given: any start will do (the
-    // reserved bit keeps packet IDs off sttd's), and later next-hop updates leave them alone,
-    // so IDs toward the peer never repeat.
+    // The ID counters are written once, when the row is given, and later next-hop updates
+    // leave them alone. The start mixes in how many rows were given, so a peer removed and
+    // added again does not restart where it began (the reserved bit keeps them off sttd's).
     stt_bpf_peer_ids ids{};
-    ids.next_id = addr_be * 2654435761u;
+    ids.next_id = addr_be * 2654435761u + ++peer_rows_given_ * 0x9e3779b9u;
     ids.ip_id = addr_be >> 16;
     update(bpf_map__fd(skel_->maps.stt_peer_ids), &row, &ids, "stt_peer_ids");
     free_peer_rows_.pop_front();

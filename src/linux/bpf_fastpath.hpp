@@ -119,6 +119,7 @@ class BpfFastPath {
   // finds it rewritten as late as possible (it then checks the address anyway).
   std::unordered_map<std::uint32_t, std::uint32_t> peer_row_;
   std::deque<std::uint32_t> free_peer_rows_;
+  std::uint32_t peer_rows_given_ = 0;
 
   BpfFastPathConfig cfg_;
   std::vector<NetRow> rows_ = std::vector<NetRow>(STT_BPF_MAX_NETWORKS);

@@ -240,6 +240,58 @@ TEST_F(BpfTx, EncapsulatesAKnownUnicastFrameIntoOneFinishedSegment) {
   EXPECT_EQ(wire::load_be32(&out2[42]), wire::load_be32(&out[42]) + 1);
 }
 
+// An FDB entry names its peer's row in `stt_peer_rows`; one written before the peer had a row,
+// or whose row was freed and given to another peer, must still reach its own peer or none.
+TEST_F(BpfTx, AnFdbEntryWrittenBeforeItsPeerFindsThePeer) {
+  constexpr std::uint32_t kLate = 0x0a000007;
+  fp_->set_fdb(1, kVmB, htonl(kLate));  // no row yet: the entry carries row 0
+  const Bytes inner = ipv4_frame(kVmB, kVmA, 0x0a000001, 0x0a000002, 17, 100);
+  Bytes out;
+  EXPECT_EQ(run(fp_->tx_prog_fd(), inner, &out), 0);
+  EXPECT_EQ(counter(1, STT_C_TX_TO_STTD_UNRESOLVED), 1u);
+  fp_->set_peer(htonl(kLate), true, kNhMac);
+  ASSERT_EQ(run(fp_->tx_prog_fd(), inner, &out), kTcActRedirect);
+  EXPECT_EQ(wire::load_be32(&out[30]), kLate);
+}
+
+TEST_F(BpfTx, AStaleFdbEntryNeverReachesThePeerThatGotItsRow) {
+  fp_->set_fdb(1, kVmB, htonl(kPeer));
+  const Bytes inner = ipv4_frame(kVmB, kVmA, 0x0a000001, 0x0a000002, 17, 100);
+  Bytes out;
+  ASSERT_EQ(run(fp_->tx_prog_fd(), inner, &out), kTcActRedirect);
+  const std::uint32_t first_id = wire::load_be32(&out[42]);
+  // The peer goes; its row is reused once every other row has been: take them all.
+  fp_->remove_peer(htonl(kPeer));
+  EXPECT_EQ(run(fp_->tx_prog_fd(), inner, &out), 0);
+  EXPECT_EQ(counter(1, STT_C_TX_TO_STTD_UNRESOLVED), 1u);
+  for (std::uint32_t i = 1; i < STT_BPF_MAX_PEERS; ++i)
+    fp_->set_peer(htonl(0x0b000000 + i), true, kNhMac);
+  EXPECT_THROW(fp_->set_peer(htonl(0x0c000000), true, kNhMac), std::runtime_error);
+  EXPECT_EQ(run(fp_->tx_prog_fd(), inner, &out), 0);
+  EXPECT_EQ(counter(1, STT_C_TX_TO_STTD_UNRESOLVED), 2u);
+  // Back with a row of its own: the old entry finds it, and the packet IDs went on.
+  fp_->remove_peer(htonl(0x0b000001));
+  fp_->set_peer(htonl(kPeer), true, kNhMac);
+  ASSERT_EQ(run(fp_->tx_prog_fd(), inner, &out), kTcActRedirect);
+  EXPECT_EQ(wire::load_be32(&out[30]), kPeer);
+  // A new row starts a count of its own, not the one the peer had the first time.
+  EXPECT_NE(wire::load_be32(&out[42]), first_id);
+  EXPECT_NE(wire::load_be32(&out[42]), first_id + 1);
+}
+
+TEST_F(BpfTx, ANextHopUpdateKeepsThePacketIdsCounting) {
+  fp_->set_fdb(1, kVmB, htonl(kPeer));
+  const Bytes inner = ipv4_frame(kVmB, kVmA, 0x0a000001, 0x0a000002, 17, 100);
+  Bytes out;
+  ASSERT_EQ(run(fp_->tx_prog_fd(), inner, &out), kTcActRedirect);
+  const std::uint32_t id = wire::load_be32(&out[42]);
+  const Mac other{0x02, 0, 0, 0, 0, 0x99};
+  fp_->set_peer(htonl(kPeer), true, other);
+  ASSERT_EQ(run(fp_->tx_prog_fd(), inner, &out), kTcActRedirect);
+  EXPECT_EQ(0, std::memcmp(&out[0], other.data(), 6));
+  EXPECT_EQ(wire::load_be32(&out[42]), id + 1);
+}
+
 TEST_F(BpfTx, AFrameLargerThanOneSegmentWithoutGsoGoesToSttd) {
   fp_->set_fdb(1, kVmB, htonl(kPeer));
   Bytes out;
