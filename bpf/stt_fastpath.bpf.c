@@ -84,8 +84,24 @@ struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, STT_BPF_MAX_PEERS);
   __type(key, __u32);
-  __type(value, struct stt_bpf_peer);
+  __type(value, struct stt_bpf_peer_ref);
 } stt_peers SEC(".maps");
+
+/* Arrays, not hashes: the verifier inlines an array lookup into a bounds check and an add,
+ * so the transmit program reaches the peer from its FDB entry without hashing again. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, STT_BPF_MAX_PEERS);
+  __type(key, __u32);
+  __type(value, struct stt_bpf_peer);
+} stt_peer_rows SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, STT_BPF_MAX_PEERS);
+  __type(key, __u32);
+  __type(value, struct stt_bpf_peer_ids);
+} stt_peer_ids SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -563,8 +579,16 @@ int stt_tx(struct __sk_buff* skb) {
     return TC_ACT_OK;
   }
   const __u32 dst = fe->peer;
-  struct stt_bpf_peer* peer = bpf_map_lookup_elem(&stt_peers, &dst);
-  if (!peer || !peer->resolved) {
+  __u32 row = fe->peer_row;
+  const struct stt_bpf_peer* peer = bpf_map_lookup_elem(&stt_peer_rows, &row);
+  if (!peer || peer->addr != dst) {
+    /* An entry sttd wrote before the peer had a row, or whose row went to another peer. */
+    const struct stt_bpf_peer_ref* ref = bpf_map_lookup_elem(&stt_peers, &dst);
+    row = ref ? ref->row : 0;
+    peer = bpf_map_lookup_elem(&stt_peer_rows, &row);
+  }
+  struct stt_bpf_peer_ids* ids = bpf_map_lookup_elem(&stt_peer_ids, &row);
+  if (!peer || !ids || row == 0 || peer->addr != dst || !peer->resolved) {
     count(slot, STT_C_TX_TO_STTD_UNRESOLVED, 1);
     return TC_ACT_OK;
   }
@@ -636,8 +660,8 @@ int stt_tx(struct __sk_buff* skb) {
   if (pad && bpf_skb_change_tail(skb, STT_BPF_OUTER_LEN + len, 0)) goto err;
 
   const __u32 nseg = gso ? (stt_len + cfg->outer_mss - 1) / cfg->outer_mss : 1;
-  const __u32 pid = __sync_fetch_and_add(&peer->next_id, 1) | STT_BPF_PACKET_ID_BIT;
-  const __u32 ipid = __sync_fetch_and_add(&peer->ip_id, nseg);
+  const __u32 pid = __sync_fetch_and_add(&ids->next_id, 1) | STT_BPF_PACKET_ID_BIT;
+  const __u32 ipid = __sync_fetch_and_add(&ids->ip_id, nseg);
 
   struct {
     struct eth eth;

@@ -56,13 +56,28 @@ struct stt_bpf_tap {
   __u32 pad;
 };
 
-/* peers: key = peer IPv4 address (be). A peer of at least one network. Its next hop is
- * usable only with `resolved` set. */
+/* peers: key = peer IPv4 address (be). A peer of at least one network; the value is its row
+ * in the arrays below, 1..STT_BPF_MAX_PEERS-1 (row 0 is never used, so an FDB entry with
+ * peer_row 0 names no row). The receive program only asks whether the key is there. */
+struct stt_bpf_peer_ref {
+  __u32 row;
+  __u32 pad;
+};
+
+/* peer_rows: array, index = the peer's row. Written by sttd; a row whose `addr` is not the
+ * peer an FDB entry names belongs to another peer now (rows are reused) and is not used. Its
+ * next hop is usable only with `resolved` set. */
 struct stt_bpf_peer {
+  __u32 addr; /* be; 0: a free row */
   __u8 nh_mac[6];
   __u8 resolved;
   __u8 pad;
-  __u32 next_id; /* the kernel path's packet-ID counter toward this peer */
+};
+
+/* peer_ids: array, same index: the kernel path's ID counters toward the peer, written by sttd
+ * only when it gives the row to a peer, so a next-hop update never rewinds them. */
+struct stt_bpf_peer_ids {
+  __u32 next_id; /* the packet-ID counter */
   __u32 ip_id;   /* the next outer IPv4 ID (low 16 bits) */
 };
 
@@ -82,9 +97,9 @@ struct stt_bpf_mac_key {
   __u8 pad[2];
 };
 struct stt_bpf_fdb_entry {
-  __u32 peer; /* be */
-  __u32 pad;
-  __u64 seen_ns; /* learned: bpf_ktime_get_ns() of the last frame; fdb: unused */
+  __u32 peer;     /* be */
+  __u32 peer_row; /* fdb: the peer's row in peer_rows when sttd knew it, else 0; learned: 0 */
+  __u64 seen_ns;  /* learned: bpf_ktime_get_ns() of the last frame; fdb: unused */
 };
 
 /* learn_cache: one per CPU, the learned record this CPU wrote last, so that a flow's frames

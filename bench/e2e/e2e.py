@@ -478,8 +478,10 @@ def reachable(topo, path, timeout=10):
 
 
 # Kernel counters that tell where a retransmitted segment was lost or why TCP resent it.
+# TCPDSACKRecvSegs counts resent segments the receiver already had (a reordering, not a loss).
 TCP_EXT = ("TCPLostRetransmit", "TCPLossProbes", "TCPSpuriousRTOs", "TCPTimeouts",
-           "TCPSACKReorder", "TCPTSReorder", "TCPBacklogDrop", "TCPRcvQDrop", "TCPOFOQueue")
+           "TCPSACKReorder", "TCPTSReorder", "TCPBacklogDrop", "TCPRcvQDrop", "TCPOFOQueue",
+           "TCPFastRetrans", "TCPDSACKRecvSegs", "TCPDSACKUndo", "TCPSpuriousRtxHostQueues")
 
 
 def drop_counters(topo):
@@ -618,10 +620,11 @@ def perf_profiles(topo, args):
                                  "-g", "none", "--percent-limit", "0.5", "--sort", sort],
                                 check=False, timeout=300).stdout)
             out[key]["report"] = txt
-            try:
-                os.remove(data)
-            except OSError:
-                pass
+            if not args.perf_keep_data:
+                try:
+                    os.remove(data)
+                except OSError:
+                    pass
             log("  perf %s: %s" % (key, txt))
     return out
 
@@ -916,6 +919,8 @@ def parse_args(argv):
                     "under a system-wide perf record -a -g (not counted in the results)")
     ap.add_argument("--perf-paths", default="stt-bpf,vxlan",
                     help="paths profiled by --perf (default stt-bpf,vxlan)")
+    ap.add_argument("--perf-keep-data", action="store_true",
+                    help="keep perf-<profile>-<path>.data for call-chain reports (-S SYM -G)")
     ap.add_argument("--perf-streams", type=int, default=1, choices=STREAMS,
                     help="streams of the --perf runs (default 1)")
     ap.add_argument("--underlay-qdisc", default=UNDERLAY_QDISC,

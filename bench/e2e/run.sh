@@ -5,7 +5,7 @@
 #
 #   bench/e2e/run.sh [--runs N] [--duration S] [--profiles full,tcp-only,none]
 #                    [--paths bare,vxlan,stt-off,stt-bpf] [--pings N] [--out DIR]
-#                    [--perf [--perf-paths stt-bpf,vxlan] [--perf-streams 1|4]]
+#                    [--perf [--perf-paths stt-bpf,vxlan] [--perf-streams 1|4] [--perf-keep-data]]
 #                    [--underlay-qdisc QDISC] [--keep-logs] [--build-dir DIR] [--no-build]
 #                    [--sttd PATH --sttctl PATH] [--sttd-arg=ARG ...]
 #                    (each ARG passed to every sttd, e.g.

@@ -163,17 +163,9 @@ void FastPath::remove_network(std::uint64_t context_id) {
 void FastPath::sync_peers(std::span<const Peer> peers) {
   std::unordered_set<std::uint32_t> seen;
   for (const Peer& p : peers) {
-    if (!p.addr.is_v4()) continue;
-    const std::uint32_t a = be_addr(p.addr);
-    seen.insert(a);
-    const auto it = peers_.find(a);
-    if (it != peers_.end() && it->second.resolved == p.resolved &&
-        it->second.next_hop == p.next_hop) {
-      continue;
-    }
-    bpf_.set_peer(a, p.resolved, p.next_hop.b);
-    peers_[a] = p;
+    if (p.addr.is_v4()) seen.insert(be_addr(p.addr));
   }
+  // Removals first: they free the rows a full table needs for the additions.
   for (auto it = peers_.begin(); it != peers_.end();) {
     if (seen.count(it->first) == 0) {
       bpf_.remove_peer(it->first);
@@ -181,6 +173,17 @@ void FastPath::sync_peers(std::span<const Peer> peers) {
     } else {
       ++it;
     }
+  }
+  for (const Peer& p : peers) {
+    if (!p.addr.is_v4()) continue;
+    const std::uint32_t a = be_addr(p.addr);
+    const auto it = peers_.find(a);
+    if (it != peers_.end() && it->second.resolved == p.resolved &&
+        it->second.next_hop == p.next_hop) {
+      continue;
+    }
+    bpf_.set_peer(a, p.resolved, p.next_hop.b);
+    peers_[a] = p;
   }
 }
 

@@ -160,6 +160,8 @@ BpfFastPath::BpfFastPath(const BpfFastPathConfig& cfg)
     throw std::runtime_error(fmt::format("bpf fast path: loading the programs: {}\n{}",
                                          std::strerror(-err), bpf_last_log()));
   }
+  for (std::uint32_t r = 1; r < STT_BPF_MAX_PEERS; ++r)
+    free_peer_rows_.push_back(r);
   stt_bpf_config c{};
   c.underlay_ifindex = static_cast<__u32>(cfg.underlay_ifindex);
   c.local_addr = cfg.local_addr_be;
@@ -293,21 +295,42 @@ void BpfFastPath::remove_network(std::uint64_t context_id) {
 
 void BpfFastPath::set_peer(std::uint32_t addr_be, bool resolved,
                            const std::array<std::uint8_t, 6>& nh_mac) {
-  const int fd = bpf_map__fd(skel_->maps.stt_peers);
-  stt_bpf_peer p{};
-  // Keep the packet-ID and IP-ID counters of an existing entry: IDs must not repeat.
-  if (bpf_map_lookup_elem(fd, &addr_be, &p) != 0) {
-    p = stt_bpf_peer{};
-    p.next_id = addr_be * 2654435761u;  // any start; the reserved bit keeps it off sttd's
-    p.ip_id = addr_be >> 16;
+  auto it = peer_row_.find(addr_be);
+  if (it == peer_row_.end()) {
+    if (free_peer_rows_.empty()) {
+      throw std::runtime_error(
+          fmt::format("bpf fast path: more than {} peers", STT_BPF_MAX_PEERS - 1));
+    }
+    const std::uint32_t row = free_peer_rows_.front();
+    // The ID counters are written once, when the row is given, and later next-hop updates
+    // leave them alone. The start mixes in how many rows were given, so a peer removed and
+    // added again does not restart where it began (the reserved bit keeps them off sttd's).
+    stt_bpf_peer_ids ids{};
+    ids.next_id = addr_be * 2654435761u + ++peer_rows_given_ * 0x9e3779b9u;
+    ids.ip_id = addr_be >> 16;
+    update(bpf_map__fd(skel_->maps.stt_peer_ids), &row, &ids, "stt_peer_ids");
+    free_peer_rows_.pop_front();
+    it = peer_row_.emplace(addr_be, row).first;
   }
+  const std::uint32_t row = it->second;
+  stt_bpf_peer p{};
+  p.addr = addr_be;
   std::memcpy(p.nh_mac, nh_mac.data(), 6);
   p.resolved = resolved;
-  update(fd, &addr_be, &p, "stt_peers");
+  update(bpf_map__fd(skel_->maps.stt_peer_rows), &row, &p, "stt_peer_rows");
+  const stt_bpf_peer_ref ref{row, 0};
+  update(bpf_map__fd(skel_->maps.stt_peers), &addr_be, &ref, "stt_peers");
 }
 
 void BpfFastPath::remove_peer(std::uint32_t addr_be) {
   remove(bpf_map__fd(skel_->maps.stt_peers), &addr_be);
+  const auto it = peer_row_.find(addr_be);
+  if (it == peer_row_.end()) return;
+  const std::uint32_t row = it->second;
+  const stt_bpf_peer none{};  // addr 0: FDB entries that still name the row find no peer
+  update(bpf_map__fd(skel_->maps.stt_peer_rows), &row, &none, "stt_peer_rows");
+  free_peer_rows_.push_back(row);
+  peer_row_.erase(it);
 }
 
 void BpfFastPath::set_net_peer(std::uint32_t slot, std::uint32_t addr_be, bool present) {
@@ -342,6 +365,8 @@ void BpfFastPath::set_fdb(std::uint32_t slot, const std::array<std::uint8_t, 6>&
   std::memcpy(k.mac, mac.data(), 6);
   stt_bpf_fdb_entry e{};
   e.peer = peer_be;
+  // The peer's row when it has one: the transmit program then needs no `stt_peers` lookup.
+  if (const auto it = peer_row_.find(peer_be); it != peer_row_.end()) e.peer_row = it->second;
   update(bpf_map__fd(skel_->maps.stt_fdb), &k, &e, "stt_fdb");
 }
 

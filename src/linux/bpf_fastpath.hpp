@@ -8,10 +8,12 @@
 // counters and learned MACs never throws.
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 extern "C" {
@@ -111,6 +113,13 @@ class BpfFastPath {
     std::vector<std::uint32_t> peers;
   };
   void write_net_peer(const NetRow& row, std::uint32_t addr_be, bool present);
+
+  // Each peer's row in `peer_rows`/`peer_ids` (1..STT_BPF_MAX_PEERS-1). Freed rows are
+  // reused oldest first, so a transmit program that read a row just before it was freed
+  // finds it rewritten as late as possible (it then checks the address anyway).
+  std::unordered_map<std::uint32_t, std::uint32_t> peer_row_;
+  std::deque<std::uint32_t> free_peer_rows_;
+  std::uint32_t peer_rows_given_ = 0;
 
   BpfFastPathConfig cfg_;
   std::vector<NetRow> rows_ = std::vector<NetRow>(STT_BPF_MAX_NETWORKS);

@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
+#include <algorithm>
 
 #include <cstring>
 #include <vector>
@@ -183,6 +184,19 @@ class BpfTx : public BpfPrograms {
     BpfPrograms::SetUp();
     fp_->attach_tap_map_only(kLoIfindex, kContext, 1);
   }
+
+  // A small unicast frame to kVmB, sent once: the outer packet, which must be a redirect.
+  Bytes send_to_vm_b() {
+    Bytes out;
+    EXPECT_EQ(run(fp_->tx_prog_fd(), ipv4_frame(kVmB, kVmA, 0x0a000001, 0x0a000002, 17, 100), &out),
+              kTcActRedirect);
+    out.resize(std::max<std::size_t>(out.size(), 54));
+    return out;
+  }
+  int send_to_vm_b_verdict() {
+    Bytes out;
+    return run(fp_->tx_prog_fd(), ipv4_frame(kVmB, kVmA, 0x0a000001, 0x0a000002, 17, 100), &out);
+  }
 };
 
 TEST_F(BpfTx, FloodsAndUnknownUnicastGoToSttd) {
@@ -238,6 +252,49 @@ TEST_F(BpfTx, EncapsulatesAKnownUnicastFrameIntoOneFinishedSegment) {
   Bytes out2;
   ASSERT_EQ(run(fp_->tx_prog_fd(), inner, &out2), kTcActRedirect);
   EXPECT_EQ(wire::load_be32(&out2[42]), wire::load_be32(&out[42]) + 1);
+}
+
+// An FDB entry names its peer's row in `stt_peer_rows`; one written before the peer had a row,
+// or whose row was freed and given to another peer, must still reach its own peer or none.
+TEST_F(BpfTx, AnFdbEntryWrittenBeforeItsPeerFindsThePeer) {
+  constexpr std::uint32_t kLate = 0x0a000007;
+  fp_->set_fdb(1, kVmB, htonl(kLate));  // no row yet: the entry carries row 0
+  EXPECT_EQ(send_to_vm_b_verdict(), 0);
+  EXPECT_EQ(counter(1, STT_C_TX_TO_STTD_UNRESOLVED), 1u);
+  fp_->set_peer(htonl(kLate), true, kNhMac);
+  EXPECT_EQ(wire::load_be32(&send_to_vm_b()[30]), kLate);
+}
+
+TEST_F(BpfTx, AStaleFdbEntryNeverReachesThePeerThatGotItsRow) {
+  fp_->set_fdb(1, kVmB, htonl(kPeer));
+  const std::uint32_t first_id = wire::load_be32(&send_to_vm_b()[42]);
+  // The peer goes; its row is reused once every other row has been: take them all.
+  fp_->remove_peer(htonl(kPeer));
+  EXPECT_EQ(send_to_vm_b_verdict(), 0);
+  EXPECT_EQ(counter(1, STT_C_TX_TO_STTD_UNRESOLVED), 1u);
+  for (std::uint32_t i = 1; i < STT_BPF_MAX_PEERS; ++i)
+    fp_->set_peer(htonl(0x0b000000 + i), true, kNhMac);
+  EXPECT_THROW(fp_->set_peer(htonl(0x0c000000), true, kNhMac), std::runtime_error);
+  EXPECT_EQ(send_to_vm_b_verdict(), 0);
+  EXPECT_EQ(counter(1, STT_C_TX_TO_STTD_UNRESOLVED), 2u);
+  // Back with a row of its own (the one freed last): the old entry finds the peer through
+  // `stt_peers`, and the new row's packet IDs start apart from the first row's.
+  fp_->remove_peer(htonl(0x0b000001));
+  fp_->set_peer(htonl(kPeer), true, kNhMac);
+  const Bytes out = send_to_vm_b();
+  EXPECT_EQ(wire::load_be32(&out[30]), kPeer);
+  EXPECT_NE(wire::load_be32(&out[42]), first_id);
+  EXPECT_NE(wire::load_be32(&out[42]), first_id + 1);
+}
+
+TEST_F(BpfTx, ANextHopUpdateKeepsThePacketIdsCounting) {
+  fp_->set_fdb(1, kVmB, htonl(kPeer));
+  const std::uint32_t id = wire::load_be32(&send_to_vm_b()[42]);
+  const Mac other{0x02, 0, 0, 0, 0, 0x99};
+  fp_->set_peer(htonl(kPeer), true, other);
+  const Bytes out = send_to_vm_b();
+  EXPECT_EQ(0, std::memcmp(&out[0], other.data(), 6));
+  EXPECT_EQ(wire::load_be32(&out[42]), id + 1);
 }
 
 TEST_F(BpfTx, AFrameLargerThanOneSegmentWithoutGsoGoesToSttd) {
