@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential g++ cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
+  # the linker of scripts/test.sh's builds (faster than ld.bfd on the many test executables)
+  lld
   # tests/cluster: a secured etcd's CA and certificates
   openssl
   # libraries

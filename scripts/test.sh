@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, second command; .ci/run calls it):
-# installs the Debian 12 dependencies, configures build/ (RelWithDebInfo,
-# Ninja), builds everything, and runs every ctest case of every label (unit,
+# installs the Debian 12 dependencies, configures build/ (RelWithDebInfo at
+# -g1, Ninja), builds everything, and runs every ctest case of every label (unit,
 # interop, system, ...). Exits non-zero when anything fails. Run as root from
 # anywhere; the system tests need root for network namespaces.
 set -euo pipefail
@@ -31,8 +31,14 @@ stage() {
 stage "dependencies"
 ./scripts/install-deps.sh
 
-stage "configure ${build}/ (RelWithDebInfo, Ninja)"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+stage "configure ${build}/ (RelWithDebInfo at -g1, Ninja)"
+# The code we ship (RelWithDebInfo's -O2 -DNDEBUG), with -g1 instead of -g: function
+# names and line tables, so a failing test's backtrace still names function, file and
+# line, without the types and locals whose debug info made much of each compile's time
+# (docs/testing.md). Developers' trees and packaging/build-deb.sh's own keep -g. lld links
+# the many test executables with a fraction of ld.bfd's CPU time.
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld
 
 stage "build"
 cmake --build "$build"
