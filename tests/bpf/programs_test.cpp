@@ -7,8 +7,8 @@
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
-#include <algorithm>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -185,17 +185,20 @@ class BpfTx : public BpfPrograms {
     fp_->attach_tap_map_only(kLoIfindex, kContext, 1);
   }
 
-  // A small unicast frame to kVmB, sent once: the outer packet, which must be a redirect.
-  Bytes send_to_vm_b() {
-    Bytes out;
-    EXPECT_EQ(run(fp_->tx_prog_fd(), ipv4_frame(kVmB, kVmA, 0x0a000001, 0x0a000002, 17, 100), &out),
-              kTcActRedirect);
-    out.resize(std::max<std::size_t>(out.size(), 54));
-    return out;
+  // A small unicast frame to kVmB, sent once: the program's verdict, *out the packet.
+  int send_to_vm_b_verdict(Bytes* out) {
+    return run(fp_->tx_prog_fd(), ipv4_frame(kVmB, kVmA, 0x0a000001, 0x0a000002, 17, 100), out);
   }
   int send_to_vm_b_verdict() {
     Bytes out;
-    return run(fp_->tx_prog_fd(), ipv4_frame(kVmB, kVmA, 0x0a000001, 0x0a000002, 17, 100), &out);
+    return send_to_vm_b_verdict(&out);
+  }
+  // The same, where it must be a redirect: the outer packet.
+  Bytes send_to_vm_b() {
+    Bytes out;
+    EXPECT_EQ(send_to_vm_b_verdict(&out), kTcActRedirect);
+    out.resize(std::max<std::size_t>(out.size(), 54));
+    return out;
   }
 };
 
